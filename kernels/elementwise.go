@@ -1,0 +1,33 @@
+package kernels
+
+// Exp sets dst[i] = e^src[i]. The result is within 1 ULP of the correctly
+// rounded value for every float32 input, subnormal results included (no flush
+// to zero). Exp(+Inf) = +Inf, Exp(x) = +Inf for x above the overflow
+// threshold 88.7228..., Exp(-Inf) = 0, and NaN gives NaN. dst may be src.
+// It panics if len(dst) != len(src).
+func Exp(dst, src []float32) {
+	checkSameLen("Exp", []string{"dst", "src"}, dst, src)
+	kernels().exp(dst, src)
+}
+
+// Sigmoid sets dst[i] = 1/(1+e^-src[i]), within 2 ULP of the correctly
+// rounded value for every float32 input. Sigmoid(+Inf) = 1, Sigmoid(-Inf) = 0,
+// NaN gives NaN. dst may be src. It panics if len(dst) != len(src).
+func Sigmoid(dst, src []float32) {
+	checkSameLen("Sigmoid", []string{"dst", "src"}, dst, src)
+	kernels().sigmoid(dst, src)
+}
+
+// ReLU sets dst[i] = max(src[i], 0). dst may be src. It panics if
+// len(dst) != len(src).
+func ReLU(dst, src []float32) {
+	checkSameLen("ReLU", []string{"dst", "src"}, dst, src)
+	kernels().relu(dst, src)
+}
+
+// ReLUBackward sets dx[i] = dy[i] where y[i] > 0, else 0, where y is the
+// output of ReLU. dx may be dy. It panics unless the three lengths agree.
+func ReLUBackward(dx, dy, y []float32) {
+	checkSameLen("ReLUBackward", []string{"dx", "dy", "y"}, dx, dy, y)
+	kernels().reluBackward(dx, dy, y)
+}

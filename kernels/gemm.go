@@ -1,0 +1,46 @@
+package kernels
+
+import "fmt"
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where
+// op(A) is m×k and op(B) is k×n. A is m×k with lda ≥ k, or k×m with lda ≥ m
+// when transA; B is k×n with ldb ≥ n, or n×k with ldb ≥ k when transB; C is
+// m×n with ldc ≥ n. As in BLAS, C is not read when beta == 0, alpha == 0 or
+// k == 0 only scale C by beta, and m == 0 or n == 0 does nothing.
+//
+// It panics on negative dimensions, leading dimensions too small for the
+// shape, and slices too short for it.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: Sgemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	checkMatrix("a", a, ar, ac, lda)
+	checkMatrix("b", b, br, bc, ldb)
+	checkMatrix("c", c, m, n, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	kernels().sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// checkMatrix panics unless s holds a rows×cols row-major matrix with leading
+// dimension ld.
+func checkMatrix(name string, s []float32, rows, cols, ld int) {
+	if ld < max(cols, 1) {
+		panic(fmt.Sprintf("kernels: Sgemm: ld%s=%d < %d columns", name, ld, cols))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if need := (rows-1)*ld + cols; len(s) < need {
+		panic(fmt.Sprintf("kernels: Sgemm: len(%s)=%d too short for %d×%d with ld%s=%d (need %d)", name, len(s), rows, cols, name, ld, need))
+	}
+}

@@ -1,0 +1,19 @@
+package kernels
+
+// genericKernels is the portable implementation: the oracle of the tests and
+// the code other architectures run.
+var genericKernels = kernelSet{
+	name:              "generic",
+	exp:               expGeneric,
+	sigmoid:           sigmoidGeneric,
+	relu:              reluGeneric,
+	reluBackward:      reluBackwardGeneric,
+	sgemm:             sgemmGeneric,
+	reparamKL:         reparamKLGeneric,
+	reparamKLBackward: reparamKLBackwardGeneric,
+	bceWithLogits:     bceWithLogitsGeneric,
+	squaredError:      squaredErrorGeneric,
+	adamStep:          adamStepGeneric,
+	addBias:           addBiasGeneric,
+	sumRows:           sumRowsGeneric,
+}
