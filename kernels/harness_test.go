@@ -1,0 +1,83 @@
+package kernels
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// sentinel fills the guard elements around every output slice a test hands
+// to a kernel; an assembly kernel that writes out of bounds overwrites it.
+var sentinel = math.Float32frombits(0x7fc0beef) // a NaN no kernel produces
+
+// guardPad is how many sentinel elements stand before and after an output.
+const guardPad = 16
+
+// guarded returns a slice of n elements starting off elements into a larger
+// buffer (so its start is unaligned for off % 8 != 0), with sentinels
+// in the guardPad+off elements before it and the guardPad elements after it.
+// The returned check asserts that every sentinel survived.
+func guarded(t *testing.T, n, off int) (s []float32, check func()) {
+	t.Helper()
+	buf := make([]float32, guardPad+off+n+guardPad)
+	for i := range buf {
+		buf[i] = sentinel
+	}
+	lo, hi := guardPad+off, guardPad+off+n
+	s = buf[lo:hi:hi] // capacity n: an append cannot reach the guard either
+	return s, func() {
+		t.Helper()
+		for i, v := range buf {
+			if i >= lo && i < hi {
+				continue
+			}
+			if math.Float32bits(v) != math.Float32bits(sentinel) {
+				assert.Failf(t, "guard overwritten", "n=%d off=%d: buffer[%d] (output index %d) = %v", n, off, i, i-lo, v)
+				return
+			}
+		}
+	}
+}
+
+// ulpDiff returns how many float32 values lie between got and the float64
+// reference want, in units of the last place of float32 numbers near want:
+// float32 neighbourhood, so the correctly rounded result scores at most 0.5.
+// Equal infinities and two NaNs score 0; anything else against a NaN or an
+// infinity scores +Inf.
+func ulpDiff(got float32, want float64) float64 {
+	switch {
+	case math.IsNaN(want) || math.IsNaN(float64(got)):
+		if math.IsNaN(want) && math.IsNaN(float64(got)) {
+			return 0
+		}
+		return math.Inf(1)
+	case math.IsInf(float64(got), 0) || math.IsInf(want, 0):
+		if float64(got) == want {
+			return 0
+		}
+		// A finite reference above MaxFloat32 rounds to +Inf; count Inf
+		// against it as the step past MaxFloat32.
+		want32 := float32(want)
+		if float64(got) == float64(want32) {
+			return 0.5
+		}
+		return math.Inf(1)
+	}
+	return math.Abs(float64(got)-want) / ulp32(want)
+}
+
+// ulp32 returns the spacing of float32 values at |x|: the distance from the
+// float32 of magnitude at most |x| nearest |x| to the next one up, which is
+// 2^-149 throughout the subnormal range.
+func ulp32(x float64) float64 {
+	x = math.Abs(x)
+	if x < 0x1p-126 {
+		return 0x1p-149
+	}
+	if x >= math.MaxFloat32 {
+		return 0x1p104 // spacing of the largest binade
+	}
+	_, e := math.Frexp(x) // x = f·2^e, 0.5 ≤ f < 1
+	return math.Ldexp(1, e-24)
+}
