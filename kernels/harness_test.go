@@ -40,9 +40,9 @@ func guarded(t *testing.T, n, off int) (s []float32, check func()) {
 	}
 }
 
-// ulpDiff returns how many float32 values lie between got and the float64
-// reference want, in units of the last place of float32 numbers near want:
-// float32 neighbourhood, so the correctly rounded result scores at most 0.5.
+// ulpDiff returns the distance between got and the float64 reference want in
+// units of the last place of float32 numbers near want, so the correctly
+// rounded result scores at most 0.5.
 // Equal infinities and two NaNs score 0; anything else against a NaN or an
 // infinity scores +Inf.
 func ulpDiff(got float32, want float64) float64 {
