@@ -62,6 +62,9 @@ func BenchmarkSgemm(b *testing.B) {
 			for _, s := range sgemmShapes {
 				name := fmt.Sprintf("impl=%s/threads=%d/shape=%dx%dx%d/layout=%s", impl, threads, s.m, s.n, s.k, s.layout)
 				b.Run(name, func(b *testing.B) {
+					if testing.Short() && (impl == "generic" || impl == "gonum") && s.m*s.n*s.k > 512*512*512 {
+						b.Skip("-short: the scalar implementations take seconds here")
+					}
 					benchSgemm(b, impl, threads, s)
 				})
 			}
