@@ -21,12 +21,14 @@ var (
 		kc: 384, mc: 192, nc: 4096,
 		kernel:    sgemmKernel6x16AVX2,
 		packTrans: packTransAVX,
+		packCopy:  packCopyAVX,
 	}
 	avx512Gemm = gemmConfig{
 		mr: 12, nr: 32,
 		kc: 384, mc: 192, nc: 4096,
 		kernel:    sgemmKernel12x32AVX512,
 		packTrans: packTransAVX,
+		packCopy:  packCopyAVX,
 	}
 )
 

@@ -1146,3 +1146,54 @@ pack4_loop:
 pack4_done:
 	VZEROUPPER
 	RET
+
+// func packCopyAVX(dst []float32, src []float32, ld int, rows int, kc int, width int)
+// Requires: AVX
+TEXT ·packCopyAVX(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ ld+48(FP), DX
+	SHLQ $0x02, DX
+	MOVQ rows+56(FP), BX
+	MOVQ kc+64(FP), SI
+	MOVQ width+72(FP), DI
+	SHLQ $0x02, DI
+
+copy_step:
+	DECQ SI
+	JS   copy_done
+	XORQ R8, R8
+
+copy_8:
+	LEAQ    8(R8), R9
+	CMPQ    R9, BX
+	JA      copy_4
+	VMOVUPS (CX)(R8*4), Y0
+	VMOVUPS Y0, (AX)(R8*4)
+	MOVQ    R9, R8
+	JMP     copy_8
+
+copy_4:
+	LEAQ    4(R8), R9
+	CMPQ    R9, BX
+	JA      copy_1
+	VMOVUPS (CX)(R8*4), X0
+	VMOVUPS X0, (AX)(R8*4)
+	MOVQ    R9, R8
+
+copy_1:
+	CMPQ R8, BX
+	JAE  copy_next
+	MOVL (CX)(R8*4), R9
+	MOVL R9, (AX)(R8*4)
+	INCQ R8
+	JMP  copy_1
+
+copy_next:
+	ADDQ DX, CX
+	ADDQ DI, AX
+	JMP  copy_step
+
+copy_done:
+	VZEROUPPER
+	RET

@@ -24,3 +24,6 @@ func packTranspose8AVX(dst []float32, src []float32, ld int, kc int, width int)
 
 // packTranspose4AVX sets dst[p*width+r] = src[r*ld+p] for r < 4 and p < kc, kc a multiple of 8.
 func packTranspose4AVX(dst []float32, src []float32, ld int, kc int, width int)
+
+// packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.
+func packCopyAVX(dst []float32, src []float32, ld int, rows int, kc int, width int)

@@ -29,6 +29,11 @@ type gemmConfig struct {
 	// panel: dst[p*width+r] = src[r*ld+p] for r < rows, p < kc. It is how A
 	// is packed when not transposed and B when transposed.
 	packTrans func(dst, src []float32, ld, rows, kc, width int)
+
+	// packCopy packs a panel whose k steps are contiguous runs of the
+	// source: dst[p*width+i] = src[p*ld+i] for i < rows, p < kc. It is how A
+	// is packed when transposed and B when not.
+	packCopy func(dst, src []float32, ld, rows, kc, width int)
 }
 
 // gemmParallelMin is the work (m·n·k multiply-adds) below which Sgemm stays
@@ -179,14 +184,10 @@ func (g *gemmConfig) packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc
 		rows := min(mr, mc-ir)
 		panel := dst[ir*kc : ir*kc+mr*kc]
 		if trans { // op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run
-			for p := 0; p < kc; p++ {
-				src := a[(p0+p)*lda+i0+ir:]
-				copy(panel[p*mr:p*mr+rows], src[:rows])
-				clear(panel[p*mr+rows : p*mr+mr])
-			}
-			continue
+			g.packCopy(panel, a[p0*lda+i0+ir:], lda, rows, kc, mr)
+		} else {
+			g.packTrans(panel, a[(i0+ir)*lda+p0:], lda, rows, kc, mr)
 		}
-		g.packTrans(panel, a[(i0+ir)*lda+p0:], lda, rows, kc, mr)
 		padPanel(panel, rows, mr)
 	}
 }
@@ -199,15 +200,11 @@ func (g *gemmConfig) packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
 		panel := dst[jr*kc : jr*kc+nr*kc]
-		if !trans { // op(B)[p][j] = b[p*ldb+j]: each k step is a contiguous run
-			for p := 0; p < kc; p++ {
-				src := b[(p0+p)*ldb+j0+jr:]
-				copy(panel[p*nr:p*nr+cols], src[:cols])
-				clear(panel[p*nr+cols : p*nr+nr])
-			}
-			continue
+		if trans {
+			g.packTrans(panel, b[(j0+jr)*ldb+p0:], ldb, cols, kc, nr)
+		} else { // op(B)[p][j] = b[p*ldb+j]: each k step is a contiguous run
+			g.packCopy(panel, b[p0*ldb+j0+jr:], ldb, cols, kc, nr)
 		}
-		g.packTrans(panel, b[(j0+jr)*ldb+p0:], ldb, cols, kc, nr)
 		padPanel(panel, cols, nr)
 	}
 }
@@ -218,6 +215,17 @@ func packTransGeneric(dst, src []float32, ld, rows, kc, width int) {
 		row := src[r*ld : r*ld+kc]
 		for p, v := range row {
 			dst[p*width+r] = v
+		}
+	}
+}
+
+// packCopyGeneric is the portable packCopy.
+func packCopyGeneric(dst, src []float32, ld, rows, kc, width int) {
+	for p := 0; p < kc; p++ {
+		d := dst[p*width : p*width+rows]
+		s := src[p*ld : p*ld+rows]
+		for i, v := range s {
+			d[i] = v
 		}
 	}
 }

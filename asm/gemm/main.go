@@ -23,6 +23,7 @@ func main() {
 	kernelAVX512(12, 2)
 	packTranspose(8)
 	packTranspose(4)
+	packCopy()
 	Generate()
 }
 
@@ -414,6 +415,67 @@ func packTranspose(rows int) {
 	JMP(LabelRef(prefix + "_loop"))
 
 	Label(prefix + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packCopy emits packCopyAVX, which packs a panel whose k steps are
+// contiguous runs of the source: dst[p*width+i] = src[p*ld+i] for i < rows
+// and p < kc. Each run moves in 8-, 4- and 1-float pieces: a call per run to
+// memmove would cost more than the copy.
+func packCopy() {
+	TEXT("packCopyAVX", NOSPLIT, "func(dst, src []float32, ld, rows, kc, width int)")
+	Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
+	pd := Load(Param("dst").Base(), GP64())
+	ps := Load(Param("src").Base(), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	rows := Load(Param("rows"), GP64())
+	kc := Load(Param("kc"), GP64())
+	wb := Load(Param("width"), GP64())
+	SHLQ(U8(2), wb)
+
+	Label("copy_step")
+	DECQ(kc)
+	JS(LabelRef("copy_done"))
+	i := GP64()
+	XORQ(i, i)
+	end := GP64()
+
+	Label("copy_8")
+	LEAQ(Mem{Base: i, Disp: 8}, end)
+	CMPQ(end, rows)
+	JA(LabelRef("copy_4"))
+	y := YMM()
+	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, y)
+	VMOVUPS(y, Mem{Base: pd, Index: i, Scale: 4})
+	MOVQ(end, i)
+	JMP(LabelRef("copy_8"))
+
+	Label("copy_4")
+	LEAQ(Mem{Base: i, Disp: 4}, end)
+	CMPQ(end, rows)
+	JA(LabelRef("copy_1"))
+	x := XMM()
+	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, x)
+	VMOVUPS(x, Mem{Base: pd, Index: i, Scale: 4})
+	MOVQ(end, i)
+
+	Label("copy_1")
+	CMPQ(i, rows)
+	JAE(LabelRef("copy_next"))
+	v := GP32()
+	MOVL(Mem{Base: ps, Index: i, Scale: 4}, v)
+	MOVL(v, Mem{Base: pd, Index: i, Scale: 4})
+	INCQ(i)
+	JMP(LabelRef("copy_1"))
+
+	Label("copy_next")
+	ADDQ(ld, ps)
+	ADDQ(wb, pd)
+	JMP(LabelRef("copy_step"))
+
+	Label("copy_done")
 	VZEROUPPER()
 	RET()
 }
