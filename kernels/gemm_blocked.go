@@ -230,14 +230,33 @@ func packCopyGeneric(dst, src []float32, ld, rows, kc, width int) {
 	}
 }
 
-// padPanel zeroes entries used..width-1 of every k step of a panel.
+// padPanel zeroes entries used..width-1 of every k step of a panel. The
+// runs are a few floats long: a loop beats a call to memclr per run.
 func padPanel(panel []float32, used, width int) {
 	if used == width {
 		return
 	}
 	for p := 0; p+width <= len(panel); p += width {
-		clear(panel[p+used : p+width])
+		run := panel[p+used : p+width]
+		for i := 0; i < len(run); i++ {
+			run[i] = 0
+		}
 	}
+}
+
+// pickGemm returns main unless one of alts, tried in order, tiles the m×n
+// product with at least 10% less padded work: the narrower tiles run at the
+// same speed per multiply-add but pay more per tile. The choice depends on
+// the shape alone, never on the thread count.
+func pickGemm(m, n int, main *gemmConfig, alts ...*gemmConfig) *gemmConfig {
+	padded := func(g *gemmConfig) int { return roundUp(m, g.mr) * roundUp(n, g.nr) }
+	best, work := main, padded(main)
+	for _, g := range alts {
+		if w := padded(g); w*10 <= padded(main)*9 && w < work {
+			best, work = g, w
+		}
+	}
+	return best
 }
 
 // scaleC sets C = beta·C, or C = 0 without reading it when beta == 0.
