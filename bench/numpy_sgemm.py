@@ -38,14 +38,15 @@ import time
 
 THREADS = (1, 2)
 LINE = re.compile(
-    r"^BenchmarkSgemm/impl=(\w+)/threads=(\d+)/shape=(\d+)x(\d+)x(\d+)/layout=([NT]{2})(?:-\d+)?\s.*?([\d.]+) GFLOP/s"
+    r"^BenchmarkSgemm/impl=(\w+)/threads=(\d+)/shape=(\d+)x(\d+)x(\d+)/layout=([NT]{2})(?:-\d+)?\s"
 )
+METRICS = ("GFLOP/s", "GFLOP/cpu-s")
 
 
 def parse_go(path):
-    """Returns {(impl, threads, m, n, k, layout): median GFLOP/s} and the
-    implementations in order of appearance."""
-    runs, impls = {}, []
+    """Returns {metric: {(impl, threads, m, n, k, layout): median}} for the
+    metrics of METRICS and the implementations in order of appearance."""
+    runs, impls = {m: {} for m in METRICS}, []
     with open(path) as f:
         for line in f:
             mt = LINE.match(line)
@@ -54,10 +55,13 @@ def parse_go(path):
             impl, threads = mt.group(1), int(mt.group(2))
             m, n, k = (int(mt.group(i)) for i in (3, 4, 5))
             key = (impl, threads, m, n, k, mt.group(6))
-            runs.setdefault(key, []).append(float(mt.group(7)))
+            fields = line.split()
+            for i, unit in enumerate(fields[1:], 1):
+                if unit in METRICS:
+                    runs[unit].setdefault(key, []).append(float(fields[i - 1]))
             if impl not in impls:
                 impls.append(impl)
-    return {key: statistics.median(v) for key, v in runs.items()}, impls
+    return {u: {key: statistics.median(v) for key, v in r.items()} for u, r in runs.items()}, impls
 
 
 def operands(np, m, n, k, layout):
@@ -77,13 +81,14 @@ def operands(np, m, n, k, layout):
 
 
 def measure(shapes):
-    """Runs in the child: times every shape, returns GFLOP/s (median of five
-    runs of at least 0.1 s each) and what threadpoolctl reports."""
+    """Runs in the child: times every shape, returns GFLOP/s against wall
+    time and against the process's CPU time (medians of five runs of at
+    least 0.1 s each) and what threadpoolctl reports."""
     import numpy as np
     from threadpoolctl import threadpool_info
 
     info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    out = {}
+    out = {u: {} for u in METRICS}
     for m, n, k, layout in shapes:
         a, b = operands(np, m, n, k, layout)
         c = np.empty((m, n), dtype=np.float32)
@@ -97,13 +102,16 @@ def measure(shapes):
             if t >= 0.1:
                 break
             reps *= 2
-        rates = [2.0 * m * n * k * reps / t / 1e9]
-        for _ in range(4):
-            t0 = time.perf_counter()
+        flop = 2.0 * m * n * k * reps / 1e9
+        wall, cpu = [], []
+        for _ in range(5):
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(reps):
                 np.matmul(a, b, out=c)
-            rates.append(2.0 * m * n * k * reps / (time.perf_counter() - t0) / 1e9)
-        out[f"{m}x{n}x{k}/{layout}"] = statistics.median(rates)
+            wall.append(flop / (time.perf_counter() - t0))
+            cpu.append(flop / (time.process_time() - c0))
+        out["GFLOP/s"][f"{m}x{n}x{k}/{layout}"] = statistics.median(wall)
+        out["GFLOP/cpu-s"][f"{m}x{n}x{k}/{layout}"] = statistics.median(cpu)
     return {"blas": info, "gflops": out}
 
 
@@ -258,11 +266,11 @@ def main():
         return
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    go, impls = parse_go(sys.argv[1])
-    if not go:
+    gos, impls = parse_go(sys.argv[1])
+    if not gos["GFLOP/s"]:
         sys.exit(f"{sys.argv[1]}: no BenchmarkSgemm lines with GFLOP/s")
     shapes = []
-    for (_, _, m, n, k, layout) in go:
+    for (_, _, m, n, k, layout) in gos["GFLOP/s"]:
         if (m, n, k, layout) not in shapes:
             shapes.append((m, n, k, layout))
 
@@ -281,24 +289,32 @@ def main():
         blas[t] = res["gflops"]
 
     ours = [i for i in impls if i != "gonum"]
-    head = ["threads", "shape", "layout"] + impls + ["openblas"] + [f"{i}/openblas" for i in ours]
-    rows = []
-    for t in THREADS:
-        for m, n, k, layout in shapes:
-            ob = blas[t][f"{m}x{n}x{k}/{layout}"]
-            row = [str(t), f"{m}x{n}x{k}", layout]
-            for i in impls:
-                v = go.get((i, t, m, n, k, layout))
-                row.append("-" if v is None else f"{v:.1f}")
-            row.append(f"{ob:.1f}")
-            for i in ours:
-                v = go.get((i, t, m, n, k, layout))
-                row.append("-" if v is None else f"{v / ob:.2f}")
-            rows.append(row)
-    print("\nGFLOP/s (median over runs; shape is m×n×k of C[m×n] = op(A)·op(B))\n")
-    widths = [max(len(r[c]) for r in rows + [head]) for c in range(len(head))]
-    for r in [head] + rows:
-        print("  ".join(v.rjust(w) for v, w in zip(r, widths)))
+    for unit, title in (
+        ("GFLOP/s", "GFLOP/s against wall time"),
+        ("GFLOP/cpu-s", "GFLOP per second of CPU time used by the process (on a shared machine, "
+                        "the speed of an idle core; at 2 threads, OpenBLAS's spinning workers count too)"),
+    ):
+        go = gos[unit]
+        if not go:
+            continue
+        head = ["threads", "shape", "layout"] + impls + ["openblas"] + [f"{i}/openblas" for i in ours]
+        rows = []
+        for t in THREADS:
+            for m, n, k, layout in shapes:
+                ob = blas[t][unit][f"{m}x{n}x{k}/{layout}"]
+                row = [str(t), f"{m}x{n}x{k}", layout]
+                for i in impls:
+                    v = go.get((i, t, m, n, k, layout))
+                    row.append("-" if v is None else f"{v:.1f}")
+                row.append(f"{ob:.1f}")
+                for i in ours:
+                    v = go.get((i, t, m, n, k, layout))
+                    row.append("-" if v is None else f"{v / ob:.2f}")
+                rows.append(row)
+        print(f"\n{title}; medians over runs; shape is m×n×k of C[m×n] = op(A)·op(B)\n")
+        widths = [max(len(r[c]) for r in rows + [head]) for c in range(len(head))]
+        for r in [head] + rows:
+            print("  ".join(v.rjust(w) for v, w in zip(r, widths)))
 
 
 if __name__ == "__main__":

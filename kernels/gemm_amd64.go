@@ -15,27 +15,56 @@ package kernels
 //     panels and C streaming through.
 //   - nc: the packed kc×nc block of B is reused by every A block, so it lives
 //     in L3: 384×4096×4 = 6 MiB per goroutine, two of them well inside 32 MiB.
+//
+// Products with n (or m) of 20 or 40, as in the VAE's 400→20/40 layers, waste
+// a third of a 32-column tile; for them a narrower tile is picked when it pads
+// the product to clearly less work (pickGemm).
 var (
 	avx2Gemm = gemmConfig{
 		mr: 6, nr: 16,
 		kc: 384, mc: 192, nc: 4096,
 		kernel:    sgemmKernel6x16AVX2,
 		packTrans: packTransAVX,
+		packCopy:  packCopyAVX,
+	}
+	avx2Gemm4x24 = gemmConfig{
+		mr: 4, nr: 24,
+		kc: 384, mc: 192, nc: 4080,
+		kernel:    sgemmKernel4x24AVX2,
+		packTrans: packTransAVX,
+		packCopy:  packCopyAVX,
 	}
 	avx512Gemm = gemmConfig{
 		mr: 12, nr: 32,
 		kc: 384, mc: 192, nc: 4096,
 		kernel:    sgemmKernel12x32AVX512,
 		packTrans: packTransAVX,
+		packCopy:  packCopyAVX,
+	}
+	avx512Gemm12x24 = gemmConfig{
+		mr: 12, nr: 24,
+		kc: 384, mc: 192, nc: 4080,
+		kernel:    sgemmKernel12x24AVX512,
+		packTrans: packTransAVX,
+		packCopy:  packCopyAVX,
+	}
+	avx512Gemm8x40 = gemmConfig{
+		mr: 8, nr: 40,
+		kc: 384, mc: 192, nc: 4080,
+		kernel:    sgemmKernel8x40AVX512,
+		packTrans: packTransAVX,
+		packCopy:  packCopyAVX,
 	}
 )
 
 func sgemmAVX2(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmBlocked(&avx2Gemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	g := pickGemm(m, n, &avx2Gemm, &avx2Gemm4x24)
+	sgemmBlocked(g, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func sgemmAVX512(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmBlocked(&avx512Gemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	g := pickGemm(m, n, &avx512Gemm, &avx512Gemm12x24, &avx512Gemm8x40)
+	sgemmBlocked(g, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // packTransAVX is packTrans with the 8- and 4-row blocks of whole groups of

@@ -9,6 +9,7 @@ var genericGemm = gemmConfig{
 	kc: 256, mc: 128, nc: 2048,
 	kernel:    sgemmKernel2x4,
 	packTrans: packTransGeneric,
+	packCopy:  packCopyGeneric,
 }
 
 func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {

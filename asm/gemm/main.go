@@ -21,8 +21,11 @@ func main() {
 	kernelAVX2(laneIndex, 6, 2)
 	kernelAVX2(laneIndex, 4, 3)
 	kernelAVX512(12, 2)
+	kernelAVX512Mixed(12, 1)
+	kernelAVX512Mixed(8, 2)
 	packTranspose(8)
 	packTranspose(4)
+	packCopy()
 	Generate()
 }
 
@@ -241,7 +244,7 @@ func kernelAVX512(mr, nv int) {
 		acc[i] = make([]reg.VecVirtual, nv)
 		for h := range acc[i] {
 			acc[i][h] = ZMM()
-			VXORPS(acc[i][h], acc[i][h], acc[i][h])
+			VPXORD(acc[i][h], acc[i][h], acc[i][h]) // VXORPS on ZMM would need AVX512DQ
 		}
 	}
 	kLoop(prefix, kk, pa, pb, mr*4, nr*4, func(u int) {
@@ -259,6 +262,99 @@ func kernelAVX512(mr, nv int) {
 		}
 	})
 
+	parts := make([][]reg.Register, mr)
+	for i := range acc {
+		for _, r := range acc[i] {
+			parts[i] = append(parts[i], r)
+		}
+	}
+	avx512WriteBack(prefix, parts, ZMM(), ZMM(), ZMM())
+}
+
+// kernelAVX512Mixed emits the mr×(16·nz+8) AVX-512F kernel for narrow
+// products (n or m of 20 or 40 in the VAE), where 16-column vectors would pad
+// a third of the work away: each row holds nz ZMM accumulators and one YMM
+// accumulator. The YMM FMAs are VEX-encoded, so AVX512VL is not needed, but
+// their registers must then be among the first sixteen: registers are
+// assigned by hand.
+//
+//	Y0..Y(mr-1)    YMM accumulators, one per row
+//	Y12            B, columns 16·nz..16·nz+7
+//	Z13            A broadcast (its low half Y13 feeds the YMM FMAs)
+//	Z14, Z15       B, columns 0..16·nz-1
+//	Z16..          ZMM accumulators, nz per row
+func kernelAVX512Mixed(mr, nz int) {
+	nr := 16*nz + 8
+	if mr > 12 || mr*nz > 16 {
+		panic("too many accumulators for the register plan")
+	}
+	name := fmt.Sprintf("sgemmKernel%dx%dAVX512", mr, nr)
+	prefix := fmt.Sprintf("avx512_%dx%d", mr, nr)
+	TEXT(name, NOSPLIT, signature)
+	Doc(fmt.Sprintf("%s sets C = alpha·A·B + beta·C on the rows×cols (≤ %d×%d) corner of a tile", name, mr, nr),
+		fmt.Sprintf("of C with leading dimension ldc, from k steps of packed A (a[p*%d+i]) and packed B", mr),
+		fmt.Sprintf("(b[p*%d+j]). C is not read when beta is ±0.", nr))
+
+	kk := Load(Param("k"), GP64())
+	pa := Load(Param("a").Base(), GP64())
+	pb := Load(Param("b").Base(), GP64())
+	pc := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	prefetchC(pc, ldc, mr, (nr*4+63)/64)
+
+	yacc := []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7, reg.Y8, reg.Y9, reg.Y10, reg.Y11}
+	zall := []reg.VecPhysical{reg.Z16, reg.Z17, reg.Z18, reg.Z19, reg.Z20, reg.Z21, reg.Z22, reg.Z23,
+		reg.Z24, reg.Z25, reg.Z26, reg.Z27, reg.Z28, reg.Z29, reg.Z30, reg.Z31}
+	yb, bc := reg.Y12, reg.Z13
+	zb := []reg.VecPhysical{reg.Z14, reg.Z15}
+	zacc := func(i, h int) reg.VecPhysical { return zall[i*nz+h] }
+
+	for i := 0; i < mr; i++ {
+		VXORPS(yacc[i], yacc[i], yacc[i]) // VEX: clears the whole ZMM
+		for h := 0; h < nz; h++ {
+			VPXORD(zacc(i, h), zacc(i, h), zacc(i, h))
+		}
+	}
+	kLoop(prefix, kk, pa, pb, mr*4, nr*4, func(u int) {
+		for h := 0; h < nz; h++ {
+			VMOVUPS(Mem{Base: pb, Disp: u*nr*4 + 64*h}, zb[h])
+		}
+		VMOVUPS(Mem{Base: pb, Disp: u*nr*4 + 64*nz}, yb)
+		for i := 0; i < mr; i++ {
+			VBROADCASTSS(Mem{Base: pa, Disp: u*mr*4 + 4*i}, bc)
+			for h := 0; h < nz; h++ {
+				VFMADD231PS(zb[h], bc, zacc(i, h))
+			}
+			VFMADD231PS(yb, bc.AsY(), yacc[i])
+		}
+	})
+
+	// The YMM accumulators are written back as ZMM registers whose upper
+	// half the VEX instructions zeroed, through masks of at most 8 lanes.
+	parts := make([][]reg.Register, mr)
+	for i := range parts {
+		for h := 0; h < nz; h++ {
+			parts[i] = append(parts[i], zacc(i, h))
+		}
+		parts[i] = append(parts[i], yacc[i].AsZ())
+	}
+	avx512WriteBack(prefix, parts, reg.Z12, reg.Z13, reg.Z14)
+}
+
+// avx512WriteBack emits the write-back of an AVX-512 kernel whose row i of
+// accumulators is parts[i] (ZMM registers, 16 columns each, the last
+// possibly narrower), with alpha, beta and tmp free ZMM registers. Column
+// masks come from cols; rows past rows are skipped. Then it returns.
+func avx512WriteBack(prefix string, parts [][]reg.Register, alpha, beta, tmp reg.Register) {
+	mr, nv := len(parts), len(parts[0])
+	if nv > 3 {
+		panic("the column mask is built in 64 bits: nr ≤ 48")
+	}
+	pc := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+
 	Comment("Write back rows×cols through one lane mask per vector of 16 columns.")
 	Load(Param("cols"), reg.RCX)
 	bits := GP64()
@@ -274,7 +370,6 @@ func kernelAVX512(mr, nv int) {
 		}
 	}
 	rows := Load(Param("rows"), GP64())
-	alpha, beta := ZMM(), ZMM()
 	VBROADCASTSS(paramAddr("alpha"), alpha)
 	VBROADCASTSS(paramAddr("beta"), beta)
 
@@ -287,13 +382,12 @@ func kernelAVX512(mr, nv int) {
 				ADDQ(ldc, pc)
 			}
 			for h, k := range masks {
-				t := acc[i][h]
+				t := parts[i][h]
 				VMULPS(alpha, t, t)
 				dst := Mem{Base: pc, Disp: 64 * h}
 				if readC {
-					old := ZMM()
-					VMOVUPS_Z(dst, k, old)
-					VFMADD231PS(old, beta, t)
+					VMOVUPS_Z(dst, k, tmp)
+					VFMADD231PS(tmp, beta, t)
 				}
 				VMOVUPS(t, k, dst)
 			}
@@ -414,6 +508,67 @@ func packTranspose(rows int) {
 	JMP(LabelRef(prefix + "_loop"))
 
 	Label(prefix + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packCopy emits packCopyAVX, which packs a panel whose k steps are
+// contiguous runs of the source: dst[p*width+i] = src[p*ld+i] for i < rows
+// and p < kc. Each run moves in 8-, 4- and 1-float pieces: a call per run to
+// memmove would cost more than the copy.
+func packCopy() {
+	TEXT("packCopyAVX", NOSPLIT, "func(dst, src []float32, ld, rows, kc, width int)")
+	Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
+	pd := Load(Param("dst").Base(), GP64())
+	ps := Load(Param("src").Base(), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	rows := Load(Param("rows"), GP64())
+	kc := Load(Param("kc"), GP64())
+	wb := Load(Param("width"), GP64())
+	SHLQ(U8(2), wb)
+
+	Label("copy_step")
+	DECQ(kc)
+	JS(LabelRef("copy_done"))
+	i := GP64()
+	XORQ(i, i)
+	end := GP64()
+
+	Label("copy_8")
+	LEAQ(Mem{Base: i, Disp: 8}, end)
+	CMPQ(end, rows)
+	JA(LabelRef("copy_4"))
+	y := YMM()
+	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, y)
+	VMOVUPS(y, Mem{Base: pd, Index: i, Scale: 4})
+	MOVQ(end, i)
+	JMP(LabelRef("copy_8"))
+
+	Label("copy_4")
+	LEAQ(Mem{Base: i, Disp: 4}, end)
+	CMPQ(end, rows)
+	JA(LabelRef("copy_1"))
+	x := XMM()
+	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, x)
+	VMOVUPS(x, Mem{Base: pd, Index: i, Scale: 4})
+	MOVQ(end, i)
+
+	Label("copy_1")
+	CMPQ(i, rows)
+	JAE(LabelRef("copy_next"))
+	v := GP32()
+	MOVL(Mem{Base: ps, Index: i, Scale: 4}, v)
+	MOVL(v, Mem{Base: pd, Index: i, Scale: 4})
+	INCQ(i)
+	JMP(LabelRef("copy_1"))
+
+	Label("copy_next")
+	ADDQ(ld, ps)
+	ADDQ(wb, pd)
+	JMP(LabelRef("copy_step"))
+
+	Label("copy_done")
 	VZEROUPPER()
 	RET()
 }
