@@ -18,7 +18,7 @@ line per shape and thread count found in GO_BENCH_OUTPUT, named as
 BenchmarkSgemm names its sub-benchmarks with impl=openblas, so that the
 line sits in the same results file and benchstat compares it:
 
-    BenchmarkSgemm/impl=openblas/threads=1/shape=1024x1024x1024/layout=NN-2  64  7160000 ns/op  150.0 GFLOP/s
+    BenchmarkSgemm/impl=openblas/threads=1/shape=1024x1024x1024/layout=NN-2  64  7160000 ns/op  150.0 GFLOP/s  152.3 GFLOP/cpu-s
 
 Each line is one timing of about --benchtime (as go test's -benchtime), so
 run it once per round, as the Go benchmarks run, to get -count samples.
@@ -119,7 +119,8 @@ def measure_once(shapes, benchtime):
     """Runs in the child: times every shape once for about benchtime (a
     duration in seconds, or an int iteration count), as go test times one
     benchmark: the iteration count grows until a run lasts benchtime.
-    Returns what threadpoolctl reports and [reps, seconds] per shape."""
+    Returns what threadpoolctl reports and [reps, wall seconds, CPU
+    seconds of the process] per shape."""
     import numpy as np
     from threadpoolctl import threadpool_info
 
@@ -131,16 +132,16 @@ def measure_once(shapes, benchtime):
         np.matmul(a, b, out=c)  # warm the caches and OpenBLAS's buffers
         reps = benchtime if isinstance(benchtime, int) else 1
         while True:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(reps):
                 np.matmul(a, b, out=c)
-            t = time.perf_counter() - t0
+            t, cpu = time.perf_counter() - t0, time.process_time() - c0
             if isinstance(benchtime, int) or t >= benchtime or reps >= 1_000_000_000:
                 break
             # go test's rule: aim 20% past the target, grow at most 100x.
             want = int(benchtime * 1.2 * reps / max(t, 1e-9))
             reps = max(reps + 1, min(want, 100 * reps))
-        out[f"{m}x{n}x{k}/{layout}"] = [reps, t]
+        out[f"{m}x{n}x{k}/{layout}"] = [reps, t, cpu]
     return {"blas": info, "runs": out}
 
 
@@ -237,9 +238,12 @@ def gobench(args):
             print("pkg: github.com/fastvae/fastvae/bench")
             header = True
         for m, n, k, layout in todo:
-            reps, secs = res["runs"][f"{m}x{n}x{k}/{layout}"]
-            print(f"Benchmark{name(t, m, n, k, layout)}{suffix}\t{reps}\t{secs / reps * 1e9:.0f} ns/op"
-                  f"\t{2.0 * m * n * k * reps / secs / 1e9:.2f} GFLOP/s", flush=True)
+            reps, secs, cpu = res["runs"][f"{m}x{n}x{k}/{layout}"]
+            flop = 2.0 * m * n * k * reps / 1e9
+            line = f"Benchmark{name(t, m, n, k, layout)}{suffix}\t{reps}\t{secs / reps * 1e9:.0f} ns/op\t{flop / secs:.2f} GFLOP/s"
+            if cpu > 0:
+                line += f"\t{flop / cpu:.2f} GFLOP/cpu-s"
+            print(line, flush=True)
 
 
 def numpy_version():

@@ -65,7 +65,9 @@ func writeMarkdown(w io.Writer, r *run, source, chart string) error {
 	}
 	slices.SortStableFunc(benches, func(x, y *bench) int { return rank(x) - rank(y) })
 	for _, x := range benches {
-		writeTable(&b, x)
+		for i, unit := range x.metrics() {
+			writeTable(&b, x, unit, i > 0)
+		}
 		if x.name == "Sgemm" && chart != "" {
 			fmt.Fprintf(&b, "\n![GEMM GFLOP/s by shape, per implementation and thread count](%s)\n", chart)
 		}
@@ -82,12 +84,18 @@ func linkTo(path string) string {
 	return "../" + path
 }
 
-// writeTable writes one benchmark's section: a row per configuration, a
-// column per implementation, then the ratios against the peers.
-func writeTable(b *strings.Builder, x *bench) {
-	unit := x.metric()
+// writeTable writes one benchmark's table of unit: a row per
+// configuration, a column per implementation, then the ratios against the
+// peers. A secondary table (a further metric of the same benchmark) gets a
+// smaller heading and no allocation line.
+func writeTable(b *strings.Builder, x *bench, unit string, secondary bool) {
 	scale, label := displayUnit(x, unit)
-	fmt.Fprintf(b, "\n## %s\n\n`%s`, %s\n\n", x.name, x.pkg, label)
+	if secondary {
+		fmt.Fprintf(b, "\n### %s, %s\n\n", x.name, unit)
+	} else {
+		fmt.Fprintf(b, "\n## %s\n\n", x.name)
+	}
+	fmt.Fprintf(b, "`%s`, %s\n\n", x.pkg, label)
 
 	cols := append(x.ours(), x.peers()...)
 	pairs := x.pairs()
@@ -117,13 +125,17 @@ func writeTable(b *strings.Builder, x *bench) {
 		}
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}
-	b.WriteString("\n" + allocsLine(x) + "\n")
+	if !secondary {
+		b.WriteString("\n" + allocsLine(x) + "\n")
+	}
 }
 
 // displayUnit returns the factor that turns the metric into what the table
 // shows, and the table's caption.
 func displayUnit(x *bench, unit string) (float64, string) {
 	switch unit {
+	case "GFLOP/cpu-s":
+		return 1, "GFLOP per second of CPU time the process used (at threads=1 close to what an idle core does on a shared machine; higher is better)"
 	case "GFLOP/s", "images/s":
 		return 1, unit + " (higher is better)"
 	case "B/s":

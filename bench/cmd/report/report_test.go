@@ -64,7 +64,7 @@ BenchmarkExp/impl=go/variant=copy/n=8-2 1 8 ns/op 1000 MB/s
 BenchmarkSlow/impl=avx2/n=8-2 1 2000 ns/op 0 B/op 1 allocs/op
 BenchmarkSlow/impl=torch/n=8-2 1 6000 ns/op
 pkg: example/bench
-BenchmarkSgemm/impl=avx512/threads=1/shape=2x2x2/layout=NN-2 1 1 ns/op 150 GFLOP/s
+BenchmarkSgemm/impl=avx512/threads=1/shape=2x2x2/layout=NN-2 1 1 ns/op 150 GFLOP/s 300 GFLOP/cpu-s
 BenchmarkSgemm/impl=openblas/threads=1/shape=2x2x2/layout=NN-2 1 1 ns/op 100 GFLOP/s
 BenchmarkSgemm/impl=gonum/threads=2/shape=2x2x2/layout=NN-2 1 1 ns/op 10 GFLOP/s
 `
@@ -95,18 +95,20 @@ BenchmarkSgemm/impl=gonum/threads=2/shape=2x2x2/layout=NN-2 1 1 ns/op 10 GFLOP/s
 			assert.Equal(t, tt.ours, names(x.ours()))
 			assert.Equal(t, tt.peers, names(x.peers()))
 			var b strings.Builder
-			writeTable(&b, x)
+			writeTable(&b, x, x.metric(), false)
 			assert.Contains(t, b.String(), tt.row)
 		})
 	}
 
 	var b strings.Builder
-	writeTable(&b, r.benches[1])
+	writeTable(&b, r.benches[1], r.benches[1].metric(), false)
 	assert.Contains(t, b.String(), "time per op in µs", "the fastest median picks the scale")
 	assert.Contains(t, b.String(), "avx2 (n=8): 1.", "nonzero allocations are listed")
 	b.Reset()
-	writeTable(&b, r.benches[2])
+	writeTable(&b, r.benches[2], r.benches[2].metric(), false)
 	assert.Contains(t, b.String(), "| 1 | 2x2x2 | NN | 150 | 100 | – | 1.50× | – |")
+	assert.Equal(t, []string{"GFLOP/s", "GFLOP/cpu-s"}, r.benches[2].metrics())
+	assert.Equal(t, []string{"B/s"}, r.benches[0].metrics(), "MB/s is the main metric, not an extra")
 }
 
 func TestReadRunErrors(t *testing.T) {

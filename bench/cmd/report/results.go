@@ -165,17 +165,44 @@ func (b *bench) rowValues(row string) []string {
 	return vals
 }
 
-// metric is the unit a bench's table shows: its custom throughput when it
-// reports one, then bytes per second, then time.
+// metric is the unit a bench's main table shows: its custom throughput when
+// it reports one, then bytes per second, then time.
 func (b *bench) metric() string {
 	for _, unit := range []string{"GFLOP/s", "images/s", "B/s", "sec/op"} {
-		for _, cell := range b.cells {
-			if _, ok := cell[unit]; ok {
-				return unit
-			}
+		if b.has(unit) {
+			return unit
 		}
 	}
 	return "sec/op"
+}
+
+// metrics are the units a bench gets tables for: the main one, then any
+// other custom metric it reports (e.g. GFLOP/cpu-s), alphabetically.
+func (b *bench) metrics() []string {
+	main := b.metric()
+	var extra []string
+	for _, cell := range b.cells {
+		for unit := range cell {
+			switch unit {
+			case main, "sec/op", "B/op", "allocs/op", "B/s":
+				continue
+			}
+			if !slices.Contains(extra, unit) {
+				extra = append(extra, unit)
+			}
+		}
+	}
+	slices.Sort(extra)
+	return append([]string{main}, extra...)
+}
+
+func (b *bench) has(unit string) bool {
+	for _, cell := range b.cells {
+		if _, ok := cell[unit]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // ours and peers split the columns, each in order of first appearance.
