@@ -9,7 +9,8 @@
 #   BENCHTIME  go test -benchtime (default 1s), also the peers' target time
 #   PROCS      GOMAXPROCS for every benchmark binary (default: nproc)
 #   PYTHON     the Python with numpy and torch (default /usr/bin/python3)
-#   PEERS      set to 0 to leave the Python peers out
+#   PEERS      set to 0 to leave the Python peers out (numpy_sgemm.py for
+#              BenchmarkSgemm, torch_trainstep.py for BenchmarkTrainStep)
 #   OUT        the output file (default bench/results/DATE-COMMIT.txt)
 #
 # Rounds are interleaved (round 1 of everything, then round 2, ...) rather
@@ -87,10 +88,22 @@ build bench
 # gonum runs inside BenchmarkSgemm; name its version for the report.
 echo "# peer gonum: $(cd bench && "$GO" list -m gonum.org/v1/gonum) (blas/gonum Sgemm, pure Go, GOMAXPROCS set to threads=)" >>"$tmp/out"
 
-peers=$PEERS
-if [ "$peers" != 0 ] && ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
-	echo "bench: $PYTHON has no numpy: the openblas peer is left out (make deps-bench installs it)" >&2
-	echo "# peer openblas: not run ($PYTHON has no numpy)" >>"$tmp/out"
+# The Python peers run when their packages are there; otherwise the file
+# says so, and the report shows no column for them.
+numpy=0 torch=0
+if [ "$PEERS" != 0 ]; then
+	if "$PYTHON" -c 'import numpy, threadpoolctl' 2>/dev/null; then
+		numpy=1
+	else
+		echo "bench: $PYTHON lacks numpy or threadpoolctl: the openblas peer is left out (make deps-bench installs them)" >&2
+		echo "# peer openblas: not run ($PYTHON lacks numpy or threadpoolctl)" >>"$tmp/out"
+	fi
+	if [ -e bench/torch_vae.py ] && "$PYTHON" -c 'import torch' 2>/dev/null; then
+		torch=1
+	else
+		echo "bench: no PyTorch for $PYTHON (or no bench/torch_vae.py): the torch peer is left out" >&2
+		echo "# peer torch: not run (no PyTorch for $PYTHON, or no bench/torch_vae.py)" >>"$tmp/out"
+	fi
 fi
 
 for ((round = 1; round <= COUNT; round++)); do
@@ -99,9 +112,15 @@ for ((round = 1; round <= COUNT; round++)); do
 		(cd "$dir" && "$bin" -test.run '^$' -test.bench "$BENCH" -test.benchtime "$BENCHTIME" \
 			-test.count 1 -test.cpu "$PROCS" -test.benchmem) | tee -a "$tmp/out"
 	done <"$tmp/binaries"
-	if [ "$peers" != 0 ] && "$PYTHON" -c 'import numpy' 2>/dev/null; then
-		# OpenBLAS tunes itself to this CPU only without these two.
+	# Each peer reads the Go lines so far for the configurations to time.
+	# OpenBLAS tunes itself to this CPU only without the two variables.
+	if [ "$numpy" = 1 ]; then
 		env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PYTHON" bench/numpy_sgemm.py \
+			--gobench "$tmp/out" --bench "$BENCH" --benchtime "$BENCHTIME" --procs "$PROCS" |
+			tee -a "$tmp/out"
+	fi
+	if [ "$torch" = 1 ]; then
+		env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PYTHON" bench/torch_trainstep.py \
 			--gobench "$tmp/out" --bench "$BENCH" --benchtime "$BENCHTIME" --procs "$PROCS" |
 			tee -a "$tmp/out"
 	fi
