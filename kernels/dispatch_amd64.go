@@ -16,10 +16,10 @@ var avx2Kernels = kernelSet{
 	reparamKL:         reparamKLGeneric,
 	reparamKLBackward: reparamKLBackwardGeneric,
 	bceWithLogits:     bceWithLogitsGeneric,
-	squaredError:      squaredErrorGeneric,
-	adamStep:          adamStepGeneric,
-	addBias:           addBiasGeneric,
-	sumRows:           sumRowsGeneric,
+	squaredError:      squaredErrorAVX2,
+	adamStep:          adamStepAVX2Hyper,
+	addBias:           addBiasAVX2,
+	sumRows:           sumRowsAVX2,
 }
 
 // avx512Kernels is avx2Kernels with the kernels that have AVX-512F code

@@ -1,6 +1,9 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // ReparamKL sets z = mu + eps·exp(logvar/2) elementwise and returns the KL
 // divergence of N(mu, exp(logvar)) from N(0, 1), summed over all elements:
@@ -34,19 +37,46 @@ func SquaredError(dout, out, target []float32, scale float32) float64 {
 	return kernels().squaredError(dout, out, target, scale)
 }
 
-// AdamStep applies one Adam update with PyTorch's semantics to param, given
-// its gradient and the moment estimates m and v, which it updates. step is the
-// 1-based count of updates including this one.
+// AdamStep applies one Adam update to param, given its gradient grad, and
+// updates the moment estimates m and v, with the semantics of
+// torch.optim.Adam (no weight decay, no AMSGrad): for step t ≥ 1 (the 1-based
+// count of updates including this one),
+//
+//	m = β1·m + (1−β1)·g
+//	v = β2·v + (1−β2)·g²
+//	p = p − (lr/(1−β1^t))·m / (√v/√(1−β2^t) + eps)
+//
+// The bias corrections and step size are computed in float64, as PyTorch
+// does in Python, and rounded to float32; the update itself is float32 in
+// PyTorch's operation order without fused multiply-adds, so every
+// implementation gives the same bits. It panics unless the four lengths
+// agree and step ≥ 1. No slice may alias another.
 func AdamStep(param, grad, m, v []float32, lr, beta1, beta2, eps float32, step int) {
 	checkSameLen("AdamStep", []string{"param", "grad", "m", "v"}, param, grad, m, v)
 	if step < 1 {
 		panic(fmt.Sprintf("kernels: AdamStep: step=%d < 1", step))
 	}
-	bias1 := 1 - pow(float64(beta1), step)
-	bias2 := 1 - pow(float64(beta2), step)
-	stepSize := float32(float64(lr) / bias1)
-	invSqrtBias2 := float32(1 / sqrt(bias2))
-	kernels().adamStep(param, grad, m, v, beta1, beta2, stepSize, eps, invSqrtBias2)
+	kernels().adamStep(param, grad, m, v, newAdamHyper(lr, beta1, beta2, eps, step))
+}
+
+// adamHyper holds the float32 scalars of one Adam step.
+type adamHyper struct {
+	beta1, omb1 float32 // β1 and 1−β1
+	beta2, omb2 float32 // β2 and 1−β2
+	negStep     float32 // −lr/(1−β1^t)
+	sqrtBias2   float32 // √(1−β2^t)
+	eps         float32
+}
+
+func newAdamHyper(lr, beta1, beta2, eps float32, step int) adamHyper {
+	b1, b2 := float64(beta1), float64(beta2)
+	return adamHyper{
+		beta1: beta1, omb1: float32(1 - b1),
+		beta2: beta2, omb2: float32(1 - b2),
+		negStep:   float32(-float64(lr) / (1 - powInt(b1, step))),
+		sqrtBias2: float32(math.Sqrt(1 - powInt(b2, step))),
+		eps:       eps,
+	}
 }
 
 // AddBias adds bias to every row of y, a matrix of len(bias) columns. It
