@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Checkpoint layout. Tensors: every parameter under its PyTorch name (see
@@ -49,7 +50,9 @@ func reservedMeta(k string) bool { return k == "format" || strings.HasPrefix(k, 
 // parameters, the optimizer state, the configuration and the positions of
 // the random streams, so that Load resumes training exactly. meta adds the
 // caller's string metadata (epoch, step, data position, the trainer's own
-// generators…); its keys must not be "format" or start with "fastvae.".
+// generators…); its keys must not be "format" or start with "fastvae.", and
+// keys and values must be valid UTF-8 (JSON strings): encode binary state,
+// such as a generator's MarshalBinary, in base64.
 //
 // The write is atomic: the data go to a temporary file in the same
 // directory, which is synced and then renamed over path, and the directory
@@ -70,6 +73,9 @@ func (m *Model) writeCheckpoint(w io.Writer, meta map[string]string) error {
 	for k, v := range meta {
 		if reservedMeta(k) {
 			return fmt.Errorf("metadata key %q is reserved for fastvae", k)
+		}
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("metadata %q: not valid UTF-8 (encode binary values, e.g. in base64)", k)
 		}
 		all[k] = v
 	}

@@ -320,6 +320,8 @@ func TestSaveAtomic(t *testing.T) {
 	assert.EqualError(t, err, "save checkpoint "+path+`: metadata key "fastvae.config" is reserved for fastvae`)
 	err = m.Save(path, map[string]string{"format": "x"})
 	assert.Error(t, err)
+	err = m.Save(path, map[string]string{"rng": "\xff\xfe"})
+	assert.ErrorContains(t, err, `metadata "rng": not valid UTF-8`)
 	_, meta, err = Load(path)
 	require.NoError(t, err)
 	assert.Equal(t, "2", meta["epoch"], "failed saves leave the file alone")
