@@ -27,7 +27,7 @@ const (
 	benchHidden = 400
 	// benchParams counts the default model's parameters: the encoder's
 	// 784→400 layer and two 400→20 heads, the decoder's 20→400 and 400→784.
-	benchParams = 784*400 + 400 + 2*(400*20+20) + 20*400 + 400 + 400*784 + 784
+	benchParams  = 784*400 + 400 + 2*(400*20+20) + 20*400 + 400 + 400*784 + 784
 	benchMillion = 1_000_000
 )
 
