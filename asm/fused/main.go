@@ -446,10 +446,10 @@ func reparamKL() {
 		VMULPS(l2, q, q) // h inside
 		a := YMM()
 		VADDPS(f32(1), lv, a)
-		VMINPS(f32(201), a, a)                        // keeps +Inf − Inf out at logvar = +Inf
-		VXORPS(splat(signBt), a, a)                   // −(1 + lv)
-		VBLENDVPS(inside, q, a, a)                    // inside ? h : −(1+lv)
-		VFMADD231PS(m, m, a)                          // + mu²
+		VMINPS(f32(201), a, a)      // keeps +Inf − Inf out at logvar = +Inf
+		VXORPS(splat(signBt), a, a) // −(1 + lv)
+		VBLENDVPS(inside, q, a, a)  // inside ? h : −(1+lv)
+		VFMADD231PS(m, m, a)        // + mu²
 		b := YMM()
 		VANDNPS(ex.s, inside, b) // inside ? 0 : s
 		cvtAdd(a, accs[0], accs[1], false)
