@@ -450,3 +450,775 @@ sumrows_w1_rows_done:
 sumrows_w1_done:
 	VZEROUPPER
 	RET
+
+// func reparamKLAVX2(z []float32, mu []float32, logvar []float32, eps []float32) float64
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·reparamKLAVX2(SB), NOSPLIT, $0-104
+	MOVQ         z_base+0(FP), AX
+	MOVQ         mu_base+24(FP), CX
+	MOVQ         logvar_base+48(FP), DX
+	MOVQ         eps_base+72(FP), BX
+	MOVQ         z_len+8(FP), SI
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y0
+	VBROADCASTSS fusedc_42b20000<>+0(SB), Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	XORQ         DI, DI
+
+kl_w8:
+	MOVQ         DI, R8
+	ADDQ         $0x08, R8
+	CMPQ         R8, SI
+	JA           kl_w8_done
+	VMOVUPS      (DX)(DI*4), Y4
+	VMOVUPS      (CX)(DI*4), Y5
+	VMOVUPS      (BX)(DI*4), Y6
+	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y7
+	VMAXPS       Y7, Y0, Y7
+	VMINPS       Y7, Y1, Y7
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y8
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y7, Y8
+	VSUBPS       fusedc_4b400000<>+0(SB), Y8, Y9
+	VMOVAPS      Y7, Y7
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y9, Y7
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y9, Y7
+	VMOVUPS      fusedc_39509279<>+0(SB), Y9
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y7, Y9
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y7, Y9
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y7, Y9
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y7, Y9
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y7, Y9
+	VMULPS       Y7, Y7, Y10
+	VFMADD213PS  Y7, Y10, Y9
+	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y7
+	VPSUBD       fusedc_4b400000<>+0(SB), Y8, Y8
+	VPSRAD       $0x01, Y8, Y9
+	VPSUBD       Y9, Y8, Y8
+	VPSLLD       $0x17, Y9, Y9
+	VPADDD       fusedc_3f800000<>+0(SB), Y9, Y9
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
+	VMULPS       Y9, Y7, Y7
+	VMULPS       Y8, Y7, Y7
+	VFMADD213PS  Y5, Y7, Y6
+	VSUBPS       fusedc_3f000000<>+0(SB), Y4, Y8
+	VANDPS       fusedc_7fffffff<>+0(SB), Y8, Y8
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y8, Y8
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y9
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y4, Y9
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y4, Y9
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y4, Y9
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y4, Y9
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y4, Y9
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y4, Y9
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y4, Y9
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y4, Y9
+	VMULPS       Y4, Y4, Y10
+	VMULPS       Y10, Y9, Y9
+	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y4
+	VMINPS       fusedc_43490000<>+0(SB), Y4, Y4
+	VXORPS       fusedc_80000000<>+0(SB), Y4, Y4
+	VBLENDVPS    Y8, Y9, Y4, Y4
+	VFMADD231PS  Y5, Y5, Y4
+	VANDNPS      Y7, Y8, Y5
+	VEXTRACTF128 $0x01, Y4, X7
+	VCVTPS2PD    X4, Y4
+	VCVTPS2PD    X7, Y7
+	VADDPD       Y4, Y2, Y2
+	VADDPD       Y7, Y3, Y3
+	VEXTRACTF128 $0x01, Y5, X4
+	VCVTPS2PD    X5, Y5
+	VCVTPS2PD    X4, Y4
+	VFMADD231PD  Y5, Y5, Y2
+	VFMADD231PD  Y4, Y4, Y3
+	VMOVUPS      Y6, (AX)(DI*4)
+	MOVQ         R8, DI
+	JMP          kl_w8
+
+kl_w8_done:
+	MOVQ         SI, DI
+	ANDQ         $0x07, DI
+	JZ           kl_tail_done
+	SUBQ         DI, SI
+	LEAQ         fused_tailmask<>+0(SB), R8
+	MOVQ         $0x0000000000000008, R9
+	SUBQ         DI, R9
+	VMOVDQU      (R8)(R9*4), Y4
+	VMASKMOVPS   (DX)(SI*4), Y4, Y5
+	VMASKMOVPS   (CX)(SI*4), Y4, Y6
+	VMASKMOVPS   (BX)(SI*4), Y4, Y7
+	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y8
+	VMAXPS       Y8, Y0, Y0
+	VMINPS       Y0, Y1, Y0
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y1
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y0, Y1
+	VSUBPS       fusedc_4b400000<>+0(SB), Y1, Y8
+	VMOVAPS      Y0, Y0
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y0
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y0
+	VMOVUPS      fusedc_39509279<>+0(SB), Y8
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y0, Y8
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y0, Y8
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y0, Y8
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y0, Y8
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y0, Y8
+	VMULPS       Y0, Y0, Y9
+	VFMADD213PS  Y0, Y9, Y8
+	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y0
+	VPSUBD       fusedc_4b400000<>+0(SB), Y1, Y1
+	VPSRAD       $0x01, Y1, Y8
+	VPSUBD       Y8, Y1, Y1
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
+	VPSLLD       $0x17, Y1, Y1
+	VPADDD       fusedc_3f800000<>+0(SB), Y1, Y1
+	VMULPS       Y8, Y0, Y0
+	VMULPS       Y1, Y0, Y0
+	VFMADD213PS  Y6, Y0, Y7
+	VSUBPS       fusedc_3f000000<>+0(SB), Y5, Y1
+	VANDPS       fusedc_7fffffff<>+0(SB), Y1, Y1
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y1, Y1
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y8
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y5, Y8
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y5, Y8
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y5, Y8
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y5, Y8
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y5, Y8
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y5, Y8
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y5, Y8
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y5, Y8
+	VMULPS       Y5, Y5, Y9
+	VMULPS       Y9, Y8, Y8
+	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y5
+	VMINPS       fusedc_43490000<>+0(SB), Y5, Y5
+	VXORPS       fusedc_80000000<>+0(SB), Y5, Y5
+	VBLENDVPS    Y1, Y8, Y5, Y5
+	VFMADD231PS  Y6, Y6, Y5
+	VANDNPS      Y0, Y1, Y0
+	VEXTRACTF128 $0x01, Y5, X1
+	VCVTPS2PD    X5, Y5
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y5, Y2, Y2
+	VADDPD       Y1, Y3, Y3
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VFMADD231PD  Y0, Y0, Y2
+	VFMADD231PD  Y1, Y1, Y3
+	VMASKMOVPS   Y7, Y4, (AX)(SI*4)
+
+kl_tail_done:
+	VXORPD       X0, X0, X0
+	VADDPD       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPD       X1, X2, X2
+	VUNPCKHPD    X2, X2, X1
+	VADDSD       X1, X2, X2
+	VADDSD       X0, X2, X2
+	MOVQ         $0x3fe0000000000000, AX
+	MOVQ         AX, X0
+	VMULSD       X0, X2, X2
+	MOVSD        X2, ret+96(FP)
+	VZEROUPPER
+	RET
+
+DATA fusedc_c2d00000<>+0(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+4(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+8(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+12(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+16(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+20(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+24(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+28(SB)/4, $0xc2d00000
+GLOBL fusedc_c2d00000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_42b20000<>+0(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+4(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+8(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+12(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+16(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+20(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+24(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+28(SB)/4, $0x42b20000
+GLOBL fusedc_42b20000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3f000000<>+0(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+4(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+8(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+12(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+16(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+20(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+24(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+28(SB)/4, $0x3f000000
+GLOBL fusedc_3f000000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_4b400000<>+0(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+4(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+8(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+12(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+16(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+20(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+24(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+28(SB)/4, $0x4b400000
+GLOBL fusedc_4b400000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3fb8aa3b<>+0(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+4(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+8(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+12(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+16(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+20(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+24(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+28(SB)/4, $0x3fb8aa3b
+GLOBL fusedc_3fb8aa3b<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3f317218<>+0(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+4(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+8(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+12(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+16(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+20(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+24(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+28(SB)/4, $0x3f317218
+GLOBL fusedc_3f317218<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_b102e308<>+0(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+4(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+8(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+12(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+16(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+20(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+24(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+28(SB)/4, $0xb102e308
+GLOBL fusedc_b102e308<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_39509279<>+0(SB)/4, $0x39509279
+DATA fusedc_39509279<>+4(SB)/4, $0x39509279
+DATA fusedc_39509279<>+8(SB)/4, $0x39509279
+DATA fusedc_39509279<>+12(SB)/4, $0x39509279
+DATA fusedc_39509279<>+16(SB)/4, $0x39509279
+DATA fusedc_39509279<>+20(SB)/4, $0x39509279
+DATA fusedc_39509279<>+24(SB)/4, $0x39509279
+DATA fusedc_39509279<>+28(SB)/4, $0x39509279
+GLOBL fusedc_39509279<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3ab6a192<>+0(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+4(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+8(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+12(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+16(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+20(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+24(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+28(SB)/4, $0x3ab6a192
+GLOBL fusedc_3ab6a192<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3c088870<>+0(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+4(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+8(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+12(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+16(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+20(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+24(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+28(SB)/4, $0x3c088870
+GLOBL fusedc_3c088870<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3d2aaa75<>+0(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+4(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+8(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+12(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+16(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+20(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+24(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+28(SB)/4, $0x3d2aaa75
+GLOBL fusedc_3d2aaa75<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e2aaaab<>+0(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+4(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+8(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+12(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+16(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+20(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+24(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+28(SB)/4, $0x3e2aaaab
+GLOBL fusedc_3e2aaaab<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3f800000<>+0(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+4(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+8(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+12(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+16(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+20(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+24(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+28(SB)/4, $0x3f800000
+GLOBL fusedc_3f800000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_7fffffff<>+0(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+4(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+8(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+12(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+16(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+20(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+24(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+28(SB)/4, $0x7fffffff
+GLOBL fusedc_7fffffff<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3fc00000<>+0(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+4(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+8(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+12(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+16(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+20(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+24(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+28(SB)/4, $0x3fc00000
+GLOBL fusedc_3fc00000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_34e7e74a<>+0(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+4(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+8(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+12(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+16(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+20(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+24(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+28(SB)/4, $0x34e7e74a
+GLOBL fusedc_34e7e74a<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_362da546<>+0(SB)/4, $0x362da546
+DATA fusedc_362da546<>+4(SB)/4, $0x362da546
+DATA fusedc_362da546<>+8(SB)/4, $0x362da546
+DATA fusedc_362da546<>+12(SB)/4, $0x362da546
+DATA fusedc_362da546<>+16(SB)/4, $0x362da546
+DATA fusedc_362da546<>+20(SB)/4, $0x362da546
+DATA fusedc_362da546<>+24(SB)/4, $0x362da546
+DATA fusedc_362da546<>+28(SB)/4, $0x362da546
+GLOBL fusedc_362da546<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_37ce07a0<>+0(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+4(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+8(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+12(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+16(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+20(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+24(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+28(SB)/4, $0x37ce07a0
+GLOBL fusedc_37ce07a0<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3950761f<>+0(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+4(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+8(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+12(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+16(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+20(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+24(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+28(SB)/4, $0x3950761f
+GLOBL fusedc_3950761f<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3ab60eb9<>+0(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+4(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+8(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+12(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+16(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+20(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+24(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+28(SB)/4, $0x3ab60eb9
+GLOBL fusedc_3ab60eb9<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3c08878a<>+0(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+4(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+8(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+12(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+16(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+20(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+24(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+28(SB)/4, $0x3c08878a
+GLOBL fusedc_3c08878a<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3d2aaaa8<>+0(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+4(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+8(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+12(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+16(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+20(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+24(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+28(SB)/4, $0x3d2aaaa8
+GLOBL fusedc_3d2aaaa8<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e2aaaad<>+0(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+4(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+8(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+12(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+16(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+20(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+24(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+28(SB)/4, $0x3e2aaaad
+GLOBL fusedc_3e2aaaad<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_43490000<>+0(SB)/4, $0x43490000
+DATA fusedc_43490000<>+4(SB)/4, $0x43490000
+DATA fusedc_43490000<>+8(SB)/4, $0x43490000
+DATA fusedc_43490000<>+12(SB)/4, $0x43490000
+DATA fusedc_43490000<>+16(SB)/4, $0x43490000
+DATA fusedc_43490000<>+20(SB)/4, $0x43490000
+DATA fusedc_43490000<>+24(SB)/4, $0x43490000
+DATA fusedc_43490000<>+28(SB)/4, $0x43490000
+GLOBL fusedc_43490000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_80000000<>+0(SB)/4, $0x80000000
+DATA fusedc_80000000<>+4(SB)/4, $0x80000000
+DATA fusedc_80000000<>+8(SB)/4, $0x80000000
+DATA fusedc_80000000<>+12(SB)/4, $0x80000000
+DATA fusedc_80000000<>+16(SB)/4, $0x80000000
+DATA fusedc_80000000<>+20(SB)/4, $0x80000000
+DATA fusedc_80000000<>+24(SB)/4, $0x80000000
+DATA fusedc_80000000<>+28(SB)/4, $0x80000000
+GLOBL fusedc_80000000<>(SB), RODATA|NOPTR, $32
+
+DATA fused_tailmask<>+0(SB)/4, $0xffffffff
+DATA fused_tailmask<>+4(SB)/4, $0xffffffff
+DATA fused_tailmask<>+8(SB)/4, $0xffffffff
+DATA fused_tailmask<>+12(SB)/4, $0xffffffff
+DATA fused_tailmask<>+16(SB)/4, $0xffffffff
+DATA fused_tailmask<>+20(SB)/4, $0xffffffff
+DATA fused_tailmask<>+24(SB)/4, $0xffffffff
+DATA fused_tailmask<>+28(SB)/4, $0xffffffff
+DATA fused_tailmask<>+32(SB)/4, $0x00000000
+DATA fused_tailmask<>+36(SB)/4, $0x00000000
+DATA fused_tailmask<>+40(SB)/4, $0x00000000
+DATA fused_tailmask<>+44(SB)/4, $0x00000000
+DATA fused_tailmask<>+48(SB)/4, $0x00000000
+DATA fused_tailmask<>+52(SB)/4, $0x00000000
+DATA fused_tailmask<>+56(SB)/4, $0x00000000
+DATA fused_tailmask<>+60(SB)/4, $0x00000000
+GLOBL fused_tailmask<>(SB), RODATA|NOPTR, $64
+
+// func reparamKLBackwardAVX2(dmu []float32, dlogvar []float32, dz []float32, mu []float32, logvar []float32, eps []float32, beta float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·reparamKLBackwardAVX2(SB), NOSPLIT, $0-148
+	MOVQ         dmu_base+0(FP), AX
+	MOVQ         dlogvar_base+24(FP), CX
+	MOVQ         dz_base+48(FP), DX
+	MOVQ         mu_base+72(FP), BX
+	MOVQ         logvar_base+96(FP), SI
+	MOVQ         eps_base+120(FP), DI
+	MOVQ         dz_len+56(FP), R8
+	VBROADCASTSS beta+144(FP), Y0
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y1
+	VBROADCASTSS fusedc_42b20000<>+0(SB), Y2
+	XORQ         R9, R9
+
+klb_w8:
+	MOVQ         R9, R10
+	ADDQ         $0x08, R10
+	CMPQ         R10, R8
+	JA           klb_w8_done
+	VMOVUPS      (SI)(R9*4), Y3
+	VMOVUPS      (DX)(R9*4), Y4
+	VMOVUPS      (BX)(R9*4), Y5
+	VMOVUPS      (DI)(R9*4), Y6
+	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y3
+	VMAXPS       Y3, Y1, Y3
+	VMINPS       Y3, Y2, Y3
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y3, Y7
+	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y8
+	VMOVAPS      Y3, Y3
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y3
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y3
+	VMOVUPS      fusedc_39509279<>+0(SB), Y9
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y3, Y9
+	VMULPS       Y3, Y3, Y10
+	VFMADD213PS  Y3, Y10, Y9
+	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y3
+	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
+	VPSRAD       $0x01, Y7, Y10
+	VPSUBD       Y10, Y7, Y7
+	VPSLLD       $0x17, Y10, Y10
+	VPADDD       fusedc_3f800000<>+0(SB), Y10, Y10
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
+	VMULPS       Y10, Y3, Y3
+	VMULPS       Y7, Y3, Y3
+	VFMADD213PS  Y4, Y0, Y5
+	VSUBPS       fusedc_3f800000<>+0(SB), Y3, Y7
+	VXORPS       Y10, Y10, Y10
+	VCMPPS       $0x00, Y10, Y8, Y10
+	VBLENDVPS    Y10, Y9, Y7, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y3, Y8
+	VMULPS       Y8, Y7, Y7
+	VMULPS       fusedc_3f000000<>+0(SB), Y0, Y9
+	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y8
+	VMULPS       Y6, Y8, Y8
+	VMULPS       Y3, Y8, Y8
+	VFMADD231PS  Y9, Y7, Y8
+	VMOVUPS      Y5, (AX)(R9*4)
+	VMOVUPS      Y8, (CX)(R9*4)
+	MOVQ         R10, R9
+	JMP          klb_w8
+
+klb_w8_done:
+	MOVQ         R8, R9
+	ANDQ         $0x07, R9
+	JZ           klb_tail_done
+	SUBQ         R9, R8
+	LEAQ         fused_tailmask<>+0(SB), R10
+	MOVQ         $0x0000000000000008, R11
+	SUBQ         R9, R11
+	VMOVDQU      (R10)(R11*4), Y3
+	VMASKMOVPS   (SI)(R8*4), Y3, Y4
+	VMASKMOVPS   (DX)(R8*4), Y3, Y5
+	VMASKMOVPS   (BX)(R8*4), Y3, Y6
+	VMASKMOVPS   (DI)(R8*4), Y3, Y7
+	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y4
+	VMAXPS       Y4, Y1, Y1
+	VMINPS       Y1, Y2, Y1
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y2
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y1, Y2
+	VSUBPS       fusedc_4b400000<>+0(SB), Y2, Y4
+	VMOVAPS      Y1, Y1
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y4, Y1
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y4, Y1
+	VMOVUPS      fusedc_39509279<>+0(SB), Y8
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y1, Y8
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y1, Y8
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y1, Y8
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y1, Y8
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y1, Y8
+	VMULPS       Y1, Y1, Y9
+	VFMADD213PS  Y1, Y9, Y8
+	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y1
+	VPSUBD       fusedc_4b400000<>+0(SB), Y2, Y2
+	VPSRAD       $0x01, Y2, Y9
+	VPSUBD       Y9, Y2, Y2
+	VPSLLD       $0x17, Y9, Y9
+	VPADDD       fusedc_3f800000<>+0(SB), Y9, Y9
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       fusedc_3f800000<>+0(SB), Y2, Y2
+	VMULPS       Y9, Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VFMADD213PS  Y5, Y0, Y6
+	VSUBPS       fusedc_3f800000<>+0(SB), Y1, Y2
+	VXORPS       Y9, Y9, Y9
+	VCMPPS       $0x00, Y9, Y4, Y9
+	VBLENDVPS    Y9, Y8, Y2, Y2
+	VADDPS       fusedc_3f800000<>+0(SB), Y1, Y4
+	VMULPS       Y4, Y2, Y2
+	VMULPS       fusedc_3f000000<>+0(SB), Y0, Y0
+	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y4
+	VMULPS       Y7, Y4, Y4
+	VMULPS       Y1, Y4, Y4
+	VFMADD231PS  Y0, Y2, Y4
+	VMASKMOVPS   Y6, Y3, (AX)(R8*4)
+	VMASKMOVPS   Y4, Y3, (CX)(R8*4)
+
+klb_tail_done:
+	VZEROUPPER
+	RET
+
+// func bceWithLogitsAVX2(dlogits []float32, logits []float32, target []float32, scale float32) float64
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·bceWithLogitsAVX2(SB), NOSPLIT, $0-88
+	MOVQ         dlogits_base+0(FP), AX
+	MOVQ         logits_base+24(FP), CX
+	MOVQ         target_base+48(FP), DX
+	MOVQ         logits_len+32(FP), BX
+	VBROADCASTSS scale+72(FP), Y0
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	XORQ         SI, SI
+
+bce_w8:
+	MOVQ         SI, DI
+	ADDQ         $0x08, DI
+	CMPQ         DI, BX
+	JA           bce_w8_done
+	VMOVUPS      (CX)(SI*4), Y4
+	VMOVUPS      (DX)(SI*4), Y5
+	VORPS        fusedc_80000000<>+0(SB), Y4, Y6
+	VMAXPS       Y6, Y1, Y6
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y6, Y7
+	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y8
+	VMOVAPS      Y6, Y6
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y6
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y6
+	VMOVUPS      fusedc_39509279<>+0(SB), Y8
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y6, Y8
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y6, Y8
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y6, Y8
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y6, Y8
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y8
+	VMULPS       Y6, Y6, Y9
+	VFMADD213PS  Y6, Y9, Y8
+	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y6
+	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
+	VPSRAD       $0x01, Y7, Y8
+	VPSUBD       Y8, Y7, Y7
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
+	VMULPS       Y8, Y6, Y6
+	VMULPS       Y7, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y8
+	VBLENDVPS    Y4, Y7, Y8, Y7
+	VSUBPS       Y5, Y7, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y6, Y5
+	VDIVPS       Y5, Y6, Y5
+	VANDPS       fusedc_80000000<>+0(SB), Y4, Y8
+	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
+	VXORPS       Y8, Y5, Y5
+	VADDPS       Y7, Y5, Y5
+	VMULPS       Y0, Y5, Y5
+	VADDPS       fusedc_40000000<>+0(SB), Y6, Y8
+	VDIVPS       Y8, Y6, Y8
+	VMULPS       Y8, Y8, Y6
+	VMOVUPS      fusedc_3e097acc<>+0(SB), Y9
+	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y6, Y9
+	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y6, Y9
+	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y6, Y9
+	VADDPS       Y8, Y8, Y8
+	VMULPS       Y8, Y6, Y6
+	VFMADD213PS  Y8, Y6, Y9
+	VFMADD231PS  Y4, Y7, Y9
+	VEXTRACTF128 $0x01, Y9, X4
+	VCVTPS2PD    X9, Y6
+	VCVTPS2PD    X4, Y4
+	VADDPD       Y6, Y2, Y2
+	VADDPD       Y4, Y3, Y3
+	VMOVUPS      Y5, (AX)(SI*4)
+	MOVQ         DI, SI
+	JMP          bce_w8
+
+bce_w8_done:
+	MOVQ         BX, SI
+	ANDQ         $0x07, SI
+	JZ           bce_tail_done
+	SUBQ         SI, BX
+	LEAQ         fused_tailmask<>+0(SB), DI
+	MOVQ         $0x0000000000000008, R8
+	SUBQ         SI, R8
+	VMOVDQU      (DI)(R8*4), Y4
+	VMASKMOVPS   (CX)(BX*4), Y4, Y5
+	VMASKMOVPS   (DX)(BX*4), Y4, Y6
+	VORPS        fusedc_80000000<>+0(SB), Y5, Y7
+	VMAXPS       Y7, Y1, Y1
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y1, Y7
+	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y8
+	VMOVAPS      Y1, Y1
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y1
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y1
+	VMOVUPS      fusedc_39509279<>+0(SB), Y8
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y1, Y8
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y1, Y8
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y1, Y8
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y1, Y8
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y1, Y8
+	VMULPS       Y1, Y1, Y9
+	VFMADD213PS  Y1, Y9, Y8
+	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y1
+	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
+	VPSRAD       $0x01, Y7, Y8
+	VPSUBD       Y8, Y7, Y7
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
+	VMULPS       Y8, Y1, Y1
+	VMULPS       Y7, Y1, Y1
+	VXORPS       Y7, Y7, Y7
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y8
+	VBLENDVPS    Y5, Y7, Y8, Y7
+	VSUBPS       Y6, Y7, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y1, Y6
+	VDIVPS       Y6, Y1, Y6
+	VANDPS       fusedc_80000000<>+0(SB), Y5, Y8
+	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
+	VXORPS       Y8, Y6, Y6
+	VADDPS       Y7, Y6, Y6
+	VMULPS       Y0, Y6, Y6
+	VADDPS       fusedc_40000000<>+0(SB), Y1, Y0
+	VDIVPS       Y0, Y1, Y0
+	VMULPS       Y0, Y0, Y1
+	VMOVUPS      fusedc_3e097acc<>+0(SB), Y8
+	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y1, Y8
+	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y1, Y8
+	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y1, Y8
+	VADDPS       Y0, Y0, Y0
+	VMULPS       Y0, Y1, Y1
+	VFMADD213PS  Y0, Y1, Y8
+	VFMADD231PS  Y5, Y7, Y8
+	VANDPS       Y4, Y8, Y8
+	VEXTRACTF128 $0x01, Y8, X0
+	VCVTPS2PD    X8, Y1
+	VCVTPS2PD    X0, Y0
+	VADDPD       Y1, Y2, Y2
+	VADDPD       Y0, Y3, Y3
+	VMASKMOVPS   Y6, Y4, (AX)(BX*4)
+
+bce_tail_done:
+	VXORPD       X0, X0, X0
+	VADDPD       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPD       X1, X2, X2
+	VUNPCKHPD    X2, X2, X1
+	VADDSD       X1, X2, X2
+	VADDSD       X0, X2, X2
+	MOVSD        X2, ret+80(FP)
+	VZEROUPPER
+	RET
+
+DATA fusedc_40000000<>+0(SB)/4, $0x40000000
+DATA fusedc_40000000<>+4(SB)/4, $0x40000000
+DATA fusedc_40000000<>+8(SB)/4, $0x40000000
+DATA fusedc_40000000<>+12(SB)/4, $0x40000000
+DATA fusedc_40000000<>+16(SB)/4, $0x40000000
+DATA fusedc_40000000<>+20(SB)/4, $0x40000000
+DATA fusedc_40000000<>+24(SB)/4, $0x40000000
+DATA fusedc_40000000<>+28(SB)/4, $0x40000000
+GLOBL fusedc_40000000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e097acc<>+0(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+4(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+8(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+12(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+16(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+20(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+24(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+28(SB)/4, $0x3e097acc
+GLOBL fusedc_3e097acc<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e10924d<>+0(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+4(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+8(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+12(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+16(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+20(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+24(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+28(SB)/4, $0x3e10924d
+GLOBL fusedc_3e10924d<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e4cd6b6<>+0(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+4(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+8(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+12(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+16(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+20(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+24(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+28(SB)/4, $0x3e4cd6b6
+GLOBL fusedc_3e4cd6b6<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3eaaaaa6<>+0(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+4(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+8(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+12(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+16(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+20(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+24(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+28(SB)/4, $0x3eaaaaa6
+GLOBL fusedc_3eaaaaa6<>(SB), RODATA|NOPTR, $32

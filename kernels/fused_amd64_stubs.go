@@ -15,3 +15,12 @@ func addBiasAVX2(y []float32, bias []float32)
 
 // sumRowsAVX2 sets dst to the column sums of src, added in float64 from the first row to the last and rounded once, as sumRowsGeneric does. len(src) is a multiple of len(dst).
 func sumRowsAVX2(dst []float32, src []float32)
+
+// reparamKLAVX2 sets z = mu + eps·exp(logvar/2) and returns ½Σ(mu² + e^logvar − 1 − logvar), accumulated in float64. The lengths are equal.
+func reparamKLAVX2(z []float32, mu []float32, logvar []float32, eps []float32) float64
+
+// reparamKLBackwardAVX2 sets dmu = dz + beta·mu and dlogvar = ½·dz·eps·s + ½·beta·(s² − 1) with s = exp(logvar/2). The lengths are equal.
+func reparamKLBackwardAVX2(dmu []float32, dlogvar []float32, dz []float32, mu []float32, logvar []float32, eps []float32, beta float32)
+
+// bceWithLogitsAVX2 returns Σ softplus(l) − t·l, accumulated in float64, and sets dlogits = scale·(sigmoid(l) − t). The lengths are equal.
+func bceWithLogitsAVX2(dlogits []float32, logits []float32, target []float32, scale float32) float64

@@ -1,15 +1,12 @@
 package kernels
 
 import (
-	"flag"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 )
-
-var longSums = flag.Bool("fused.long", false, "also check the fused kernels' sums at n=1e7 (slow, ~1 GB of memory traffic)")
 
 // u32 is float32's unit roundoff: a correctly rounded result is within
 // u32·|x| of the exact x.
@@ -406,7 +403,9 @@ func TestBCEWithLogits(t *testing.T) {
 						tiny++
 					}
 					sc := float64(scale)
-					if !errWithin(dl[i], sc*grad, sc*mag, dlogitsULPs, dlogitsRel) {
+					// Below float32's normal range e^−|l| is rounded to the
+					// subnormal grid before scaling: allow 2·scale steps of it.
+					if !errWithin(dl[i], sc*grad, sc*mag, dlogitsULPs, dlogitsRel) && math.Abs(float64(dl[i])-sc*grad) > 2*sc*0x1p-149 {
 						assert.Failf(t, "dlogits", "n=%d i=%d l=%v t=%v: dlogits=%v want %v", n, i, logits[i], target[i], dl[i], sc*grad)
 					}
 				}
@@ -787,11 +786,11 @@ func TestFusedPanics(t *testing.T) {
 }
 
 // TestFusedSumsLong checks the 1e-6 bound on the sums where float32
-// accumulation would fail it by orders of magnitude: 1e7 terms of similar
-// size. Opt-in with -fused.long; it moves about a gigabyte.
+// accumulation would miss it by orders of magnitude: 1e7 terms of similar
+// size. It takes about 2 s and 160 MB; -short skips it.
 func TestFusedSumsLong(t *testing.T) {
-	if !*longSums {
-		t.Skip("enable with -fused.long")
+	if testing.Short() {
+		t.Skip("-short")
 	}
 	const n = 10_000_000
 	r := rand.New(rand.NewPCG(31, 32))

@@ -14,6 +14,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -26,6 +27,9 @@ func main() {
 	adamStep()
 	addBias()
 	sumRows()
+	reparamKL()
+	reparamKLBackward()
+	bceWithLogits()
 	Generate()
 }
 
@@ -346,4 +350,228 @@ func sumRows() {
 	)
 	VZEROUPPER()
 	RET()
+}
+
+// vecStream runs body over n elements in whole vectors, unroll at a time and
+// then one by one, and finally once with a mask over the last 1–7 elements
+// (mask is nil for whole vectors). body handles the vector at element i+8k.
+func vecStream(name string, n reg.Register, unroll int, body func(i reg.GPVirtual, k int, mask reg.VecVirtual)) {
+	stages := []loop{{unroll * lanes, func(i reg.GPVirtual) {
+		for k := range unroll {
+			body(i, lanes*k, nil)
+		}
+	}}}
+	if unroll > 1 {
+		stages = append(stages, loop{lanes, func(i reg.GPVirtual) { body(i, 0, nil) }})
+	}
+	stream(name, n, stages...)
+	// stream leaves its index at the first element not yet done; recover it
+	// from n: the vector stages stop with fewer than 8 elements left.
+	rem := GP64()
+	MOVQ(n, rem)
+	ANDQ(Imm(lanes-1), rem)
+	JZ(LabelRef(name + "_tail_done"))
+	i := GP64()
+	MOVQ(n, i)
+	SUBQ(rem, i)
+	body(i, 0, loadTailMask(rem))
+	Label(name + "_tail_done")
+}
+
+// ld loads the vector at element i+k of base, masked when mask is not nil.
+func ld(base, i reg.Register, k int, mask reg.VecVirtual) reg.VecVirtual {
+	y := YMM()
+	if mask == nil {
+		VMOVUPS(at(base, i, k), y)
+	} else {
+		VMASKMOVPS(at(base, i, k), mask, y)
+	}
+	return y
+}
+
+// st stores y at element i+k of base, masked when mask is not nil.
+func st(y reg.VecVirtual, base, i reg.Register, k int, mask reg.VecVirtual) {
+	if mask == nil {
+		VMOVUPS(y, at(base, i, k))
+	} else {
+		VMASKMOVPS(y, mask, at(base, i, k))
+	}
+}
+
+// clampRegs loads the exp clamp bounds into registers (VMAXPS/VMINPS need
+// the NaN-carrying operand in the position a constant from memory can't take).
+func clampRegs(withHi bool) (lo, hi reg.VecVirtual) {
+	lo = YMM()
+	VBROADCASTSS(f32(-104), lo)
+	if withHi {
+		hi = YMM()
+		VBROADCASTSS(f32(89), hi)
+	}
+	return lo, hi
+}
+
+func reparamKL() {
+	TEXT("reparamKLAVX2", NOSPLIT, "func(z, mu, logvar, eps []float32) float64")
+	Doc("reparamKLAVX2 sets z = mu + eps·exp(logvar/2) and returns ½Σ(mu² + e^logvar − 1 − logvar), accumulated in float64. The lengths are equal.")
+	z := Load(Param("z").Base(), GP64())
+	mu := Load(Param("mu").Base(), GP64())
+	logvar := Load(Param("logvar").Base(), GP64())
+	eps := Load(Param("eps").Base(), GP64())
+	n := Load(Param("z").Len(), GP64())
+	lo, hi := clampRegs(true)
+	accs := zeroed(2)
+
+	vecStream("kl", n, 1, func(i reg.GPVirtual, k int, mask reg.VecVirtual) {
+		// Masked-off lanes load 0: mu = logvar = 0 adds a zero term.
+		lv := ld(logvar, i, k, mask)
+		m := ld(mu, i, k, mask)
+		e := ld(eps, i, k, mask)
+		y := YMM()
+		VMULPS(f32(0.5), lv, y)
+		ex := exp(y, lo, hi)
+		VFMADD213PS(m, ex.s, e) // z = s·eps + mu
+
+		// Per-element term mu² + h with h = e^lv − 1 − lv. Where −1 < lv < 2
+		// (|lv − 0.5| < 1.5) h = lv²·Q(lv), free of the cancellation of
+		// e^lv − 1 − lv near 0. Elsewhere h = s² − (1 + lv), with s² = e^lv
+		// squared exactly in float64 (so no overflow below lv = 177), and
+		// the cancellation bounded by e^lv/h ≤ 1.7.
+		inside := YMM()
+		VSUBPS(f32(0.5), lv, inside)
+		VANDPS(f32(math.Float32frombits(0x7fffffff)), inside, inside)
+		VCMPPS(Imm(0x11), f32(1.5), inside, inside) // |lv−0.5| < 1.5, false for NaN
+		q := horner(lv, klQ)
+		l2 := YMM()
+		VMULPS(lv, lv, l2)
+		VMULPS(l2, q, q) // h inside
+		a := YMM()
+		VADDPS(f32(1), lv, a)
+		VMINPS(f32(201), a, a)      // keeps +Inf − Inf out at logvar = +Inf
+		VXORPS(splat(signBt), a, a) // −(1 + lv)
+		VBLENDVPS(inside, q, a, a)  // inside ? h : −(1+lv)
+		VFMADD231PS(m, m, a)        // + mu²
+		b := YMM()
+		VANDNPS(ex.s, inside, b) // inside ? 0 : s
+		cvtAdd(a, accs[0], accs[1], false)
+		cvtAdd(b, accs[0], accs[1], true)
+		st(e, z, i, k, mask)
+	})
+	sum := reduceSum(accs, zeroedX())
+	half, bits := XMM(), GP64()
+	MOVQ(U64(0x3fe0000000000000), bits)
+	MOVQ(bits, half)
+	VMULSD(half, sum, sum)
+	Store(sum, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+// zeroedX returns a new XMM set to zero.
+func zeroedX() reg.VecVirtual {
+	x := XMM()
+	VXORPD(x, x, x)
+	return x
+}
+
+func reparamKLBackward() {
+	TEXT("reparamKLBackwardAVX2", NOSPLIT, "func(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32)")
+	Doc("reparamKLBackwardAVX2 sets dmu = dz + beta·mu and dlogvar = ½·dz·eps·s + ½·beta·(s² − 1) with s = exp(logvar/2). The lengths are equal.")
+	dmu := Load(Param("dmu").Base(), GP64())
+	dlv := Load(Param("dlogvar").Base(), GP64())
+	dz := Load(Param("dz").Base(), GP64())
+	mu := Load(Param("mu").Base(), GP64())
+	logvar := Load(Param("logvar").Base(), GP64())
+	eps := Load(Param("eps").Base(), GP64())
+	n := Load(Param("dz").Len(), GP64())
+	beta := broadcast("beta")
+	lo, hi := clampRegs(true)
+
+	vecStream("klb", n, 1, func(i reg.GPVirtual, k int, mask reg.VecVirtual) {
+		lv := ld(logvar, i, k, mask)
+		g := ld(dz, i, k, mask)
+		m := ld(mu, i, k, mask)
+		e := ld(eps, i, k, mask)
+		y := YMM()
+		VMULPS(f32(0.5), lv, y)
+		ex := exp(y, lo, hi)
+		VFMADD213PS(g, beta, m) // dmu = beta·mu + dz
+		// e^lv − 1 = (s − 1)(s + 1), where s − 1 = P exactly when k = 0
+		// (|logvar| ≤ ln 2) and otherwise s − 1 has no cancellation.
+		sm1 := YMM()
+		VSUBPS(f32(1), ex.s, sm1)
+		k0 := YMM()
+		VXORPS(k0, k0, k0)
+		VCMPPS(Imm(0), k0, ex.kf, k0) // k == 0
+		VBLENDVPS(k0, ex.p, sm1, sm1)
+		sp1 := YMM()
+		VADDPS(f32(1), ex.s, sp1)
+		VMULPS(sp1, sm1, sm1) // e^lv − 1
+		hb := YMM()
+		VMULPS(f32(0.5), beta, hb)
+		// ½·dz·eps·s + ½β·(e^lv − 1)
+		VMULPS(f32(0.5), g, sp1)
+		VMULPS(e, sp1, sp1)
+		VMULPS(ex.s, sp1, sp1)
+		VFMADD231PS(hb, sm1, sp1)
+		st(m, dmu, i, k, mask)
+		st(sp1, dlv, i, k, mask)
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func bceWithLogits() {
+	TEXT("bceWithLogitsAVX2", NOSPLIT, "func(dlogits, logits, target []float32, scale float32) float64")
+	Doc("bceWithLogitsAVX2 returns Σ softplus(l) − t·l, accumulated in float64, and sets dlogits = scale·(sigmoid(l) − t). The lengths are equal.")
+	dl := Load(Param("dlogits").Base(), GP64())
+	logits := Load(Param("logits").Base(), GP64())
+	target := Load(Param("target").Base(), GP64())
+	n := Load(Param("logits").Len(), GP64())
+	scale := broadcast("scale")
+	lo, _ := clampRegs(false)
+	accs := zeroed(2)
+
+	vecStream("bce", n, 1, func(i reg.GPVirtual, k int, mask reg.VecVirtual) {
+		l := ld(logits, i, k, mask)
+		t := ld(target, i, k, mask)
+		x := YMM()
+		VORPS(splat(signBt), l, x) // −|l|
+		ex := exp(x, lo, nil)      // e = e^−|l| in [0, 1]
+		e := ex.s
+		// c = step(l) − t with the step from the sign bit (−0 counts as
+		// negative): l·c = max(l,0) − t·l ≥ 0 without cancellation, and
+		// sigmoid(l) − t = c − q for l ≥ +0, c + q below, q = e/(1+e).
+		c := YMM()
+		VXORPS(c, c, c)
+		VBLENDVPS(l, c, f32One(), c) // sign(l) ? 0 : 1
+		VSUBPS(t, c, c)
+		q := YMM()
+		VADDPS(f32(1), e, q)
+		VDIVPS(q, e, q)
+		sgn := YMM()
+		VANDPS(splat(signBt), l, sgn)
+		VXORPS(splat(signBt), sgn, sgn) // sign bit set where l ≥ +0
+		VXORPS(sgn, q, q)               // ∓q
+		VADDPS(c, q, q)
+		VMULPS(scale, q, q)
+		// loss = l·c + ln(1 + e)
+		sp := log1p01(e)
+		VFMADD231PS(l, c, sp)
+		if mask != nil {
+			VANDPS(mask, sp, sp) // masked-off lanes loaded l = 0: ln 2
+		}
+		cvtAdd(sp, accs[0], accs[1], false)
+		st(q, dl, i, k, mask)
+	})
+	sum := reduceSum(accs, zeroedX())
+	Store(sum, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+// f32One returns a register holding 1 in every lane.
+func f32One() reg.VecVirtual {
+	y := YMM()
+	VBROADCASTSS(f32(1), y)
+	return y
 }
