@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: all deps generate check-generate vet test bench data deps-torch bench-torch build train
+.PHONY: all deps deps-bench generate check-generate vet test bench bench-smoke bench-numpy
+.PHONY: data deps-torch bench-torch build train
 
 # Debian's Fashion-MNIST package puts the four gzipped IDX files here.
 DATA ?= /usr/share/datasets/fashion-mnist
@@ -15,6 +16,15 @@ all: vet test
 deps:
 	$(GO) mod download
 	cd asm && $(GO) mod download
+	cd bench && $(GO) mod download
+
+# deps-bench adds what bench-numpy compares against: Debian's numpy on
+# OpenBLAS (pthreads build) and threadpoolctl to check which BLAS numpy runs;
+# and, through deps-torch, what bench-torch compares against.
+deps-bench: deps deps-torch
+	@if ! $(PYTHON) -c 'import numpy, threadpoolctl' 2>/dev/null; then \
+		apt-get update && apt-get install -y python3-numpy libopenblas0-pthread python3-threadpoolctl; \
+	fi
 
 # generate rewrites the assembly and its Go stubs from the avo programs in asm/.
 generate:
@@ -34,6 +44,7 @@ vet:
 	GOARCH=arm64 $(GO) vet ./...
 	$(GO) vet -tags purego ./...
 	cd asm && $(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 test: vet
 	$(GO) test -count=1 ./...
@@ -41,11 +52,31 @@ test: vet
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags purego ./kernels
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags noasm ./kernels
 	GOARCH=arm64 $(GO) build ./...
+	$(MAKE) bench-smoke
+
+# bench-smoke runs the benchmarks of the bench module once each (-short
+# leaves out the largest products for the scalar implementations), so that CI
+# sees them build and run without paying for real timings.
+bench-smoke:
+	cd bench && $(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x .
 
 BENCHTIME ?= 1s
 COUNT ?= 1
+PYTHON ?= /usr/bin/python3
+SGEMM_OUT ?= bench/results/sgemm.tmp
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) ./kernels
+	cd bench && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) .
+
+# bench-numpy runs BenchmarkSgemm (fastvae's implementations and gonum, 1 and
+# 2 threads) and times numpy's OpenBLAS matmul at the same shapes, then prints
+# them side by side with fastvae/OpenBLAS ratios. OPENBLAS_CORETYPE and
+# OPENBLAS_L2_SIZE are unset for that command only, so OpenBLAS tunes itself
+# to this CPU; the script pins OPENBLAS_NUM_THREADS to 1 and 2.
+bench-numpy: deps-bench
+	@mkdir -p $(dir $(SGEMM_OUT))
+	cd bench && $(GO) test -run '^$$' -bench Sgemm -benchtime $(BENCHTIME) -count $(COUNT) . | tee $(abspath $(SGEMM_OUT))
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/numpy_sgemm.py $(SGEMM_OUT)
 
 # data installs Fashion-MNIST from Debian (dataset-fashion-mnist) into $(DATA),
 # unless the package is already installed.
@@ -80,7 +111,6 @@ build:
 train: data build
 	./bin/fastvae train --data $(DATA) --out results
 
-PYTHON ?= /usr/bin/python3
 BENCH_EPOCHS ?= 10
 # bench-torch trains the PyTorch example's VAE and fastvae on the same data,
 # 1 and 2 threads each, and prints seconds per epoch, test losses and ratios.
