@@ -2,7 +2,7 @@
 """Times one training step of the PyTorch VAE example as Go benchmark lines.
 
 Usage: torch_trainstep.py --gobench GO_BENCH_OUTPUT [--bench REGEXP]
-                          [--benchtime 1s|Nx] [--procs N]
+                          [--benchtime 1s|Nx] [--procs N] [--blas openmp|pthreads]
 
 The step is bench/torch_vae.py's (the example's model, loss and Adam, with
 lr 1e-3): zero_grad, forward, loss, backward, optimizer step, on one batch of
@@ -10,7 +10,8 @@ uniform [0, 1) pixels held in memory, as BenchmarkTrainStep (vae/) times
 fastvae's. The batch sizes and thread counts are those of the
 BenchmarkTrainStep lines in GO_BENCH_OUTPUT; each is timed in a child process
 started with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to the thread count
-(torch.set_num_threads too), and prints one line per configuration, named as
+(torch.set_num_threads too), on the OpenMP build of OpenBLAS when it is
+installed (--blas), and prints one line per configuration, named as
 BenchmarkTrainStep names its sub-benchmarks with impl=torch:
 
     BenchmarkTrainStep/impl=torch/threads=1/batch=128-2  1000  1190000 ns/op  107563 images/s
@@ -29,6 +30,11 @@ import sys
 import time
 
 from numpy_sgemm import matches, parse_benchtime
+
+# Debian's OpenMP build of OpenBLAS (libopenblas0-openmp, which make
+# deps-torch installs), chosen with LD_LIBRARY_PATH: PyTorch runs faster on it
+# than on the default pthreads build at 2 threads (bench/side_by_side.py).
+OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 
 LINE = re.compile(r"^BenchmarkTrainStep/impl=(\w+)/threads=(\d+)/batch=(\d+)(?:-\d+)?\s")
 
@@ -88,6 +94,8 @@ def main():
     ap.add_argument("--bench", default=".")
     ap.add_argument("--benchtime", default="1s")
     ap.add_argument("--procs", type=int, default=os.cpu_count())
+    ap.add_argument("--blas", choices=("openmp", "pthreads"),
+                    default="openmp" if os.path.isdir(OPENMP_BLAS) else "pthreads")
     args = ap.parse_args()
 
     configs = []
@@ -109,6 +117,8 @@ def main():
         env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t))
         env.pop("OPENBLAS_CORETYPE", None)
         env.pop("OPENBLAS_L2_SIZE", None)
+        if args.blas == "openmp":
+            env["LD_LIBRARY_PATH"] = OPENMP_BLAS + ":" + env.get("LD_LIBRARY_PATH", "")
         res = json.loads(subprocess.run(
             [sys.executable, __file__, "--child", json.dumps([batches, benchtime])],
             env=env, check=True, capture_output=True, text=True).stdout)
