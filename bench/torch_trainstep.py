@@ -14,10 +14,11 @@ started with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to the thread count
 installed (--blas), and prints one line per configuration, named as
 BenchmarkTrainStep names its sub-benchmarks with impl=torch:
 
-    BenchmarkTrainStep/impl=torch/threads=1/batch=128-2  1000  1190000 ns/op  107563 images/s
+    BenchmarkTrainStep/impl=torch/threads=1/batch=128-2  1000  1190000 ns/op  107563 images/s  1.188 cpu-ms/op
 
 preceded by a comment naming the PyTorch build and a pkg: line so that the
-lines join the vae package's table. --bench, --benchtime and --procs are as
+lines join the vae package's table. cpu-ms/op is the CPU time of all the
+process's threads per step, as BenchmarkTrainStep reports it. --bench, --benchtime and --procs are as
 in numpy_sgemm.py (make bench passes its own).
 """
 
@@ -42,7 +43,8 @@ LINE = re.compile(r"^BenchmarkTrainStep/impl=(\w+)/threads=(\d+)/batch=(\d+)(?:-
 def measure(batches, benchtime):
     """Runs in the child: times a training step per batch size for about
     benchtime, growing the iteration count as go test does. Returns the
-    PyTorch and BLAS description and [steps, seconds] per batch size."""
+    PyTorch and BLAS description and [steps, wall seconds, CPU seconds of
+    the process] per batch size."""
     import torch
     from torch import optim
     from torch_vae import VAE, loss_function
@@ -64,15 +66,15 @@ def measure(batches, benchtime):
         step()  # allocate Adam's state and warm the caches
         reps = benchtime if isinstance(benchtime, int) else 1
         while True:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(reps):
                 step()
-            t = time.perf_counter() - t0
+            t, cpu = time.perf_counter() - t0, time.process_time() - c0
             if isinstance(benchtime, int) or t >= benchtime or reps >= 1_000_000_000:
                 break
             want = int(benchtime * 1.2 * reps / max(t, 1e-9))
             reps = max(reps + 1, min(want, 100 * reps))
-        out[str(batch)] = [reps, t]
+        out[str(batch)] = [reps, t, cpu]
     blas = "unknown BLAS"
     try:
         from threadpoolctl import threadpool_info
@@ -128,9 +130,11 @@ def main():
             print("pkg: github.com/fastvae/fastvae/vae")
             header = True
         for b in batches:
-            reps, secs = res["runs"][str(b)]
-            print(f"Benchmark{name(t, b)}{suffix}\t{reps}\t{secs / reps * 1e9:.0f} ns/op"
-                  f"\t{b * reps / secs:.0f} images/s", flush=True)
+            reps, secs, cpu = res["runs"][str(b)]
+            line = f"Benchmark{name(t, b)}{suffix}\t{reps}\t{secs / reps * 1e9:.0f} ns/op\t{b * reps / secs:.0f} images/s"
+            if cpu > 0:
+                line += f"\t{cpu * 1e3 / reps:.3f} cpu-ms/op"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

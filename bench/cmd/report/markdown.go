@@ -140,6 +140,14 @@ func displayUnit(x *bench, unit string) (float64, string) {
 		return 1, unit + " (higher is better)"
 	case "B/s":
 		return 1e-9, "GB/s read and written (`b.SetBytes`; higher is better)"
+	case "cpu-ms/op":
+		return 1, "CPU milliseconds per op, all threads of the process (lower is better)"
+	}
+	if unit != "sec/op" {
+		if lowerIsBetter(unit) {
+			return 1, unit + " (lower is better)"
+		}
+		return 1, unit + " (higher is better)"
 	}
 	// Time: one scale for the whole table, from its fastest median.
 	fastest := math.Inf(1)
@@ -193,6 +201,9 @@ func sig3(v float64) string {
 	}
 }
 
+// lowerIsBetter tells costs (sec/op, cpu-ms/op, B/op: per op) from rates.
+func lowerIsBetter(unit string) bool { return strings.HasSuffix(unit, "/op") }
+
 // formatRatio is how many times faster ours ran than peer in row.
 func formatRatio(x *bench, row, unit string, ours, peer column) string {
 	o, p := x.cells[cellKey{row, ours}][unit], x.cells[cellKey{row, peer}][unit]
@@ -201,7 +212,7 @@ func formatRatio(x *bench, row, unit string, ours, peer column) string {
 	}
 	mo, mp := median(o), median(p)
 	r := mo / mp
-	if unit == "sec/op" {
+	if lowerIsBetter(unit) {
 		r = mp / mo
 	}
 	return ratio(r)

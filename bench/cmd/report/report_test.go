@@ -61,8 +61,8 @@ pkg: example/kernels
 BenchmarkExp/impl=avx2/n=8-2 1 10 ns/op 800 MB/s 0 B/op 0 allocs/op
 BenchmarkExp/impl=avx2/variant=unfused/n=8-2 1 40 ns/op 200 MB/s 0 B/op 0 allocs/op
 BenchmarkExp/impl=go/variant=copy/n=8-2 1 8 ns/op 1000 MB/s
-BenchmarkSlow/impl=avx2/n=8-2 1 2000 ns/op 0 B/op 1 allocs/op
-BenchmarkSlow/impl=torch/n=8-2 1 6000 ns/op
+BenchmarkSlow/impl=avx2/n=8-2 1 2000 ns/op 0 B/op 1 allocs/op 3 cpu-ms/op
+BenchmarkSlow/impl=torch/n=8-2 1 6000 ns/op 12 cpu-ms/op
 pkg: example/bench
 BenchmarkSgemm/impl=avx512/threads=1/shape=2x2x2/layout=NN-2 1 1 ns/op 150 GFLOP/s 300 GFLOP/cpu-s
 BenchmarkSgemm/impl=openblas/threads=1/shape=2x2x2/layout=NN-2 1 1 ns/op 100 GFLOP/s
@@ -104,6 +104,11 @@ BenchmarkSgemm/impl=gonum/threads=2/shape=2x2x2/layout=NN-2 1 1 ns/op 10 GFLOP/s
 	writeTable(&b, r.benches[1], r.benches[1].metric(), false)
 	assert.Contains(t, b.String(), "time per op in µs", "the fastest median picks the scale")
 	assert.Contains(t, b.String(), "avx2 (n=8): 1.", "nonzero allocations are listed")
+	assert.Equal(t, []string{"sec/op", "cpu-ms/op"}, r.benches[1].metrics())
+	b.Reset()
+	writeTable(&b, r.benches[1], "cpu-ms/op", true)
+	assert.Contains(t, b.String(), "| 8 | 3.00 | 12.0 | 4.00× |", "a cost per op is inverted: 4× less CPU")
+	assert.NotContains(t, b.String(), "Allocations", "only the main table states allocations")
 	b.Reset()
 	writeTable(&b, r.benches[2], r.benches[2].metric(), false)
 	assert.Contains(t, b.String(), "| 1 | 2x2x2 | NN | 150 | 100 | – | 1.50× | – |")
