@@ -96,11 +96,13 @@ func SquaredError(dout, out, target []float32, scale float32) float64 {
 //	v = β2·v + (1−β2)·g²
 //	p = p − (lr/(1−β1^t))·m / (√v/√(1−β2^t) + eps)
 //
-// The bias corrections and step size are computed in float64, as PyTorch
-// does in Python, and rounded to float32; the update itself is float32 in
-// PyTorch's operation order without fused multiply-adds, so every
-// implementation gives the same bits. It panics unless the four lengths
-// agree and step ≥ 1. No slice may alias another.
+// The bias corrections are computed in float64, as PyTorch does in Python.
+// The update itself is float32 without fused multiply-adds, and the
+// denominator is scaled by √(1−β2^t) to save a division per element:
+// p += (−lr·√(1−β2^t)/(1−β1^t))·m / (√v + eps·√(1−β2^t)), the same quotient
+// as PyTorch's, so results differ from its float32 ones only by rounding. All
+// implementations give the same bits. It panics unless the four lengths agree
+// and step ≥ 1. No slice may alias another.
 func AdamStep(param, grad, m, v []float32, lr, beta1, beta2, eps float32, step int) {
 	checkSameLen("AdamStep", []string{"param", "grad", "m", "v"}, param, grad, m, v)
 	if step < 1 {
@@ -113,19 +115,18 @@ func AdamStep(param, grad, m, v []float32, lr, beta1, beta2, eps float32, step i
 type adamHyper struct {
 	beta1, omb1 float32 // β1 and 1−β1
 	beta2, omb2 float32 // β2 and 1−β2
-	negStep     float32 // −lr/(1−β1^t)
-	sqrtBias2   float32 // √(1−β2^t)
-	eps         float32
+	negStep     float32 // −lr·√(1−β2^t)/(1−β1^t)
+	epsS        float32 // eps·√(1−β2^t)
 }
 
 func newAdamHyper(lr, beta1, beta2, eps float32, step int) adamHyper {
 	b1, b2 := float64(beta1), float64(beta2)
+	sqrtBias2 := math.Sqrt(1 - powInt(b2, step))
 	return adamHyper{
 		beta1: beta1, omb1: float32(1 - b1),
 		beta2: beta2, omb2: float32(1 - b2),
-		negStep:   float32(-float64(lr) / (1 - powInt(b1, step))),
-		sqrtBias2: float32(math.Sqrt(1 - powInt(b2, step))),
-		eps:       eps,
+		negStep: float32(-float64(lr) * sqrtBias2 / (1 - powInt(b1, step))),
+		epsS:    float32(float64(eps) * sqrtBias2),
 	}
 }
 

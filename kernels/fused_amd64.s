@@ -137,9 +137,9 @@ se_w1_done:
 	VZEROUPPER
 	RET
 
-// func adamStepAVX2(param []float32, grad []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, sqrtBias2 float32, eps float32)
+// func adamStepAVX2(param []float32, grad []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
 // Requires: AVX
-TEXT ·adamStepAVX2(SB), NOSPLIT, $0-124
+TEXT ·adamStepAVX2(SB), NOSPLIT, $0-120
 	MOVQ         param_base+0(FP), AX
 	MOVQ         grad_base+24(FP), CX
 	MOVQ         m_base+48(FP), DX
@@ -150,8 +150,7 @@ TEXT ·adamStepAVX2(SB), NOSPLIT, $0-124
 	VBROADCASTSS beta2+104(FP), Y2
 	VBROADCASTSS omb2+108(FP), Y3
 	VBROADCASTSS negStep+112(FP), Y4
-	VBROADCASTSS sqrtBias2+116(FP), Y5
-	VBROADCASTSS eps+120(FP), Y6
+	VBROADCASTSS epsS+116(FP), Y5
 	XORQ         DI, DI
 
 adam_w16:
@@ -159,46 +158,44 @@ adam_w16:
 	ADDQ    $0x10, R8
 	CMPQ    R8, SI
 	JA      adam_w16_done
-	VMOVUPS (CX)(DI*4), Y7
-	VMOVUPS (DX)(DI*4), Y8
-	VMOVUPS (BX)(DI*4), Y9
-	VMULPS  Y0, Y8, Y8
-	VMULPS  Y1, Y7, Y10
-	VADDPS  Y10, Y8, Y8
-	VMULPS  Y2, Y9, Y9
-	VMULPS  Y3, Y7, Y10
-	VMULPS  Y7, Y10, Y10
-	VADDPS  Y10, Y9, Y9
-	VMOVUPS Y8, (DX)(DI*4)
-	VMOVUPS Y9, (BX)(DI*4)
-	VSQRTPS Y9, Y9
-	VDIVPS  Y5, Y9, Y9
-	VADDPS  Y6, Y9, Y9
-	VMULPS  Y4, Y8, Y8
-	VDIVPS  Y9, Y8, Y8
-	VMOVUPS (AX)(DI*4), Y10
-	VADDPS  Y8, Y10, Y10
-	VMOVUPS Y10, (AX)(DI*4)
-	VMOVUPS 32(CX)(DI*4), Y7
-	VMOVUPS 32(DX)(DI*4), Y8
-	VMOVUPS 32(BX)(DI*4), Y9
-	VMULPS  Y0, Y8, Y8
-	VMULPS  Y1, Y7, Y10
-	VADDPS  Y10, Y8, Y8
-	VMULPS  Y2, Y9, Y9
-	VMULPS  Y3, Y7, Y10
-	VMULPS  Y7, Y10, Y10
-	VADDPS  Y10, Y9, Y9
-	VMOVUPS Y8, 32(DX)(DI*4)
-	VMOVUPS Y9, 32(BX)(DI*4)
-	VSQRTPS Y9, Y9
-	VDIVPS  Y5, Y9, Y9
-	VADDPS  Y6, Y9, Y9
-	VMULPS  Y4, Y8, Y8
-	VDIVPS  Y9, Y8, Y8
-	VMOVUPS 32(AX)(DI*4), Y10
-	VADDPS  Y8, Y10, Y10
-	VMOVUPS Y10, 32(AX)(DI*4)
+	VMOVUPS (CX)(DI*4), Y6
+	VMOVUPS (DX)(DI*4), Y7
+	VMOVUPS (BX)(DI*4), Y8
+	VMULPS  Y0, Y7, Y7
+	VMULPS  Y1, Y6, Y9
+	VADDPS  Y9, Y7, Y7
+	VMULPS  Y2, Y8, Y8
+	VMULPS  Y3, Y6, Y9
+	VMULPS  Y6, Y9, Y9
+	VADDPS  Y9, Y8, Y8
+	VMOVUPS Y7, (DX)(DI*4)
+	VMOVUPS Y8, (BX)(DI*4)
+	VSQRTPS Y8, Y8
+	VADDPS  Y5, Y8, Y8
+	VMULPS  Y4, Y7, Y7
+	VDIVPS  Y8, Y7, Y7
+	VMOVUPS (AX)(DI*4), Y9
+	VADDPS  Y7, Y9, Y9
+	VMOVUPS Y9, (AX)(DI*4)
+	VMOVUPS 32(CX)(DI*4), Y6
+	VMOVUPS 32(DX)(DI*4), Y7
+	VMOVUPS 32(BX)(DI*4), Y8
+	VMULPS  Y0, Y7, Y7
+	VMULPS  Y1, Y6, Y9
+	VADDPS  Y9, Y7, Y7
+	VMULPS  Y2, Y8, Y8
+	VMULPS  Y3, Y6, Y9
+	VMULPS  Y6, Y9, Y9
+	VADDPS  Y9, Y8, Y8
+	VMOVUPS Y7, 32(DX)(DI*4)
+	VMOVUPS Y8, 32(BX)(DI*4)
+	VSQRTPS Y8, Y8
+	VADDPS  Y5, Y8, Y8
+	VMULPS  Y4, Y7, Y7
+	VDIVPS  Y8, Y7, Y7
+	VMOVUPS 32(AX)(DI*4), Y9
+	VADDPS  Y7, Y9, Y9
+	VMOVUPS Y9, 32(AX)(DI*4)
 	MOVQ    R8, DI
 	JMP     adam_w16
 
@@ -208,26 +205,25 @@ adam_w8:
 	ADDQ    $0x08, R8
 	CMPQ    R8, SI
 	JA      adam_w8_done
-	VMOVUPS (CX)(DI*4), Y7
-	VMOVUPS (DX)(DI*4), Y8
-	VMOVUPS (BX)(DI*4), Y9
-	VMULPS  Y0, Y8, Y8
-	VMULPS  Y1, Y7, Y10
-	VADDPS  Y10, Y8, Y8
-	VMULPS  Y2, Y9, Y9
-	VMULPS  Y3, Y7, Y10
-	VMULPS  Y7, Y10, Y10
-	VADDPS  Y10, Y9, Y9
-	VMOVUPS Y8, (DX)(DI*4)
-	VMOVUPS Y9, (BX)(DI*4)
-	VSQRTPS Y9, Y9
-	VDIVPS  Y5, Y9, Y9
-	VADDPS  Y6, Y9, Y9
-	VMULPS  Y4, Y8, Y8
-	VDIVPS  Y9, Y8, Y8
-	VMOVUPS (AX)(DI*4), Y10
-	VADDPS  Y8, Y10, Y10
-	VMOVUPS Y10, (AX)(DI*4)
+	VMOVUPS (CX)(DI*4), Y6
+	VMOVUPS (DX)(DI*4), Y7
+	VMOVUPS (BX)(DI*4), Y8
+	VMULPS  Y0, Y7, Y7
+	VMULPS  Y1, Y6, Y9
+	VADDPS  Y9, Y7, Y7
+	VMULPS  Y2, Y8, Y8
+	VMULPS  Y3, Y6, Y9
+	VMULPS  Y6, Y9, Y9
+	VADDPS  Y9, Y8, Y8
+	VMOVUPS Y7, (DX)(DI*4)
+	VMOVUPS Y8, (BX)(DI*4)
+	VSQRTPS Y8, Y8
+	VADDPS  Y5, Y8, Y8
+	VMULPS  Y4, Y7, Y7
+	VDIVPS  Y8, Y7, Y7
+	VMOVUPS (AX)(DI*4), Y9
+	VADDPS  Y7, Y9, Y9
+	VMOVUPS Y9, (AX)(DI*4)
 	MOVQ    R8, DI
 	JMP     adam_w8
 
@@ -237,26 +233,25 @@ adam_w1:
 	ADDQ    $0x01, R8
 	CMPQ    R8, SI
 	JA      adam_w1_done
-	VMOVSS  (CX)(DI*4), X7
-	VMOVSS  (DX)(DI*4), X8
-	VMOVSS  (BX)(DI*4), X9
-	VMULSS  X0, X8, X8
-	VMULSS  X1, X7, X10
-	VADDSS  X10, X8, X8
-	VMULSS  X2, X9, X9
-	VMULSS  X3, X7, X10
-	VMULSS  X7, X10, X10
-	VADDSS  X10, X9, X9
-	VMOVSS  X8, (DX)(DI*4)
-	VMOVSS  X9, (BX)(DI*4)
-	VSQRTSS X9, X9, X9
-	VDIVSS  X5, X9, X9
-	VADDSS  X6, X9, X9
-	VMULSS  X4, X8, X8
-	VDIVSS  X9, X8, X8
-	VMOVSS  (AX)(DI*4), X10
-	VADDSS  X8, X10, X10
-	VMOVSS  X10, (AX)(DI*4)
+	VMOVSS  (CX)(DI*4), X6
+	VMOVSS  (DX)(DI*4), X7
+	VMOVSS  (BX)(DI*4), X8
+	VMULSS  X0, X7, X7
+	VMULSS  X1, X6, X9
+	VADDSS  X9, X7, X7
+	VMULSS  X2, X8, X8
+	VMULSS  X3, X6, X9
+	VMULSS  X6, X9, X9
+	VADDSS  X9, X8, X8
+	VMOVSS  X7, (DX)(DI*4)
+	VMOVSS  X8, (BX)(DI*4)
+	VSQRTSS X8, X8, X8
+	VADDSS  X5, X8, X8
+	VMULSS  X4, X7, X7
+	VDIVSS  X8, X7, X7
+	VMOVSS  (AX)(DI*4), X9
+	VADDSS  X7, X9, X9
+	VMOVSS  X9, (AX)(DI*4)
 	MOVQ    R8, DI
 	JMP     adam_w1
 
@@ -465,73 +460,203 @@ TEXT ·reparamKLAVX2(SB), NOSPLIT, $0-104
 	VXORPD       Y3, Y3, Y3
 	XORQ         DI, DI
 
+kl_w16:
+	MOVQ         DI, R8
+	ADDQ         $0x10, R8
+	CMPQ         R8, SI
+	JA           kl_w16_done
+	VMOVUPS      (DX)(DI*4), Y4
+	VMOVUPS      32(DX)(DI*4), Y5
+	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y6
+	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y7
+	VMAXPS       Y6, Y0, Y8
+	VMINPS       Y8, Y1, Y8
+	VMAXPS       Y7, Y0, Y10
+	VMINPS       Y10, Y1, Y10
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y6
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y8, Y6
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y10, Y7
+	VSUBPS       fusedc_4b400000<>+0(SB), Y6, Y9
+	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y11
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y9, Y8
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y11, Y10
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y9, Y8
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y11, Y10
+	VMOVUPS      fusedc_39509279<>+0(SB), Y11
+	VMOVUPS      fusedc_39509279<>+0(SB), Y9
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y8, Y11
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y10, Y9
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y8, Y11
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y10, Y9
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y8, Y11
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y10, Y9
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y8, Y11
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y10, Y9
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y8, Y11
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y10, Y9
+	VMULPS       Y8, Y8, Y12
+	VFMADD213PS  Y8, Y12, Y11
+	VMULPS       Y10, Y10, Y8
+	VFMADD213PS  Y10, Y8, Y9
+	VADDPS       fusedc_3f800000<>+0(SB), Y11, Y8
+	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y9
+	VPSUBD       fusedc_4b400000<>+0(SB), Y6, Y6
+	VPSRAD       $0x01, Y6, Y10
+	VPSUBD       Y10, Y6, Y6
+	VPSLLD       $0x17, Y10, Y10
+	VPADDD       fusedc_3f800000<>+0(SB), Y10, Y10
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VMULPS       Y10, Y8, Y8
+	VMULPS       Y6, Y8, Y8
+	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
+	VPSRAD       $0x01, Y7, Y6
+	VPSUBD       Y6, Y7, Y7
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
+	VMULPS       Y6, Y9, Y9
+	VMULPS       Y7, Y9, Y9
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y10
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y11
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y4, Y10
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y5, Y11
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y4, Y10
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y5, Y11
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y4, Y10
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y5, Y11
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y4, Y10
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y5, Y11
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y4, Y10
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y5, Y11
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y4, Y10
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y5, Y11
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y4, Y10
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y5, Y11
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y4, Y10
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y5, Y11
+	VMULPS       Y4, Y4, Y12
+	VMULPS       Y12, Y10, Y10
+	VMULPS       Y5, Y5, Y13
+	VMULPS       Y13, Y11, Y11
+	VSUBPS       fusedc_3f000000<>+0(SB), Y4, Y6
+	VANDPS       fusedc_7fffffff<>+0(SB), Y6, Y6
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y6, Y6
+	VSUBPS       fusedc_3f000000<>+0(SB), Y5, Y7
+	VANDPS       fusedc_7fffffff<>+0(SB), Y7, Y7
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y7, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y12
+	VMINPS       fusedc_43490000<>+0(SB), Y12, Y12
+	VXORPS       fusedc_80000000<>+0(SB), Y12, Y12
+	VBLENDVPS    Y6, Y10, Y12, Y12
+	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y13
+	VMINPS       fusedc_43490000<>+0(SB), Y13, Y13
+	VXORPS       fusedc_80000000<>+0(SB), Y13, Y13
+	VBLENDVPS    Y7, Y11, Y13, Y13
+	VMOVUPS      (CX)(DI*4), Y4
+	VMOVUPS      32(CX)(DI*4), Y5
+	VFMADD231PS  Y4, Y4, Y12
+	VANDNPS      Y8, Y6, Y6
+	VFMADD231PS  Y5, Y5, Y13
+	VANDNPS      Y9, Y7, Y7
+	VEXTRACTF128 $0x01, Y12, X10
+	VCVTPS2PD    X12, Y11
+	VCVTPS2PD    X10, Y10
+	VADDPD       Y11, Y2, Y2
+	VADDPD       Y10, Y3, Y3
+	VEXTRACTF128 $0x01, Y6, X10
+	VCVTPS2PD    X6, Y6
+	VCVTPS2PD    X10, Y10
+	VFMADD231PD  Y6, Y6, Y2
+	VFMADD231PD  Y10, Y10, Y3
+	VEXTRACTF128 $0x01, Y13, X6
+	VCVTPS2PD    X13, Y10
+	VCVTPS2PD    X6, Y6
+	VADDPD       Y10, Y2, Y2
+	VADDPD       Y6, Y3, Y3
+	VEXTRACTF128 $0x01, Y7, X6
+	VCVTPS2PD    X7, Y7
+	VCVTPS2PD    X6, Y6
+	VFMADD231PD  Y7, Y7, Y2
+	VFMADD231PD  Y6, Y6, Y3
+	VMOVUPS      (BX)(DI*4), Y6
+	VMOVUPS      32(BX)(DI*4), Y7
+	VFMADD213PS  Y4, Y8, Y6
+	VFMADD213PS  Y5, Y9, Y7
+	VMOVUPS      Y6, (AX)(DI*4)
+	VMOVUPS      Y7, 32(AX)(DI*4)
+	MOVQ         R8, DI
+	JMP          kl_w16
+
+kl_w16_done:
 kl_w8:
 	MOVQ         DI, R8
 	ADDQ         $0x08, R8
 	CMPQ         R8, SI
 	JA           kl_w8_done
 	VMOVUPS      (DX)(DI*4), Y4
-	VMOVUPS      (CX)(DI*4), Y5
-	VMOVUPS      (BX)(DI*4), Y6
-	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y7
-	VMAXPS       Y7, Y0, Y7
-	VMINPS       Y7, Y1, Y7
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y8
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y7, Y8
-	VSUBPS       fusedc_4b400000<>+0(SB), Y8, Y9
-	VMOVAPS      Y7, Y7
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y9, Y7
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y9, Y7
-	VMOVUPS      fusedc_39509279<>+0(SB), Y9
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y7, Y9
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y7, Y9
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y7, Y9
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y7, Y9
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y7, Y9
-	VMULPS       Y7, Y7, Y10
-	VFMADD213PS  Y7, Y10, Y9
-	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y7
-	VPSUBD       fusedc_4b400000<>+0(SB), Y8, Y8
-	VPSRAD       $0x01, Y8, Y9
-	VPSUBD       Y9, Y8, Y8
-	VPSLLD       $0x17, Y9, Y9
-	VPADDD       fusedc_3f800000<>+0(SB), Y9, Y9
-	VPSLLD       $0x17, Y8, Y8
-	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
-	VMULPS       Y9, Y7, Y7
+	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y5
+	VMAXPS       Y5, Y0, Y6
+	VMINPS       Y6, Y1, Y6
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y5
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y6, Y5
+	VSUBPS       fusedc_4b400000<>+0(SB), Y5, Y7
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y7, Y6
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y7, Y6
+	VMOVUPS      fusedc_39509279<>+0(SB), Y7
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y6, Y7
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y6, Y7
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y6, Y7
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y6, Y7
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y7
+	VMULPS       Y6, Y6, Y8
+	VFMADD213PS  Y6, Y8, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y6
+	VPSUBD       fusedc_4b400000<>+0(SB), Y5, Y5
+	VPSRAD       $0x01, Y5, Y7
+	VPSUBD       Y7, Y5, Y5
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       fusedc_3f800000<>+0(SB), Y5, Y5
+	VMULPS       Y7, Y6, Y6
+	VMULPS       Y5, Y6, Y6
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y7
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y4, Y7
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y4, Y7
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y4, Y7
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y4, Y7
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y4, Y7
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y4, Y7
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y4, Y7
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y4, Y7
+	VMULPS       Y4, Y4, Y8
 	VMULPS       Y8, Y7, Y7
-	VFMADD213PS  Y5, Y7, Y6
-	VSUBPS       fusedc_3f000000<>+0(SB), Y4, Y8
-	VANDPS       fusedc_7fffffff<>+0(SB), Y8, Y8
-	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y8, Y8
-	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y9
-	VFMADD213PS  fusedc_362da546<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3950761f<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y4, Y9
-	VMULPS       Y4, Y4, Y10
-	VMULPS       Y10, Y9, Y9
-	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y4
-	VMINPS       fusedc_43490000<>+0(SB), Y4, Y4
-	VXORPS       fusedc_80000000<>+0(SB), Y4, Y4
-	VBLENDVPS    Y8, Y9, Y4, Y4
-	VFMADD231PS  Y5, Y5, Y4
-	VANDNPS      Y7, Y8, Y5
-	VEXTRACTF128 $0x01, Y4, X7
-	VCVTPS2PD    X4, Y4
+	VSUBPS       fusedc_3f000000<>+0(SB), Y4, Y5
+	VANDPS       fusedc_7fffffff<>+0(SB), Y5, Y5
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y5, Y5
+	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y8
+	VMINPS       fusedc_43490000<>+0(SB), Y8, Y8
+	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
+	VBLENDVPS    Y5, Y7, Y8, Y8
+	VMOVUPS      (CX)(DI*4), Y4
+	VFMADD231PS  Y4, Y4, Y8
+	VANDNPS      Y6, Y5, Y5
+	VEXTRACTF128 $0x01, Y8, X7
+	VCVTPS2PD    X8, Y8
 	VCVTPS2PD    X7, Y7
-	VADDPD       Y4, Y2, Y2
+	VADDPD       Y8, Y2, Y2
 	VADDPD       Y7, Y3, Y3
-	VEXTRACTF128 $0x01, Y5, X4
+	VEXTRACTF128 $0x01, Y5, X7
 	VCVTPS2PD    X5, Y5
-	VCVTPS2PD    X4, Y4
+	VCVTPS2PD    X7, Y7
 	VFMADD231PD  Y5, Y5, Y2
-	VFMADD231PD  Y4, Y4, Y3
-	VMOVUPS      Y6, (AX)(DI*4)
+	VFMADD231PD  Y7, Y7, Y3
+	VMOVUPS      (BX)(DI*4), Y5
+	VFMADD213PS  Y4, Y6, Y5
+	VMOVUPS      Y5, (AX)(DI*4)
 	MOVQ         R8, DI
 	JMP          kl_w8
 
@@ -545,67 +670,66 @@ kl_w8_done:
 	SUBQ         DI, R9
 	VMOVDQU      (R8)(R9*4), Y4
 	VMASKMOVPS   (DX)(SI*4), Y4, Y5
-	VMASKMOVPS   (CX)(SI*4), Y4, Y6
-	VMASKMOVPS   (BX)(SI*4), Y4, Y7
-	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y8
-	VMAXPS       Y8, Y0, Y0
+	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y6
+	VMAXPS       Y6, Y0, Y0
 	VMINPS       Y0, Y1, Y0
 	VMOVUPS      fusedc_4b400000<>+0(SB), Y1
 	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y0, Y1
-	VSUBPS       fusedc_4b400000<>+0(SB), Y1, Y8
-	VMOVAPS      Y0, Y0
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y0
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y0
-	VMOVUPS      fusedc_39509279<>+0(SB), Y8
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y0, Y8
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y0, Y8
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y0, Y8
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y0, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y0, Y8
-	VMULPS       Y0, Y0, Y9
-	VFMADD213PS  Y0, Y9, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y0
+	VSUBPS       fusedc_4b400000<>+0(SB), Y1, Y6
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y6, Y0
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y6, Y0
+	VMOVUPS      fusedc_39509279<>+0(SB), Y6
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y0, Y6
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y0, Y6
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y0, Y6
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y0, Y6
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y0, Y6
+	VMULPS       Y0, Y0, Y7
+	VFMADD213PS  Y0, Y7, Y6
+	VADDPS       fusedc_3f800000<>+0(SB), Y6, Y0
 	VPSUBD       fusedc_4b400000<>+0(SB), Y1, Y1
-	VPSRAD       $0x01, Y1, Y8
-	VPSUBD       Y8, Y1, Y1
-	VPSLLD       $0x17, Y8, Y8
-	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
+	VPSRAD       $0x01, Y1, Y6
+	VPSUBD       Y6, Y1, Y1
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
 	VPSLLD       $0x17, Y1, Y1
 	VPADDD       fusedc_3f800000<>+0(SB), Y1, Y1
-	VMULPS       Y8, Y0, Y0
+	VMULPS       Y6, Y0, Y0
 	VMULPS       Y1, Y0, Y0
-	VFMADD213PS  Y6, Y0, Y7
-	VSUBPS       fusedc_3f000000<>+0(SB), Y5, Y1
-	VANDPS       fusedc_7fffffff<>+0(SB), Y1, Y1
-	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y1, Y1
-	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y8
-	VFMADD213PS  fusedc_362da546<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3950761f<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y5, Y8
-	VMULPS       Y5, Y5, Y9
-	VMULPS       Y9, Y8, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y5
-	VMINPS       fusedc_43490000<>+0(SB), Y5, Y5
-	VXORPS       fusedc_80000000<>+0(SB), Y5, Y5
-	VBLENDVPS    Y1, Y8, Y5, Y5
-	VFMADD231PS  Y6, Y6, Y5
-	VANDNPS      Y0, Y1, Y0
-	VEXTRACTF128 $0x01, Y5, X1
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y1
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y5, Y1
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y5, Y1
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y5, Y1
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y5, Y1
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y5, Y1
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y5, Y1
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y5, Y1
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y5, Y1
+	VMULPS       Y5, Y5, Y7
+	VMULPS       Y7, Y1, Y1
+	VSUBPS       fusedc_3f000000<>+0(SB), Y5, Y6
+	VANDPS       fusedc_7fffffff<>+0(SB), Y6, Y6
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y6, Y6
+	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y7
+	VMINPS       fusedc_43490000<>+0(SB), Y7, Y7
+	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
+	VBLENDVPS    Y6, Y1, Y7, Y7
+	VMASKMOVPS   (CX)(SI*4), Y4, Y1
+	VFMADD231PS  Y1, Y1, Y7
+	VANDNPS      Y0, Y6, Y6
+	VEXTRACTF128 $0x01, Y7, X5
+	VCVTPS2PD    X7, Y7
 	VCVTPS2PD    X5, Y5
-	VCVTPS2PD    X1, Y1
-	VADDPD       Y5, Y2, Y2
-	VADDPD       Y1, Y3, Y3
-	VEXTRACTF128 $0x01, Y0, X1
-	VCVTPS2PD    X0, Y0
-	VCVTPS2PD    X1, Y1
-	VFMADD231PD  Y0, Y0, Y2
-	VFMADD231PD  Y1, Y1, Y3
-	VMASKMOVPS   Y7, Y4, (AX)(SI*4)
+	VADDPD       Y7, Y2, Y2
+	VADDPD       Y5, Y3, Y3
+	VEXTRACTF128 $0x01, Y6, X5
+	VCVTPS2PD    X6, Y6
+	VCVTPS2PD    X5, Y5
+	VFMADD231PD  Y6, Y6, Y2
+	VFMADD231PD  Y5, Y5, Y3
+	VMASKMOVPS   (BX)(SI*4), Y4, Y5
+	VFMADD213PS  Y1, Y0, Y5
+	VMASKMOVPS   Y5, Y4, (AX)(SI*4)
 
 kl_tail_done:
 	VXORPD       X0, X0, X0
@@ -752,26 +876,6 @@ DATA fusedc_3f800000<>+24(SB)/4, $0x3f800000
 DATA fusedc_3f800000<>+28(SB)/4, $0x3f800000
 GLOBL fusedc_3f800000<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_7fffffff<>+0(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+4(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+8(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+12(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+16(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+20(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+24(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+28(SB)/4, $0x7fffffff
-GLOBL fusedc_7fffffff<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3fc00000<>+0(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+4(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+8(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+12(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+16(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+20(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+24(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+28(SB)/4, $0x3fc00000
-GLOBL fusedc_3fc00000<>(SB), RODATA|NOPTR, $32
-
 DATA fusedc_34e7e74a<>+0(SB)/4, $0x34e7e74a
 DATA fusedc_34e7e74a<>+4(SB)/4, $0x34e7e74a
 DATA fusedc_34e7e74a<>+8(SB)/4, $0x34e7e74a
@@ -852,6 +956,26 @@ DATA fusedc_3e2aaaad<>+24(SB)/4, $0x3e2aaaad
 DATA fusedc_3e2aaaad<>+28(SB)/4, $0x3e2aaaad
 GLOBL fusedc_3e2aaaad<>(SB), RODATA|NOPTR, $32
 
+DATA fusedc_7fffffff<>+0(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+4(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+8(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+12(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+16(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+20(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+24(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+28(SB)/4, $0x7fffffff
+GLOBL fusedc_7fffffff<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3fc00000<>+0(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+4(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+8(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+12(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+16(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+20(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+24(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+28(SB)/4, $0x3fc00000
+GLOBL fusedc_3fc00000<>(SB), RODATA|NOPTR, $32
+
 DATA fusedc_43490000<>+0(SB)/4, $0x43490000
 DATA fusedc_43490000<>+4(SB)/4, $0x43490000
 DATA fusedc_43490000<>+8(SB)/4, $0x43490000
@@ -900,61 +1024,162 @@ TEXT ·reparamKLBackwardAVX2(SB), NOSPLIT, $0-148
 	MOVQ         logvar_base+96(FP), SI
 	MOVQ         eps_base+120(FP), DI
 	MOVQ         dz_len+56(FP), R8
-	VBROADCASTSS beta+144(FP), Y0
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y1
-	VBROADCASTSS fusedc_42b20000<>+0(SB), Y2
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y0
+	VBROADCASTSS fusedc_42b20000<>+0(SB), Y1
 	XORQ         R9, R9
 
+klb_w16:
+	MOVQ         R9, R10
+	ADDQ         $0x10, R10
+	CMPQ         R10, R8
+	JA           klb_w16_done
+	VMOVUPS      (SI)(R9*4), Y2
+	VMOVUPS      32(SI)(R9*4), Y3
+	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y2
+	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y3
+	VMAXPS       Y2, Y0, Y2
+	VMINPS       Y2, Y1, Y2
+	VMAXPS       Y3, Y0, Y3
+	VMINPS       Y3, Y1, Y3
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y4
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y2, Y4
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y5
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y3, Y5
+	VSUBPS       fusedc_4b400000<>+0(SB), Y4, Y6
+	VSUBPS       fusedc_4b400000<>+0(SB), Y5, Y7
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y6, Y2
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y7, Y3
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y6, Y2
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y7, Y3
+	VMOVUPS      fusedc_39509279<>+0(SB), Y8
+	VMOVUPS      fusedc_39509279<>+0(SB), Y9
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y3, Y9
+	VMULPS       Y2, Y2, Y10
+	VFMADD213PS  Y2, Y10, Y8
+	VMULPS       Y3, Y3, Y2
+	VFMADD213PS  Y3, Y2, Y9
+	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y2
+	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y3
+	VPSUBD       fusedc_4b400000<>+0(SB), Y4, Y4
+	VPSRAD       $0x01, Y4, Y10
+	VPSUBD       Y10, Y4, Y4
+	VPSLLD       $0x17, Y10, Y10
+	VPADDD       fusedc_3f800000<>+0(SB), Y10, Y10
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       fusedc_3f800000<>+0(SB), Y4, Y4
+	VMULPS       Y10, Y2, Y2
+	VMULPS       Y4, Y2, Y2
+	VPSUBD       fusedc_4b400000<>+0(SB), Y5, Y5
+	VPSRAD       $0x01, Y5, Y4
+	VPSUBD       Y4, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       fusedc_3f800000<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       fusedc_3f800000<>+0(SB), Y5, Y5
+	VMULPS       Y4, Y3, Y3
+	VMULPS       Y5, Y3, Y3
+	VSUBPS       fusedc_3f800000<>+0(SB), Y2, Y4
+	VXORPS       Y5, Y5, Y5
+	VCMPPS       $0x00, Y5, Y6, Y5
+	VBLENDVPS    Y5, Y8, Y4, Y4
+	VSUBPS       fusedc_3f800000<>+0(SB), Y3, Y6
+	VXORPS       Y8, Y8, Y8
+	VCMPPS       $0x00, Y8, Y7, Y8
+	VBLENDVPS    Y8, Y9, Y6, Y6
+	VADDPS       fusedc_3f800000<>+0(SB), Y2, Y5
+	VMULPS       Y5, Y4, Y4
+	VBROADCASTSS beta+144(FP), Y5
+	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y5
+	VADDPS       fusedc_3f800000<>+0(SB), Y3, Y8
+	VMULPS       Y8, Y6, Y6
+	VBROADCASTSS beta+144(FP), Y8
+	VMULPS       fusedc_3f000000<>+0(SB), Y8, Y8
+	VMOVUPS      (DX)(R9*4), Y7
+	VMOVUPS      32(DX)(R9*4), Y9
+	VMOVUPS      (DI)(R9*4), Y10
+	VMOVUPS      32(DI)(R9*4), Y11
+	VMULPS       fusedc_3f000000<>+0(SB), Y10, Y10
+	VMULPS       Y7, Y10, Y10
+	VMULPS       Y2, Y10, Y10
+	VFMADD231PS  Y5, Y4, Y10
+	VMULPS       fusedc_3f000000<>+0(SB), Y11, Y11
+	VMULPS       Y9, Y11, Y11
+	VMULPS       Y3, Y11, Y11
+	VFMADD231PS  Y8, Y6, Y11
+	VMOVUPS      (BX)(R9*4), Y2
+	VMOVUPS      32(BX)(R9*4), Y3
+	VBROADCASTSS beta+144(FP), Y5
+	VFMADD213PS  Y7, Y5, Y2
+	VBROADCASTSS beta+144(FP), Y8
+	VFMADD213PS  Y9, Y8, Y3
+	VMOVUPS      Y2, (AX)(R9*4)
+	VMOVUPS      Y3, 32(AX)(R9*4)
+	VMOVUPS      Y10, (CX)(R9*4)
+	VMOVUPS      Y11, 32(CX)(R9*4)
+	MOVQ         R10, R9
+	JMP          klb_w16
+
+klb_w16_done:
 klb_w8:
 	MOVQ         R9, R10
 	ADDQ         $0x08, R10
 	CMPQ         R10, R8
 	JA           klb_w8_done
-	VMOVUPS      (SI)(R9*4), Y3
+	VMOVUPS      (SI)(R9*4), Y2
+	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y2
+	VMAXPS       Y2, Y0, Y2
+	VMINPS       Y2, Y1, Y2
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y3
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y2, Y3
+	VSUBPS       fusedc_4b400000<>+0(SB), Y3, Y4
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y4, Y2
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y4, Y2
+	VMOVUPS      fusedc_39509279<>+0(SB), Y5
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VFMADD213PS  Y2, Y6, Y5
+	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y2
+	VPSUBD       fusedc_4b400000<>+0(SB), Y3, Y3
+	VPSRAD       $0x01, Y3, Y6
+	VPSUBD       Y6, Y3, Y3
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       fusedc_3f800000<>+0(SB), Y3, Y3
+	VMULPS       Y6, Y2, Y2
+	VMULPS       Y3, Y2, Y2
+	VSUBPS       fusedc_3f800000<>+0(SB), Y2, Y3
+	VXORPS       Y6, Y6, Y6
+	VCMPPS       $0x00, Y6, Y4, Y6
+	VBLENDVPS    Y6, Y5, Y3, Y3
+	VADDPS       fusedc_3f800000<>+0(SB), Y2, Y6
+	VMULPS       Y6, Y3, Y3
+	VBROADCASTSS beta+144(FP), Y6
+	VMULPS       fusedc_3f000000<>+0(SB), Y6, Y6
 	VMOVUPS      (DX)(R9*4), Y4
-	VMOVUPS      (BX)(R9*4), Y5
-	VMOVUPS      (DI)(R9*4), Y6
-	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y3
-	VMAXPS       Y3, Y1, Y3
-	VMINPS       Y3, Y2, Y3
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y3, Y7
-	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y8
-	VMOVAPS      Y3, Y3
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y3
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y3
-	VMOVUPS      fusedc_39509279<>+0(SB), Y9
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y3, Y9
-	VMULPS       Y3, Y3, Y10
-	VFMADD213PS  Y3, Y10, Y9
-	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y3
-	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
-	VPSRAD       $0x01, Y7, Y10
-	VPSUBD       Y10, Y7, Y7
-	VPSLLD       $0x17, Y10, Y10
-	VPADDD       fusedc_3f800000<>+0(SB), Y10, Y10
-	VPSLLD       $0x17, Y7, Y7
-	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
-	VMULPS       Y10, Y3, Y3
-	VMULPS       Y7, Y3, Y3
-	VFMADD213PS  Y4, Y0, Y5
-	VSUBPS       fusedc_3f800000<>+0(SB), Y3, Y7
-	VXORPS       Y10, Y10, Y10
-	VCMPPS       $0x00, Y10, Y8, Y10
-	VBLENDVPS    Y10, Y9, Y7, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y3, Y8
-	VMULPS       Y8, Y7, Y7
-	VMULPS       fusedc_3f000000<>+0(SB), Y0, Y9
-	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y8
-	VMULPS       Y6, Y8, Y8
-	VMULPS       Y3, Y8, Y8
-	VFMADD231PS  Y9, Y7, Y8
-	VMOVUPS      Y5, (AX)(R9*4)
-	VMOVUPS      Y8, (CX)(R9*4)
+	VMOVUPS      (DI)(R9*4), Y5
+	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y5
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VFMADD231PS  Y6, Y3, Y5
+	VMOVUPS      (BX)(R9*4), Y2
+	VBROADCASTSS beta+144(FP), Y6
+	VFMADD213PS  Y4, Y6, Y2
+	VMOVUPS      Y2, (AX)(R9*4)
+	VMOVUPS      Y5, (CX)(R9*4)
 	MOVQ         R10, R9
 	JMP          klb_w8
 
@@ -966,52 +1191,53 @@ klb_w8_done:
 	LEAQ         fused_tailmask<>+0(SB), R10
 	MOVQ         $0x0000000000000008, R11
 	SUBQ         R9, R11
-	VMOVDQU      (R10)(R11*4), Y3
-	VMASKMOVPS   (SI)(R8*4), Y3, Y4
-	VMASKMOVPS   (DX)(R8*4), Y3, Y5
-	VMASKMOVPS   (BX)(R8*4), Y3, Y6
-	VMASKMOVPS   (DI)(R8*4), Y3, Y7
+	VMOVDQU      (R10)(R11*4), Y2
+	VMASKMOVPS   (SI)(R8*4), Y2, Y3
+	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y3
+	VMAXPS       Y3, Y0, Y0
+	VMINPS       Y0, Y1, Y0
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y1
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y0, Y1
+	VSUBPS       fusedc_4b400000<>+0(SB), Y1, Y3
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y3, Y0
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y3, Y0
+	VMOVUPS      fusedc_39509279<>+0(SB), Y4
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y0, Y4
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y0, Y4
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y0, Y4
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y0, Y4
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y0, Y4
+	VMULPS       Y0, Y0, Y5
+	VFMADD213PS  Y0, Y5, Y4
+	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y0
+	VPSUBD       fusedc_4b400000<>+0(SB), Y1, Y1
+	VPSRAD       $0x01, Y1, Y5
+	VPSUBD       Y5, Y1, Y1
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       fusedc_3f800000<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y1, Y1
+	VPADDD       fusedc_3f800000<>+0(SB), Y1, Y1
+	VMULPS       Y5, Y0, Y0
+	VMULPS       Y1, Y0, Y0
+	VSUBPS       fusedc_3f800000<>+0(SB), Y0, Y1
+	VXORPS       Y5, Y5, Y5
+	VCMPPS       $0x00, Y5, Y3, Y5
+	VBLENDVPS    Y5, Y4, Y1, Y1
+	VADDPS       fusedc_3f800000<>+0(SB), Y0, Y5
+	VMULPS       Y5, Y1, Y1
+	VBROADCASTSS beta+144(FP), Y5
+	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y5
+	VMASKMOVPS   (DX)(R8*4), Y2, Y3
+	VMASKMOVPS   (DI)(R8*4), Y2, Y4
 	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y4
-	VMAXPS       Y4, Y1, Y1
-	VMINPS       Y1, Y2, Y1
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y2
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y1, Y2
-	VSUBPS       fusedc_4b400000<>+0(SB), Y2, Y4
-	VMOVAPS      Y1, Y1
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y4, Y1
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y4, Y1
-	VMOVUPS      fusedc_39509279<>+0(SB), Y8
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y1, Y8
-	VMULPS       Y1, Y1, Y9
-	VFMADD213PS  Y1, Y9, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y1
-	VPSUBD       fusedc_4b400000<>+0(SB), Y2, Y2
-	VPSRAD       $0x01, Y2, Y9
-	VPSUBD       Y9, Y2, Y2
-	VPSLLD       $0x17, Y9, Y9
-	VPADDD       fusedc_3f800000<>+0(SB), Y9, Y9
-	VPSLLD       $0x17, Y2, Y2
-	VPADDD       fusedc_3f800000<>+0(SB), Y2, Y2
-	VMULPS       Y9, Y1, Y1
-	VMULPS       Y2, Y1, Y1
-	VFMADD213PS  Y5, Y0, Y6
-	VSUBPS       fusedc_3f800000<>+0(SB), Y1, Y2
-	VXORPS       Y9, Y9, Y9
-	VCMPPS       $0x00, Y9, Y4, Y9
-	VBLENDVPS    Y9, Y8, Y2, Y2
-	VADDPS       fusedc_3f800000<>+0(SB), Y1, Y4
-	VMULPS       Y4, Y2, Y2
-	VMULPS       fusedc_3f000000<>+0(SB), Y0, Y0
-	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y4
-	VMULPS       Y7, Y4, Y4
-	VMULPS       Y1, Y4, Y4
-	VFMADD231PS  Y0, Y2, Y4
-	VMASKMOVPS   Y6, Y3, (AX)(R8*4)
-	VMASKMOVPS   Y4, Y3, (CX)(R8*4)
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y0, Y4, Y4
+	VFMADD231PS  Y5, Y1, Y4
+	VMASKMOVPS   (BX)(R8*4), Y2, Y0
+	VBROADCASTSS beta+144(FP), Y5
+	VFMADD213PS  Y3, Y5, Y0
+	VMASKMOVPS   Y0, Y2, (AX)(R8*4)
+	VMASKMOVPS   Y4, Y2, (CX)(R8*4)
 
 klb_tail_done:
 	VZEROUPPER
@@ -1024,73 +1250,197 @@ TEXT ·bceWithLogitsAVX2(SB), NOSPLIT, $0-88
 	MOVQ         logits_base+24(FP), CX
 	MOVQ         target_base+48(FP), DX
 	MOVQ         logits_len+32(FP), BX
-	VBROADCASTSS scale+72(FP), Y0
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y1
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y0
+	VBROADCASTSS scale+72(FP), Y1
 	VXORPD       Y2, Y2, Y2
 	VXORPD       Y3, Y3, Y3
 	XORQ         SI, SI
 
+bce_w16:
+	MOVQ         SI, DI
+	ADDQ         $0x10, DI
+	CMPQ         DI, BX
+	JA           bce_w16_done
+	VMOVUPS      (CX)(SI*4), Y4
+	VMOVUPS      32(CX)(SI*4), Y5
+	VORPS        fusedc_80000000<>+0(SB), Y4, Y6
+	VORPS        fusedc_80000000<>+0(SB), Y5, Y7
+	VMAXPS       Y6, Y0, Y8
+	VMAXPS       Y7, Y0, Y9
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y6
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y8, Y6
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y9, Y7
+	VSUBPS       fusedc_4b400000<>+0(SB), Y6, Y10
+	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y11
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y10, Y8
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y11, Y9
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y10, Y8
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y11, Y9
+	VMOVUPS      fusedc_39509279<>+0(SB), Y10
+	VMOVUPS      fusedc_39509279<>+0(SB), Y11
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y8, Y10
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y9, Y11
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y8, Y10
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y9, Y11
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y8, Y10
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y9, Y11
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y8, Y10
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y9, Y11
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y8, Y10
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y9, Y11
+	VMULPS       Y8, Y8, Y12
+	VFMADD213PS  Y8, Y12, Y10
+	VMULPS       Y9, Y9, Y8
+	VFMADD213PS  Y9, Y8, Y11
+	VADDPS       fusedc_3f800000<>+0(SB), Y10, Y9
+	VADDPS       fusedc_3f800000<>+0(SB), Y11, Y10
+	VPSUBD       fusedc_4b400000<>+0(SB), Y6, Y6
+	VPSRAD       $0x01, Y6, Y8
+	VPSUBD       Y8, Y6, Y6
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VMULPS       Y8, Y9, Y9
+	VMULPS       Y6, Y9, Y9
+	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
+	VPSRAD       $0x01, Y7, Y6
+	VPSUBD       Y6, Y7, Y7
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
+	VMULPS       Y6, Y10, Y10
+	VMULPS       Y7, Y10, Y10
+	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y6
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y8
+	VDIVPS       Y6, Y8, Y6
+	VMULPS       Y9, Y6, Y6
+	VADDPS       fusedc_3f800000<>+0(SB), Y10, Y7
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y9
+	VDIVPS       Y7, Y9, Y7
+	VMULPS       Y10, Y7, Y7
+	VMOVUPS      (DX)(SI*4), Y8
+	VMOVUPS      32(DX)(SI*4), Y11
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y9
+	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y9, Y9
+	VSUBPS       Y8, Y9, Y8
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y10
+	VBLENDVPS    Y5, fusedc_00000000<>+0(SB), Y10, Y10
+	VSUBPS       Y11, Y10, Y11
+	VANDPS       fusedc_80000000<>+0(SB), Y4, Y9
+	VXORPS       fusedc_80000000<>+0(SB), Y9, Y9
+	VXORPS       Y6, Y9, Y9
+	VADDPS       Y8, Y9, Y9
+	VMULPS       Y1, Y9, Y9
+	VANDPS       fusedc_80000000<>+0(SB), Y5, Y10
+	VXORPS       fusedc_80000000<>+0(SB), Y10, Y10
+	VXORPS       Y7, Y10, Y10
+	VADDPS       Y11, Y10, Y10
+	VMULPS       Y1, Y10, Y10
+	VMOVUPS      Y9, (AX)(SI*4)
+	VMOVUPS      Y10, 32(AX)(SI*4)
+	VMOVUPS      fusedc_3fa6434b<>+0(SB), Y9
+	VMOVUPS      fusedc_3fa6434b<>+0(SB), Y10
+	VFMADD213PS  fusedc_bfc1df7d<>+0(SB), Y6, Y9
+	VFMADD213PS  fusedc_bfc1df7d<>+0(SB), Y7, Y10
+	VFMADD213PS  fusedc_3f8e0b2c<>+0(SB), Y6, Y9
+	VFMADD213PS  fusedc_3f8e0b2c<>+0(SB), Y7, Y10
+	VFMADD213PS  fusedc_be387ef1<>+0(SB), Y6, Y9
+	VFMADD213PS  fusedc_be387ef1<>+0(SB), Y7, Y10
+	VFMADD213PS  fusedc_3e68003d<>+0(SB), Y6, Y9
+	VFMADD213PS  fusedc_3e68003d<>+0(SB), Y7, Y10
+	VFMADD213PS  fusedc_3e469009<>+0(SB), Y6, Y9
+	VFMADD213PS  fusedc_3e469009<>+0(SB), Y7, Y10
+	VFMADD213PS  fusedc_3e8027fd<>+0(SB), Y6, Y9
+	VFMADD213PS  fusedc_3e8027fd<>+0(SB), Y7, Y10
+	VFMADD213PS  fusedc_3eaaa9e8<>+0(SB), Y6, Y9
+	VFMADD213PS  fusedc_3eaaa9e8<>+0(SB), Y7, Y10
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y9
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y7, Y10
+	VMULPS       Y6, Y6, Y12
+	VFMADD213PS  Y6, Y12, Y9
+	VMULPS       Y7, Y7, Y6
+	VFMADD213PS  Y7, Y6, Y10
+	VFMADD231PS  Y4, Y8, Y9
+	VEXTRACTF128 $0x01, Y9, X4
+	VCVTPS2PD    X9, Y6
+	VCVTPS2PD    X4, Y4
+	VADDPD       Y6, Y2, Y2
+	VADDPD       Y4, Y3, Y3
+	VFMADD231PS  Y5, Y11, Y10
+	VEXTRACTF128 $0x01, Y10, X4
+	VCVTPS2PD    X10, Y5
+	VCVTPS2PD    X4, Y4
+	VADDPD       Y5, Y2, Y2
+	VADDPD       Y4, Y3, Y3
+	MOVQ         DI, SI
+	JMP          bce_w16
+
+bce_w16_done:
 bce_w8:
 	MOVQ         SI, DI
 	ADDQ         $0x08, DI
 	CMPQ         DI, BX
 	JA           bce_w8_done
 	VMOVUPS      (CX)(SI*4), Y4
-	VMOVUPS      (DX)(SI*4), Y5
-	VORPS        fusedc_80000000<>+0(SB), Y4, Y6
-	VMAXPS       Y6, Y1, Y6
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y6, Y7
-	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y8
-	VMOVAPS      Y6, Y6
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y6
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y6
-	VMOVUPS      fusedc_39509279<>+0(SB), Y8
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y6, Y8
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y6, Y8
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y6, Y8
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y6, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y8
-	VMULPS       Y6, Y6, Y9
-	VFMADD213PS  Y6, Y9, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y6
-	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
-	VPSRAD       $0x01, Y7, Y8
-	VPSUBD       Y8, Y7, Y7
-	VPSLLD       $0x17, Y8, Y8
-	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
-	VPSLLD       $0x17, Y7, Y7
-	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
-	VMULPS       Y8, Y6, Y6
-	VMULPS       Y7, Y6, Y6
-	VXORPS       Y7, Y7, Y7
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y8
-	VBLENDVPS    Y4, Y7, Y8, Y7
-	VSUBPS       Y5, Y7, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y6, Y5
+	VORPS        fusedc_80000000<>+0(SB), Y4, Y5
+	VMAXPS       Y5, Y0, Y6
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y5
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y6, Y5
+	VSUBPS       fusedc_4b400000<>+0(SB), Y5, Y7
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y7, Y6
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y7, Y6
+	VMOVUPS      fusedc_39509279<>+0(SB), Y7
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y6, Y7
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y6, Y7
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y6, Y7
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y6, Y7
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y7
+	VMULPS       Y6, Y6, Y8
+	VFMADD213PS  Y6, Y8, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y7
+	VPSUBD       fusedc_4b400000<>+0(SB), Y5, Y5
+	VPSRAD       $0x01, Y5, Y6
+	VPSUBD       Y6, Y5, Y5
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       fusedc_3f800000<>+0(SB), Y5, Y5
+	VMULPS       Y6, Y7, Y7
+	VMULPS       Y5, Y7, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y5
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y6
 	VDIVPS       Y5, Y6, Y5
-	VANDPS       fusedc_80000000<>+0(SB), Y4, Y8
-	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
-	VXORPS       Y8, Y5, Y5
-	VADDPS       Y7, Y5, Y5
-	VMULPS       Y0, Y5, Y5
-	VADDPS       fusedc_40000000<>+0(SB), Y6, Y8
-	VDIVPS       Y8, Y6, Y8
-	VMULPS       Y8, Y8, Y6
-	VMOVUPS      fusedc_3e097acc<>+0(SB), Y9
-	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y6, Y9
-	VADDPS       Y8, Y8, Y8
-	VMULPS       Y8, Y6, Y6
-	VFMADD213PS  Y8, Y6, Y9
-	VFMADD231PS  Y4, Y7, Y9
-	VEXTRACTF128 $0x01, Y9, X4
-	VCVTPS2PD    X9, Y6
+	VMULPS       Y7, Y5, Y5
+	VMOVUPS      (DX)(SI*4), Y6
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y7
+	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y7, Y7
+	VSUBPS       Y6, Y7, Y6
+	VANDPS       fusedc_80000000<>+0(SB), Y4, Y7
+	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
+	VXORPS       Y5, Y7, Y7
+	VADDPS       Y6, Y7, Y7
+	VMULPS       Y1, Y7, Y7
+	VMOVUPS      Y7, (AX)(SI*4)
+	VMOVUPS      fusedc_3fa6434b<>+0(SB), Y7
+	VFMADD213PS  fusedc_bfc1df7d<>+0(SB), Y5, Y7
+	VFMADD213PS  fusedc_3f8e0b2c<>+0(SB), Y5, Y7
+	VFMADD213PS  fusedc_be387ef1<>+0(SB), Y5, Y7
+	VFMADD213PS  fusedc_3e68003d<>+0(SB), Y5, Y7
+	VFMADD213PS  fusedc_3e469009<>+0(SB), Y5, Y7
+	VFMADD213PS  fusedc_3e8027fd<>+0(SB), Y5, Y7
+	VFMADD213PS  fusedc_3eaaa9e8<>+0(SB), Y5, Y7
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y5, Y7
+	VMULPS       Y5, Y5, Y8
+	VFMADD213PS  Y5, Y8, Y7
+	VFMADD231PS  Y4, Y6, Y7
+	VEXTRACTF128 $0x01, Y7, X4
+	VCVTPS2PD    X7, Y5
 	VCVTPS2PD    X4, Y4
-	VADDPD       Y6, Y2, Y2
+	VADDPD       Y5, Y2, Y2
 	VADDPD       Y4, Y3, Y3
-	VMOVUPS      Y5, (AX)(SI*4)
 	MOVQ         DI, SI
 	JMP          bce_w8
 
@@ -1104,62 +1454,63 @@ bce_w8_done:
 	SUBQ         SI, R8
 	VMOVDQU      (DI)(R8*4), Y4
 	VMASKMOVPS   (CX)(BX*4), Y4, Y5
-	VMASKMOVPS   (DX)(BX*4), Y4, Y6
-	VORPS        fusedc_80000000<>+0(SB), Y5, Y7
-	VMAXPS       Y7, Y1, Y1
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y1, Y7
-	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y8
-	VMOVAPS      Y1, Y1
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y1
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y1
-	VMOVUPS      fusedc_39509279<>+0(SB), Y8
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y1, Y8
-	VMULPS       Y1, Y1, Y9
-	VFMADD213PS  Y1, Y9, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y1
-	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
-	VPSRAD       $0x01, Y7, Y8
-	VPSUBD       Y8, Y7, Y7
-	VPSLLD       $0x17, Y8, Y8
-	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
-	VPSLLD       $0x17, Y7, Y7
-	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
-	VMULPS       Y8, Y1, Y1
-	VMULPS       Y7, Y1, Y1
-	VXORPS       Y7, Y7, Y7
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y8
-	VBLENDVPS    Y5, Y7, Y8, Y7
-	VSUBPS       Y6, Y7, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y1, Y6
-	VDIVPS       Y6, Y1, Y6
-	VANDPS       fusedc_80000000<>+0(SB), Y5, Y8
-	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
-	VXORPS       Y8, Y6, Y6
-	VADDPS       Y7, Y6, Y6
-	VMULPS       Y0, Y6, Y6
-	VADDPS       fusedc_40000000<>+0(SB), Y1, Y0
-	VDIVPS       Y0, Y1, Y0
-	VMULPS       Y0, Y0, Y1
-	VMOVUPS      fusedc_3e097acc<>+0(SB), Y8
-	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y1, Y8
-	VADDPS       Y0, Y0, Y0
-	VMULPS       Y0, Y1, Y1
-	VFMADD213PS  Y0, Y1, Y8
-	VFMADD231PS  Y5, Y7, Y8
-	VANDPS       Y4, Y8, Y8
-	VEXTRACTF128 $0x01, Y8, X0
-	VCVTPS2PD    X8, Y1
+	VORPS        fusedc_80000000<>+0(SB), Y5, Y6
+	VMAXPS       Y6, Y0, Y0
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y6
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y0, Y6
+	VSUBPS       fusedc_4b400000<>+0(SB), Y6, Y7
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y7, Y0
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y7, Y0
+	VMOVUPS      fusedc_39509279<>+0(SB), Y7
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y0, Y7
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y0, Y7
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y0, Y7
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y0, Y7
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y0, Y7
+	VMULPS       Y0, Y0, Y8
+	VFMADD213PS  Y0, Y8, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y7
+	VPSUBD       fusedc_4b400000<>+0(SB), Y6, Y6
+	VPSRAD       $0x01, Y6, Y0
+	VPSUBD       Y0, Y6, Y6
+	VPSLLD       $0x17, Y0, Y0
+	VPADDD       fusedc_3f800000<>+0(SB), Y0, Y0
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VMULPS       Y0, Y7, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y6
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y0
+	VDIVPS       Y6, Y0, Y6
+	VMULPS       Y7, Y6, Y6
+	VMASKMOVPS   (DX)(BX*4), Y4, Y0
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y7
+	VBLENDVPS    Y5, fusedc_00000000<>+0(SB), Y7, Y7
+	VSUBPS       Y0, Y7, Y0
+	VANDPS       fusedc_80000000<>+0(SB), Y5, Y7
+	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
+	VXORPS       Y6, Y7, Y7
+	VADDPS       Y0, Y7, Y7
+	VMULPS       Y1, Y7, Y7
+	VMASKMOVPS   Y7, Y4, (AX)(BX*4)
+	VMOVUPS      fusedc_3fa6434b<>+0(SB), Y1
+	VFMADD213PS  fusedc_bfc1df7d<>+0(SB), Y6, Y1
+	VFMADD213PS  fusedc_3f8e0b2c<>+0(SB), Y6, Y1
+	VFMADD213PS  fusedc_be387ef1<>+0(SB), Y6, Y1
+	VFMADD213PS  fusedc_3e68003d<>+0(SB), Y6, Y1
+	VFMADD213PS  fusedc_3e469009<>+0(SB), Y6, Y1
+	VFMADD213PS  fusedc_3e8027fd<>+0(SB), Y6, Y1
+	VFMADD213PS  fusedc_3eaaa9e8<>+0(SB), Y6, Y1
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y1
+	VMULPS       Y6, Y6, Y7
+	VFMADD213PS  Y6, Y7, Y1
+	VFMADD231PS  Y5, Y0, Y1
+	VANDPS       Y4, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VCVTPS2PD    X1, Y1
 	VCVTPS2PD    X0, Y0
 	VADDPD       Y1, Y2, Y2
 	VADDPD       Y0, Y3, Y3
-	VMASKMOVPS   Y6, Y4, (AX)(BX*4)
 
 bce_tail_done:
 	VXORPD       X0, X0, X0
@@ -1173,52 +1524,92 @@ bce_tail_done:
 	VZEROUPPER
 	RET
 
-DATA fusedc_40000000<>+0(SB)/4, $0x40000000
-DATA fusedc_40000000<>+4(SB)/4, $0x40000000
-DATA fusedc_40000000<>+8(SB)/4, $0x40000000
-DATA fusedc_40000000<>+12(SB)/4, $0x40000000
-DATA fusedc_40000000<>+16(SB)/4, $0x40000000
-DATA fusedc_40000000<>+20(SB)/4, $0x40000000
-DATA fusedc_40000000<>+24(SB)/4, $0x40000000
-DATA fusedc_40000000<>+28(SB)/4, $0x40000000
-GLOBL fusedc_40000000<>(SB), RODATA|NOPTR, $32
+DATA fusedc_00000000<>+0(SB)/4, $0x00000000
+DATA fusedc_00000000<>+4(SB)/4, $0x00000000
+DATA fusedc_00000000<>+8(SB)/4, $0x00000000
+DATA fusedc_00000000<>+12(SB)/4, $0x00000000
+DATA fusedc_00000000<>+16(SB)/4, $0x00000000
+DATA fusedc_00000000<>+20(SB)/4, $0x00000000
+DATA fusedc_00000000<>+24(SB)/4, $0x00000000
+DATA fusedc_00000000<>+28(SB)/4, $0x00000000
+GLOBL fusedc_00000000<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_3e097acc<>+0(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+4(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+8(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+12(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+16(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+20(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+24(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+28(SB)/4, $0x3e097acc
-GLOBL fusedc_3e097acc<>(SB), RODATA|NOPTR, $32
+DATA fusedc_3fa6434b<>+0(SB)/4, $0x3fa6434b
+DATA fusedc_3fa6434b<>+4(SB)/4, $0x3fa6434b
+DATA fusedc_3fa6434b<>+8(SB)/4, $0x3fa6434b
+DATA fusedc_3fa6434b<>+12(SB)/4, $0x3fa6434b
+DATA fusedc_3fa6434b<>+16(SB)/4, $0x3fa6434b
+DATA fusedc_3fa6434b<>+20(SB)/4, $0x3fa6434b
+DATA fusedc_3fa6434b<>+24(SB)/4, $0x3fa6434b
+DATA fusedc_3fa6434b<>+28(SB)/4, $0x3fa6434b
+GLOBL fusedc_3fa6434b<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_3e10924d<>+0(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+4(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+8(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+12(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+16(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+20(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+24(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+28(SB)/4, $0x3e10924d
-GLOBL fusedc_3e10924d<>(SB), RODATA|NOPTR, $32
+DATA fusedc_bfc1df7d<>+0(SB)/4, $0xbfc1df7d
+DATA fusedc_bfc1df7d<>+4(SB)/4, $0xbfc1df7d
+DATA fusedc_bfc1df7d<>+8(SB)/4, $0xbfc1df7d
+DATA fusedc_bfc1df7d<>+12(SB)/4, $0xbfc1df7d
+DATA fusedc_bfc1df7d<>+16(SB)/4, $0xbfc1df7d
+DATA fusedc_bfc1df7d<>+20(SB)/4, $0xbfc1df7d
+DATA fusedc_bfc1df7d<>+24(SB)/4, $0xbfc1df7d
+DATA fusedc_bfc1df7d<>+28(SB)/4, $0xbfc1df7d
+GLOBL fusedc_bfc1df7d<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_3e4cd6b6<>+0(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+4(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+8(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+12(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+16(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+20(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+24(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+28(SB)/4, $0x3e4cd6b6
-GLOBL fusedc_3e4cd6b6<>(SB), RODATA|NOPTR, $32
+DATA fusedc_3f8e0b2c<>+0(SB)/4, $0x3f8e0b2c
+DATA fusedc_3f8e0b2c<>+4(SB)/4, $0x3f8e0b2c
+DATA fusedc_3f8e0b2c<>+8(SB)/4, $0x3f8e0b2c
+DATA fusedc_3f8e0b2c<>+12(SB)/4, $0x3f8e0b2c
+DATA fusedc_3f8e0b2c<>+16(SB)/4, $0x3f8e0b2c
+DATA fusedc_3f8e0b2c<>+20(SB)/4, $0x3f8e0b2c
+DATA fusedc_3f8e0b2c<>+24(SB)/4, $0x3f8e0b2c
+DATA fusedc_3f8e0b2c<>+28(SB)/4, $0x3f8e0b2c
+GLOBL fusedc_3f8e0b2c<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_3eaaaaa6<>+0(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+4(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+8(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+12(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+16(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+20(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+24(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+28(SB)/4, $0x3eaaaaa6
-GLOBL fusedc_3eaaaaa6<>(SB), RODATA|NOPTR, $32
+DATA fusedc_be387ef1<>+0(SB)/4, $0xbe387ef1
+DATA fusedc_be387ef1<>+4(SB)/4, $0xbe387ef1
+DATA fusedc_be387ef1<>+8(SB)/4, $0xbe387ef1
+DATA fusedc_be387ef1<>+12(SB)/4, $0xbe387ef1
+DATA fusedc_be387ef1<>+16(SB)/4, $0xbe387ef1
+DATA fusedc_be387ef1<>+20(SB)/4, $0xbe387ef1
+DATA fusedc_be387ef1<>+24(SB)/4, $0xbe387ef1
+DATA fusedc_be387ef1<>+28(SB)/4, $0xbe387ef1
+GLOBL fusedc_be387ef1<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e68003d<>+0(SB)/4, $0x3e68003d
+DATA fusedc_3e68003d<>+4(SB)/4, $0x3e68003d
+DATA fusedc_3e68003d<>+8(SB)/4, $0x3e68003d
+DATA fusedc_3e68003d<>+12(SB)/4, $0x3e68003d
+DATA fusedc_3e68003d<>+16(SB)/4, $0x3e68003d
+DATA fusedc_3e68003d<>+20(SB)/4, $0x3e68003d
+DATA fusedc_3e68003d<>+24(SB)/4, $0x3e68003d
+DATA fusedc_3e68003d<>+28(SB)/4, $0x3e68003d
+GLOBL fusedc_3e68003d<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e469009<>+0(SB)/4, $0x3e469009
+DATA fusedc_3e469009<>+4(SB)/4, $0x3e469009
+DATA fusedc_3e469009<>+8(SB)/4, $0x3e469009
+DATA fusedc_3e469009<>+12(SB)/4, $0x3e469009
+DATA fusedc_3e469009<>+16(SB)/4, $0x3e469009
+DATA fusedc_3e469009<>+20(SB)/4, $0x3e469009
+DATA fusedc_3e469009<>+24(SB)/4, $0x3e469009
+DATA fusedc_3e469009<>+28(SB)/4, $0x3e469009
+GLOBL fusedc_3e469009<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e8027fd<>+0(SB)/4, $0x3e8027fd
+DATA fusedc_3e8027fd<>+4(SB)/4, $0x3e8027fd
+DATA fusedc_3e8027fd<>+8(SB)/4, $0x3e8027fd
+DATA fusedc_3e8027fd<>+12(SB)/4, $0x3e8027fd
+DATA fusedc_3e8027fd<>+16(SB)/4, $0x3e8027fd
+DATA fusedc_3e8027fd<>+20(SB)/4, $0x3e8027fd
+DATA fusedc_3e8027fd<>+24(SB)/4, $0x3e8027fd
+DATA fusedc_3e8027fd<>+28(SB)/4, $0x3e8027fd
+GLOBL fusedc_3e8027fd<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3eaaa9e8<>+0(SB)/4, $0x3eaaa9e8
+DATA fusedc_3eaaa9e8<>+4(SB)/4, $0x3eaaa9e8
+DATA fusedc_3eaaa9e8<>+8(SB)/4, $0x3eaaa9e8
+DATA fusedc_3eaaa9e8<>+12(SB)/4, $0x3eaaa9e8
+DATA fusedc_3eaaa9e8<>+16(SB)/4, $0x3eaaa9e8
+DATA fusedc_3eaaa9e8<>+20(SB)/4, $0x3eaaa9e8
+DATA fusedc_3eaaa9e8<>+24(SB)/4, $0x3eaaa9e8
+DATA fusedc_3eaaa9e8<>+28(SB)/4, $0x3eaaa9e8
+GLOBL fusedc_3eaaa9e8<>(SB), RODATA|NOPTR, $32

@@ -8,7 +8,7 @@ package kernels
 func squaredErrorAVX2(dout []float32, out []float32, target []float32, scale float32) float64
 
 // adamStepAVX2 performs adamStepGeneric's float32 operations in the same order, without FMA, so it produces the same bits. The lengths are equal.
-func adamStepAVX2(param []float32, grad []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, sqrtBias2 float32, eps float32)
+func adamStepAVX2(param []float32, grad []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
 
 // addBiasAVX2 adds bias to every row of y. len(y) is a multiple of len(bias), and len(bias) > 0 unless len(y) == 0.
 func addBiasAVX2(y []float32, bias []float32)

@@ -68,16 +68,14 @@ func squaredErrorGeneric(dout, out, target []float32, scale float32) float64 {
 	return sum / 2
 }
 
-// adamStepGeneric follows the formulas and operation order of
-// torch.optim.Adam in float32: m = β1·m + (1−β1)·g; v = β2·v + ((1−β2)·g)·g;
-// denom = √v/√bias2 + eps; p += (−stepSize·m)/denom. No product is fused, and
-// the assembly performs the same operations, so every implementation
-// produces the same bits.
+// adamStepGeneric performs the float32 operations of AdamStep in this
+// order, without fusing, as the assembly does: m = β1·m + (1−β1)·g;
+// v = β2·v + ((1−β2)·g)·g; p += (negStep·m)/(√v + epsS).
 func adamStepGeneric(param, grad, m, v []float32, h adamHyper) {
 	for i, g := range grad {
 		mi := float32(h.beta1*m[i]) + float32(h.omb1*g)
 		vi := float32(h.beta2*v[i]) + float32(float32(h.omb2*g)*g)
-		denom := float32(float32(math.Sqrt(float64(vi)))/h.sqrtBias2) + h.eps
+		denom := float32(math.Sqrt(float64(vi))) + h.epsS
 		m[i], v[i] = mi, vi
 		param[i] += float32(h.negStep*mi) / denom
 	}
