@@ -30,12 +30,16 @@ func main() {
 	reparamKL()
 	reparamKLBackward()
 	bceWithLogits()
-	probe()
 	Generate()
 }
 
 // lanes is the number of float32 in a YMM register.
 const lanes = 8
+
+// unrollExp is how many vectors the exp-based kernels interleave: one exp
+// is a dependency chain of some 50 cycles, and two independent chains keep
+// the out-of-order scheduler fed; three need more than 16 YMM registers.
+const unrollExp = 2
 
 // at addresses element i (plus k further elements) of the float32 slice at base.
 func at(base, i reg.Register, k int) Mem {
