@@ -1293,8 +1293,8 @@ bce_w16:
 	VFMADD213PS  Y8, Y12, Y10
 	VMULPS       Y9, Y9, Y8
 	VFMADD213PS  Y9, Y8, Y11
-	VADDPS       fusedc_3f800000<>+0(SB), Y10, Y9
-	VADDPS       fusedc_3f800000<>+0(SB), Y11, Y10
+	VADDPS       fusedc_3f800000<>+0(SB), Y10, Y10
+	VADDPS       fusedc_3f800000<>+0(SB), Y11, Y11
 	VPSUBD       fusedc_4b400000<>+0(SB), Y6, Y6
 	VPSRAD       $0x01, Y6, Y8
 	VPSUBD       Y8, Y6, Y6
@@ -1302,8 +1302,8 @@ bce_w16:
 	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
 	VPSLLD       $0x17, Y6, Y6
 	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
-	VMULPS       Y8, Y9, Y9
-	VMULPS       Y6, Y9, Y9
+	VMULPS       Y8, Y10, Y10
+	VMULPS       Y6, Y10, Y10
 	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
 	VPSRAD       $0x01, Y7, Y6
 	VPSUBD       Y6, Y7, Y7
@@ -1311,67 +1311,61 @@ bce_w16:
 	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
 	VPSLLD       $0x17, Y7, Y7
 	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
-	VMULPS       Y6, Y10, Y10
-	VMULPS       Y7, Y10, Y10
-	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y6
+	VMULPS       Y6, Y11, Y11
+	VMULPS       Y7, Y11, Y11
+	VADDPS       fusedc_3f800000<>+0(SB), Y10, Y6
+	VDIVPS       Y6, Y10, Y6
+	VADDPS       fusedc_3f800000<>+0(SB), Y11, Y7
+	VDIVPS       Y7, Y11, Y7
+	VMOVUPS      (DX)(SI*4), Y12
+	VMOVUPS      32(DX)(SI*4), Y13
 	VBROADCASTSS fusedc_3f800000<>+0(SB), Y8
-	VDIVPS       Y6, Y8, Y6
-	VMULPS       Y9, Y6, Y6
-	VADDPS       fusedc_3f800000<>+0(SB), Y10, Y7
+	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y8, Y8
+	VSUBPS       Y12, Y8, Y12
 	VBROADCASTSS fusedc_3f800000<>+0(SB), Y9
-	VDIVPS       Y7, Y9, Y7
-	VMULPS       Y10, Y7, Y7
-	VMOVUPS      (DX)(SI*4), Y8
-	VMOVUPS      32(DX)(SI*4), Y11
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y9
-	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y9, Y9
-	VSUBPS       Y8, Y9, Y8
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y10
-	VBLENDVPS    Y5, fusedc_00000000<>+0(SB), Y10, Y10
-	VSUBPS       Y11, Y10, Y11
-	VANDPS       fusedc_80000000<>+0(SB), Y4, Y9
-	VXORPS       fusedc_80000000<>+0(SB), Y9, Y9
-	VXORPS       Y6, Y9, Y9
-	VADDPS       Y8, Y9, Y9
-	VMULPS       Y1, Y9, Y9
-	VANDPS       fusedc_80000000<>+0(SB), Y5, Y10
-	VXORPS       fusedc_80000000<>+0(SB), Y10, Y10
-	VXORPS       Y7, Y10, Y10
-	VADDPS       Y11, Y10, Y10
-	VMULPS       Y1, Y10, Y10
-	VMOVUPS      Y9, (AX)(SI*4)
-	VMOVUPS      Y10, 32(AX)(SI*4)
-	VMOVUPS      fusedc_3fa6434b<>+0(SB), Y9
-	VMOVUPS      fusedc_3fa6434b<>+0(SB), Y10
-	VFMADD213PS  fusedc_bfc1df7d<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_bfc1df7d<>+0(SB), Y7, Y10
-	VFMADD213PS  fusedc_3f8e0b2c<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_3f8e0b2c<>+0(SB), Y7, Y10
-	VFMADD213PS  fusedc_be387ef1<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_be387ef1<>+0(SB), Y7, Y10
-	VFMADD213PS  fusedc_3e68003d<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_3e68003d<>+0(SB), Y7, Y10
-	VFMADD213PS  fusedc_3e469009<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_3e469009<>+0(SB), Y7, Y10
-	VFMADD213PS  fusedc_3e8027fd<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_3e8027fd<>+0(SB), Y7, Y10
-	VFMADD213PS  fusedc_3eaaa9e8<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_3eaaa9e8<>+0(SB), Y7, Y10
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y7, Y10
-	VMULPS       Y6, Y6, Y12
-	VFMADD213PS  Y6, Y12, Y9
-	VMULPS       Y7, Y7, Y6
-	VFMADD213PS  Y7, Y6, Y10
-	VFMADD231PS  Y4, Y8, Y9
-	VEXTRACTF128 $0x01, Y9, X4
-	VCVTPS2PD    X9, Y6
+	VBLENDVPS    Y5, fusedc_00000000<>+0(SB), Y9, Y9
+	VSUBPS       Y13, Y9, Y13
+	VANDPS       fusedc_80000000<>+0(SB), Y4, Y8
+	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
+	VXORPS       Y6, Y8, Y8
+	VADDPS       Y12, Y8, Y8
+	VMULPS       Y1, Y8, Y8
+	VANDPS       fusedc_80000000<>+0(SB), Y5, Y6
+	VXORPS       fusedc_80000000<>+0(SB), Y6, Y6
+	VXORPS       Y7, Y6, Y6
+	VADDPS       Y13, Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VMOVUPS      Y8, (AX)(SI*4)
+	VMOVUPS      Y6, 32(AX)(SI*4)
+	VADDPS       fusedc_40000000<>+0(SB), Y10, Y6
+	VDIVPS       Y6, Y10, Y6
+	VADDPS       fusedc_40000000<>+0(SB), Y11, Y7
+	VDIVPS       Y7, Y11, Y7
+	VMULPS       Y6, Y6, Y8
+	VMULPS       Y7, Y7, Y9
+	VMOVUPS      fusedc_3e097acc<>+0(SB), Y10
+	VMOVUPS      fusedc_3e097acc<>+0(SB), Y11
+	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y8, Y10
+	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y9, Y11
+	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y8, Y10
+	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y9, Y11
+	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y8, Y10
+	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y9, Y11
+	VADDPS       Y6, Y6, Y6
+	VMULPS       Y6, Y8, Y8
+	VFMADD213PS  Y6, Y8, Y10
+	VADDPS       Y7, Y7, Y7
+	VMULPS       Y7, Y9, Y9
+	VFMADD213PS  Y7, Y9, Y11
+	VFMADD231PS  Y4, Y12, Y10
+	VEXTRACTF128 $0x01, Y10, X4
+	VCVTPS2PD    X10, Y6
 	VCVTPS2PD    X4, Y4
 	VADDPD       Y6, Y2, Y2
 	VADDPD       Y4, Y3, Y3
-	VFMADD231PS  Y5, Y11, Y10
-	VEXTRACTF128 $0x01, Y10, X4
-	VCVTPS2PD    X10, Y5
+	VFMADD231PS  Y5, Y13, Y11
+	VEXTRACTF128 $0x01, Y11, X4
+	VCVTPS2PD    X11, Y5
 	VCVTPS2PD    X4, Y4
 	VADDPD       Y5, Y2, Y2
 	VADDPD       Y4, Y3, Y3
@@ -1411,31 +1405,28 @@ bce_w8:
 	VMULPS       Y6, Y7, Y7
 	VMULPS       Y5, Y7, Y7
 	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y5
+	VDIVPS       Y5, Y7, Y5
+	VMOVUPS      (DX)(SI*4), Y8
 	VBROADCASTSS fusedc_3f800000<>+0(SB), Y6
-	VDIVPS       Y5, Y6, Y5
-	VMULPS       Y7, Y5, Y5
-	VMOVUPS      (DX)(SI*4), Y6
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y7
-	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y7, Y7
-	VSUBPS       Y6, Y7, Y6
-	VANDPS       fusedc_80000000<>+0(SB), Y4, Y7
-	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
-	VXORPS       Y5, Y7, Y7
-	VADDPS       Y6, Y7, Y7
-	VMULPS       Y1, Y7, Y7
-	VMOVUPS      Y7, (AX)(SI*4)
-	VMOVUPS      fusedc_3fa6434b<>+0(SB), Y7
-	VFMADD213PS  fusedc_bfc1df7d<>+0(SB), Y5, Y7
-	VFMADD213PS  fusedc_3f8e0b2c<>+0(SB), Y5, Y7
-	VFMADD213PS  fusedc_be387ef1<>+0(SB), Y5, Y7
-	VFMADD213PS  fusedc_3e68003d<>+0(SB), Y5, Y7
-	VFMADD213PS  fusedc_3e469009<>+0(SB), Y5, Y7
-	VFMADD213PS  fusedc_3e8027fd<>+0(SB), Y5, Y7
-	VFMADD213PS  fusedc_3eaaa9e8<>+0(SB), Y5, Y7
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y5, Y7
-	VMULPS       Y5, Y5, Y8
-	VFMADD213PS  Y5, Y8, Y7
-	VFMADD231PS  Y4, Y6, Y7
+	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y6, Y6
+	VSUBPS       Y8, Y6, Y8
+	VANDPS       fusedc_80000000<>+0(SB), Y4, Y6
+	VXORPS       fusedc_80000000<>+0(SB), Y6, Y6
+	VXORPS       Y5, Y6, Y6
+	VADDPS       Y8, Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VMOVUPS      Y6, (AX)(SI*4)
+	VADDPS       fusedc_40000000<>+0(SB), Y7, Y5
+	VDIVPS       Y5, Y7, Y5
+	VMULPS       Y5, Y5, Y6
+	VMOVUPS      fusedc_3e097acc<>+0(SB), Y7
+	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y6, Y7
+	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y6, Y7
+	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y6, Y7
+	VADDPS       Y5, Y5, Y5
+	VMULPS       Y5, Y6, Y6
+	VFMADD213PS  Y5, Y6, Y7
+	VFMADD231PS  Y4, Y8, Y7
 	VEXTRACTF128 $0x01, Y7, X4
 	VCVTPS2PD    X7, Y5
 	VCVTPS2PD    X4, Y4
@@ -1480,34 +1471,31 @@ bce_w8_done:
 	VMULPS       Y0, Y7, Y7
 	VMULPS       Y6, Y7, Y7
 	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y6
+	VDIVPS       Y6, Y7, Y6
+	VMASKMOVPS   (DX)(BX*4), Y4, Y8
 	VBROADCASTSS fusedc_3f800000<>+0(SB), Y0
-	VDIVPS       Y6, Y0, Y6
-	VMULPS       Y7, Y6, Y6
-	VMASKMOVPS   (DX)(BX*4), Y4, Y0
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y7
-	VBLENDVPS    Y5, fusedc_00000000<>+0(SB), Y7, Y7
-	VSUBPS       Y0, Y7, Y0
-	VANDPS       fusedc_80000000<>+0(SB), Y5, Y7
-	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
-	VXORPS       Y6, Y7, Y7
-	VADDPS       Y0, Y7, Y7
-	VMULPS       Y1, Y7, Y7
-	VMASKMOVPS   Y7, Y4, (AX)(BX*4)
-	VMOVUPS      fusedc_3fa6434b<>+0(SB), Y1
-	VFMADD213PS  fusedc_bfc1df7d<>+0(SB), Y6, Y1
-	VFMADD213PS  fusedc_3f8e0b2c<>+0(SB), Y6, Y1
-	VFMADD213PS  fusedc_be387ef1<>+0(SB), Y6, Y1
-	VFMADD213PS  fusedc_3e68003d<>+0(SB), Y6, Y1
-	VFMADD213PS  fusedc_3e469009<>+0(SB), Y6, Y1
-	VFMADD213PS  fusedc_3e8027fd<>+0(SB), Y6, Y1
-	VFMADD213PS  fusedc_3eaaa9e8<>+0(SB), Y6, Y1
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y1
-	VMULPS       Y6, Y6, Y7
-	VFMADD213PS  Y6, Y7, Y1
-	VFMADD231PS  Y5, Y0, Y1
-	VANDPS       Y4, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X0
-	VCVTPS2PD    X1, Y1
+	VBLENDVPS    Y5, fusedc_00000000<>+0(SB), Y0, Y0
+	VSUBPS       Y8, Y0, Y8
+	VANDPS       fusedc_80000000<>+0(SB), Y5, Y0
+	VXORPS       fusedc_80000000<>+0(SB), Y0, Y0
+	VXORPS       Y6, Y0, Y0
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y1, Y0, Y0
+	VMASKMOVPS   Y0, Y4, (AX)(BX*4)
+	VADDPS       fusedc_40000000<>+0(SB), Y7, Y0
+	VDIVPS       Y0, Y7, Y0
+	VMULPS       Y0, Y0, Y1
+	VMOVUPS      fusedc_3e097acc<>+0(SB), Y6
+	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y1, Y6
+	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y1, Y6
+	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y1, Y6
+	VADDPS       Y0, Y0, Y0
+	VMULPS       Y0, Y1, Y1
+	VFMADD213PS  Y0, Y1, Y6
+	VFMADD231PS  Y5, Y8, Y6
+	VANDPS       Y4, Y6, Y6
+	VEXTRACTF128 $0x01, Y6, X0
+	VCVTPS2PD    X6, Y1
 	VCVTPS2PD    X0, Y0
 	VADDPD       Y1, Y2, Y2
 	VADDPD       Y0, Y3, Y3
@@ -1534,82 +1522,52 @@ DATA fusedc_00000000<>+24(SB)/4, $0x00000000
 DATA fusedc_00000000<>+28(SB)/4, $0x00000000
 GLOBL fusedc_00000000<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_3fa6434b<>+0(SB)/4, $0x3fa6434b
-DATA fusedc_3fa6434b<>+4(SB)/4, $0x3fa6434b
-DATA fusedc_3fa6434b<>+8(SB)/4, $0x3fa6434b
-DATA fusedc_3fa6434b<>+12(SB)/4, $0x3fa6434b
-DATA fusedc_3fa6434b<>+16(SB)/4, $0x3fa6434b
-DATA fusedc_3fa6434b<>+20(SB)/4, $0x3fa6434b
-DATA fusedc_3fa6434b<>+24(SB)/4, $0x3fa6434b
-DATA fusedc_3fa6434b<>+28(SB)/4, $0x3fa6434b
-GLOBL fusedc_3fa6434b<>(SB), RODATA|NOPTR, $32
+DATA fusedc_40000000<>+0(SB)/4, $0x40000000
+DATA fusedc_40000000<>+4(SB)/4, $0x40000000
+DATA fusedc_40000000<>+8(SB)/4, $0x40000000
+DATA fusedc_40000000<>+12(SB)/4, $0x40000000
+DATA fusedc_40000000<>+16(SB)/4, $0x40000000
+DATA fusedc_40000000<>+20(SB)/4, $0x40000000
+DATA fusedc_40000000<>+24(SB)/4, $0x40000000
+DATA fusedc_40000000<>+28(SB)/4, $0x40000000
+GLOBL fusedc_40000000<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_bfc1df7d<>+0(SB)/4, $0xbfc1df7d
-DATA fusedc_bfc1df7d<>+4(SB)/4, $0xbfc1df7d
-DATA fusedc_bfc1df7d<>+8(SB)/4, $0xbfc1df7d
-DATA fusedc_bfc1df7d<>+12(SB)/4, $0xbfc1df7d
-DATA fusedc_bfc1df7d<>+16(SB)/4, $0xbfc1df7d
-DATA fusedc_bfc1df7d<>+20(SB)/4, $0xbfc1df7d
-DATA fusedc_bfc1df7d<>+24(SB)/4, $0xbfc1df7d
-DATA fusedc_bfc1df7d<>+28(SB)/4, $0xbfc1df7d
-GLOBL fusedc_bfc1df7d<>(SB), RODATA|NOPTR, $32
+DATA fusedc_3e097acc<>+0(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+4(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+8(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+12(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+16(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+20(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+24(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+28(SB)/4, $0x3e097acc
+GLOBL fusedc_3e097acc<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_3f8e0b2c<>+0(SB)/4, $0x3f8e0b2c
-DATA fusedc_3f8e0b2c<>+4(SB)/4, $0x3f8e0b2c
-DATA fusedc_3f8e0b2c<>+8(SB)/4, $0x3f8e0b2c
-DATA fusedc_3f8e0b2c<>+12(SB)/4, $0x3f8e0b2c
-DATA fusedc_3f8e0b2c<>+16(SB)/4, $0x3f8e0b2c
-DATA fusedc_3f8e0b2c<>+20(SB)/4, $0x3f8e0b2c
-DATA fusedc_3f8e0b2c<>+24(SB)/4, $0x3f8e0b2c
-DATA fusedc_3f8e0b2c<>+28(SB)/4, $0x3f8e0b2c
-GLOBL fusedc_3f8e0b2c<>(SB), RODATA|NOPTR, $32
+DATA fusedc_3e10924d<>+0(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+4(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+8(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+12(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+16(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+20(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+24(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+28(SB)/4, $0x3e10924d
+GLOBL fusedc_3e10924d<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_be387ef1<>+0(SB)/4, $0xbe387ef1
-DATA fusedc_be387ef1<>+4(SB)/4, $0xbe387ef1
-DATA fusedc_be387ef1<>+8(SB)/4, $0xbe387ef1
-DATA fusedc_be387ef1<>+12(SB)/4, $0xbe387ef1
-DATA fusedc_be387ef1<>+16(SB)/4, $0xbe387ef1
-DATA fusedc_be387ef1<>+20(SB)/4, $0xbe387ef1
-DATA fusedc_be387ef1<>+24(SB)/4, $0xbe387ef1
-DATA fusedc_be387ef1<>+28(SB)/4, $0xbe387ef1
-GLOBL fusedc_be387ef1<>(SB), RODATA|NOPTR, $32
+DATA fusedc_3e4cd6b6<>+0(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+4(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+8(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+12(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+16(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+20(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+24(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+28(SB)/4, $0x3e4cd6b6
+GLOBL fusedc_3e4cd6b6<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_3e68003d<>+0(SB)/4, $0x3e68003d
-DATA fusedc_3e68003d<>+4(SB)/4, $0x3e68003d
-DATA fusedc_3e68003d<>+8(SB)/4, $0x3e68003d
-DATA fusedc_3e68003d<>+12(SB)/4, $0x3e68003d
-DATA fusedc_3e68003d<>+16(SB)/4, $0x3e68003d
-DATA fusedc_3e68003d<>+20(SB)/4, $0x3e68003d
-DATA fusedc_3e68003d<>+24(SB)/4, $0x3e68003d
-DATA fusedc_3e68003d<>+28(SB)/4, $0x3e68003d
-GLOBL fusedc_3e68003d<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e469009<>+0(SB)/4, $0x3e469009
-DATA fusedc_3e469009<>+4(SB)/4, $0x3e469009
-DATA fusedc_3e469009<>+8(SB)/4, $0x3e469009
-DATA fusedc_3e469009<>+12(SB)/4, $0x3e469009
-DATA fusedc_3e469009<>+16(SB)/4, $0x3e469009
-DATA fusedc_3e469009<>+20(SB)/4, $0x3e469009
-DATA fusedc_3e469009<>+24(SB)/4, $0x3e469009
-DATA fusedc_3e469009<>+28(SB)/4, $0x3e469009
-GLOBL fusedc_3e469009<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e8027fd<>+0(SB)/4, $0x3e8027fd
-DATA fusedc_3e8027fd<>+4(SB)/4, $0x3e8027fd
-DATA fusedc_3e8027fd<>+8(SB)/4, $0x3e8027fd
-DATA fusedc_3e8027fd<>+12(SB)/4, $0x3e8027fd
-DATA fusedc_3e8027fd<>+16(SB)/4, $0x3e8027fd
-DATA fusedc_3e8027fd<>+20(SB)/4, $0x3e8027fd
-DATA fusedc_3e8027fd<>+24(SB)/4, $0x3e8027fd
-DATA fusedc_3e8027fd<>+28(SB)/4, $0x3e8027fd
-GLOBL fusedc_3e8027fd<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3eaaa9e8<>+0(SB)/4, $0x3eaaa9e8
-DATA fusedc_3eaaa9e8<>+4(SB)/4, $0x3eaaa9e8
-DATA fusedc_3eaaa9e8<>+8(SB)/4, $0x3eaaa9e8
-DATA fusedc_3eaaa9e8<>+12(SB)/4, $0x3eaaa9e8
-DATA fusedc_3eaaa9e8<>+16(SB)/4, $0x3eaaa9e8
-DATA fusedc_3eaaa9e8<>+20(SB)/4, $0x3eaaa9e8
-DATA fusedc_3eaaa9e8<>+24(SB)/4, $0x3eaaa9e8
-DATA fusedc_3eaaa9e8<>+28(SB)/4, $0x3eaaa9e8
-GLOBL fusedc_3eaaa9e8<>(SB), RODATA|NOPTR, $32
+DATA fusedc_3eaaaaa6<>+0(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+4(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+8(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+12(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+16(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+20(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+24(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+28(SB)/4, $0x3eaaaaa6
+GLOBL fusedc_3eaaaaa6<>(SB), RODATA|NOPTR, $32

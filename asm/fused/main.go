@@ -586,13 +586,11 @@ func bceWithLogits() {
 		x := ymms(u)
 		each(u, func(j int) { VORPS(splat(signBt), l[j], x[j]) }) // −|l|
 		ex := exp(x, lo, nil)                                     // e = e^−|l| in [0, 1]
-		// q = sigmoid(−|l|) = e/(1+e), the one division.
+		// q = sigmoid(−|l|) = e/(1+e).
 		q := x // x is free again
 		each(u, func(j int) {
 			VADDPS(f32(1), ex[j].s, q[j])
-			VBROADCASTSS(f32(1), ex[j].r) // r is free
-			VDIVPS(q[j], ex[j].r, q[j])
-			VMULPS(ex[j].s, q[j], q[j])
+			VDIVPS(q[j], ex[j].s, q[j])
 		})
 		// c = step(l) − t with the step from the sign bit (−0 counts as
 		// negative): l·c = max(l,0) − t·l ≥ 0 without cancellation, and
@@ -600,9 +598,9 @@ func bceWithLogits() {
 		t := ld(target, i, ks, mask)
 		c := t
 		each(u, func(j int) {
-			VBROADCASTSS(f32(1), ex[j].s) // s is free
-			VBLENDVPS(l[j], f32(0), ex[j].s, ex[j].s) // sign(l) ? 0 : 1
-			VSUBPS(t[j], ex[j].s, c[j])
+			VBROADCASTSS(f32(1), ex[j].r) // r is free
+			VBLENDVPS(l[j], f32(0), ex[j].r, ex[j].r) // sign(l) ? 0 : 1
+			VSUBPS(t[j], ex[j].r, c[j])
 		})
 		d := ymms(u)
 		each(u, func(j int) {
@@ -615,7 +613,9 @@ func bceWithLogits() {
 		// Stored now to free registers; l and c stay in registers, so
 		// dlogits may alias logits or target.
 		st(d, dl, i, ks, mask)
-		sp := softplusNeg(q) // ln(1 + e)
+		e := make([]reg.VecVirtual, u)
+		each(u, func(j int) { e[j] = ex[j].s })
+		sp := log1p01(e) // ln(1 + e)
 		each(u, func(j int) {
 			VFMADD231PS(l[j], c[j], sp[j]) // + l·c
 			if mask != nil {

@@ -70,9 +70,9 @@ var (
 	expQ = []uint32{0x3f000000, 0x3e2aaaab, 0x3d2aaa75, 0x3c088870, 0x3ab6a192, 0x39509279}
 	// klQ: (e^x − 1 − x)/x² on −1 ≤ x ≤ 2, relative error 0.33 u.
 	klQ = []uint32{0x3f000000, 0x3e2aaaad, 0x3d2aaaa8, 0x3c08878a, 0x3ab60eb9, 0x3950761f, 0x37ce07a0, 0x362da546, 0x34e7e74a}
-	// negLog1mR: (−ln(1−q)/q − 1)/q on 0 ≤ q ≤ ½, relative error 1.2 u,
-	// which reaches −ln(1−q) = q·(1 + q·R) scaled by qR/(1+qR) ≤ 0.28.
-	negLog1mR = []uint32{0x3f000000, 0x3eaaa9e8, 0x3e8027fd, 0x3e469009, 0x3e68003d, 0xbe387ef1, 0x3f8e0b2c, 0xbfc1df7d, 0x3fa6434b}
+	// log1pR: (atanh(s)/s − 1)/s² for s² ≤ 1/9, relative error 7 u, which
+	// reaches ln(1+e) scaled by s²R/(1+s²R) ≤ 0.04: under 0.3 u.
+	log1pR = []uint32{0x3eaaaaa6, 0x3e4cd6b6, 0x3e10924d, 0x3e097acc}
 )
 
 // horner returns, for each x, c[0] + x·(c[1] + x·(…)) with the coefficients
@@ -173,15 +173,28 @@ func exp(xs []reg.VecVirtual, lo, hi reg.VecVirtual) []expParts {
 	return parts
 }
 
-// softplusNeg emits ln(1 + e) = −ln(1 − q) for each q = e/(1+e) =
-// sigmoid(−|l|) in [0, ½] (NaN propagates), as q + q²·R(q): no division,
-// and full relative accuracy for tiny q, where 1 + e would round to 1.
-func softplusNeg(qs []reg.VecVirtual) []reg.VecVirtual {
-	rp := horner(qs, negLog1mR)
-	for j, q := range qs {
-		q2 := YMM()
-		VMULPS(q, q, q2)
-		VFMADD213PS(q, q2, rp[j]) // q + q²·R(q)
+// log1p01 emits ln(1+e) for each e in [0, 1] (NaN propagates), accurate to
+// a few ULP relative to the result also where 1+e rounds to 1:
+// ln(1+e) = 2·atanh(s) = 2s + 2s·z·R(z) with s = e/(2+e) ≤ 1/3, z = s². A
+// division and a short polynomial cost less here than a long division-free
+// polynomial: the FMA pipes, not the divider, limit these kernels.
+func log1p01(es []reg.VecVirtual) []reg.VecVirtual {
+	n := len(es)
+	s, z := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
+	for j, e := range es {
+		s[j] = YMM()
+		VADDPS(f32(2), e, s[j])
+		VDIVPS(s[j], e, s[j]) // s = e/(2+e)
+	}
+	for j := range es {
+		z[j] = YMM()
+		VMULPS(s[j], s[j], z[j])
+	}
+	rp := horner(z, log1pR)
+	for j := range es {
+		VADDPS(s[j], s[j], s[j]) // 2s
+		VMULPS(s[j], z[j], z[j]) // 2s·z
+		VFMADD213PS(s[j], z[j], rp[j])
 	}
 	return rp
 }
