@@ -19,7 +19,7 @@ var avx2Kernels = kernelSet{
 	squaredError:      squaredErrorAVX2,
 	adamStep:          adamStepAVX2Hyper,
 	addBias:           addBiasAVX2,
-	sumRows:           sumRowsAVX2,
+	sumRows:           sumRowsAcc,
 }
 
 // avx512Kernels is avx2Kernels with the kernels that have AVX-512F code

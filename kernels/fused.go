@@ -140,11 +140,13 @@ func AddBias(y, bias []float32) {
 }
 
 // SumRows sets dst to the sum of the rows of src, a row-major matrix of
-// len(dst) columns: the gradient of a bias. Each column is added in float64
-// from the first row to the last and rounded once, so dst is within
-// 0.5 ulp + rows·2^-53·Σ|src| of the exact sum, and every implementation gives
-// the same bits. dst must not overlap src. It panics unless len(src) is a
-// multiple of len(dst) (len(dst) = 0 only with an empty src).
+// len(dst) columns: the gradient of a bias. Each column is summed in blocks of
+// four rows, (r0 + r1) + (r2 + r3) in float32, the block sums (and the last
+// rows) added in float64 from the first row down and the total rounded once,
+// so dst is within 0.5 ulp + (2·2^-24 + rows·2^-53)·Σ|src| of the exact sum,
+// and every implementation gives the same bits. dst must not overlap src. It
+// panics unless len(src) is a multiple of len(dst) (len(dst) = 0 only with an
+// empty src).
 func SumRows(dst, src []float32) {
 	checkRows("SumRows", "src", "dst", src, dst)
 	kernels().sumRows(dst, src)

@@ -327,122 +327,255 @@ addbias_done:
 	VZEROUPPER
 	RET
 
-// func sumRowsAVX2(dst []float32, src []float32)
+// func sumRowsAVX2(dst []float32, src []float32, acc []float64)
 // Requires: AVX
-TEXT ·sumRowsAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), AX
-	MOVQ src_base+24(FP), CX
-	MOVQ dst_len+8(FP), DX
-	MOVQ src_len+32(FP), BX
-	LEAQ (CX)(BX*4), BX
-	MOVQ DX, SI
-	SHLQ $0x02, SI
-	XORQ DI, DI
-
-sumrows_w32:
-	MOVQ   DI, R8
-	ADDQ   $0x20, R8
-	CMPQ   R8, DX
-	JA     sumrows_w32_done
+TEXT ·sumRowsAVX2(SB), NOSPLIT, $0-72
+	MOVQ   dst_base+0(FP), AX
+	MOVQ   src_base+24(FP), CX
+	MOVQ   acc_base+48(FP), DX
+	MOVQ   dst_len+8(FP), BX
+	MOVQ   src_len+32(FP), SI
+	LEAQ   (CX)(SI*4), SI
+	MOVQ   BX, DI
+	SHLQ   $0x02, DI
 	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
-	LEAQ   (CX)(DI*4), R9
+	XORQ   R8, R8
 
-sumrows_w32_rows:
+srzero_w4:
+	MOVQ    R8, R9
+	ADDQ    $0x04, R9
+	CMPQ    R9, BX
+	JA      srzero_w4_done
+	VMOVUPD Y0, (DX)(R8*8)
+	MOVQ    R9, R8
+	JMP     srzero_w4
+
+srzero_w4_done:
+srzero_w1:
+	MOVQ   R8, R9
+	ADDQ   $0x01, R9
+	CMPQ   R9, BX
+	JA     srzero_w1_done
+	VMOVSD X0, (DX)(R8*8)
+	MOVQ   R9, R8
+	JMP    srzero_w1
+
+srzero_w1_done:
+	LEAQ (DI)(DI*2), R8
+	ADDQ DI, R8
+
+sumrows_by4:
+	LEAQ (CX)(R8*1), R9
+	CMPQ R9, SI
+	JA   sumrows_by1
+	LEAQ (CX)(DI*1), R10
+	LEAQ (R10)(DI*1), R11
+	LEAQ (R11)(DI*1), R12
+	XORQ R13, R13
+
+srb4_w32:
+	MOVQ         R13, R14
+	ADDQ         $0x20, R14
+	CMPQ         R14, BX
+	JA           srb4_w32_done
+	VMOVUPS      (CX)(R13*4), Y0
+	VADDPS       (R10)(R13*4), Y0, Y0
+	VMOVUPS      (R11)(R13*4), Y1
+	VADDPS       (R12)(R13*4), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       (DX)(R13*8), Y0, Y0
+	VADDPD       32(DX)(R13*8), Y1, Y1
+	VMOVUPD      Y0, (DX)(R13*8)
+	VMOVUPD      Y1, 32(DX)(R13*8)
+	VMOVUPS      32(CX)(R13*4), Y0
+	VADDPS       32(R10)(R13*4), Y0, Y0
+	VMOVUPS      32(R11)(R13*4), Y1
+	VADDPS       32(R12)(R13*4), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       64(DX)(R13*8), Y0, Y0
+	VADDPD       96(DX)(R13*8), Y1, Y1
+	VMOVUPD      Y0, 64(DX)(R13*8)
+	VMOVUPD      Y1, 96(DX)(R13*8)
+	VMOVUPS      64(CX)(R13*4), Y0
+	VADDPS       64(R10)(R13*4), Y0, Y0
+	VMOVUPS      64(R11)(R13*4), Y1
+	VADDPS       64(R12)(R13*4), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       128(DX)(R13*8), Y0, Y0
+	VADDPD       160(DX)(R13*8), Y1, Y1
+	VMOVUPD      Y0, 128(DX)(R13*8)
+	VMOVUPD      Y1, 160(DX)(R13*8)
+	VMOVUPS      96(CX)(R13*4), Y0
+	VADDPS       96(R10)(R13*4), Y0, Y0
+	VMOVUPS      96(R11)(R13*4), Y1
+	VADDPS       96(R12)(R13*4), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       192(DX)(R13*8), Y0, Y0
+	VADDPD       224(DX)(R13*8), Y1, Y1
+	VMOVUPD      Y0, 192(DX)(R13*8)
+	VMOVUPD      Y1, 224(DX)(R13*8)
+	MOVQ         R14, R13
+	JMP          srb4_w32
+
+srb4_w32_done:
+srb4_w8:
+	MOVQ         R13, R14
+	ADDQ         $0x08, R14
+	CMPQ         R14, BX
+	JA           srb4_w8_done
+	VMOVUPS      (CX)(R13*4), Y0
+	VADDPS       (R10)(R13*4), Y0, Y0
+	VMOVUPS      (R11)(R13*4), Y1
+	VADDPS       (R12)(R13*4), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       (DX)(R13*8), Y0, Y0
+	VADDPD       32(DX)(R13*8), Y1, Y1
+	VMOVUPD      Y0, (DX)(R13*8)
+	VMOVUPD      Y1, 32(DX)(R13*8)
+	MOVQ         R14, R13
+	JMP          srb4_w8
+
+srb4_w8_done:
+srb4_w1:
+	MOVQ      R13, R14
+	ADDQ      $0x01, R14
+	CMPQ      R14, BX
+	JA        srb4_w1_done
+	VMOVSS    (CX)(R13*4), X0
+	VADDSS    (R10)(R13*4), X0, X0
+	VMOVSS    (R11)(R13*4), X1
+	VADDSS    (R12)(R13*4), X1, X1
+	VADDSS    X1, X0, X0
+	VCVTSS2SD X0, X0, X0
+	VADDSD    (DX)(R13*8), X0, X0
+	VMOVSD    X0, (DX)(R13*8)
+	MOVQ      R14, R13
+	JMP       srb4_w1
+
+srb4_w1_done:
+	MOVQ R9, CX
+	JMP  sumrows_by4
+
+sumrows_by1:
+	CMPQ CX, SI
+	JAE  sumrows_round
+	XORQ R8, R8
+
+srb1_w32:
+	MOVQ         R8, R9
+	ADDQ         $0x20, R9
+	CMPQ         R9, BX
+	JA           srb1_w32_done
+	VMOVUPS      (CX)(R8*4), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       (DX)(R8*8), Y0, Y0
+	VADDPD       32(DX)(R8*8), Y1, Y1
+	VMOVUPD      Y0, (DX)(R8*8)
+	VMOVUPD      Y1, 32(DX)(R8*8)
+	VMOVUPS      32(CX)(R8*4), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       64(DX)(R8*8), Y0, Y0
+	VADDPD       96(DX)(R8*8), Y1, Y1
+	VMOVUPD      Y0, 64(DX)(R8*8)
+	VMOVUPD      Y1, 96(DX)(R8*8)
+	VMOVUPS      64(CX)(R8*4), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       128(DX)(R8*8), Y0, Y0
+	VADDPD       160(DX)(R8*8), Y1, Y1
+	VMOVUPD      Y0, 128(DX)(R8*8)
+	VMOVUPD      Y1, 160(DX)(R8*8)
+	VMOVUPS      96(CX)(R8*4), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       192(DX)(R8*8), Y0, Y0
+	VADDPD       224(DX)(R8*8), Y1, Y1
+	VMOVUPD      Y0, 192(DX)(R8*8)
+	VMOVUPD      Y1, 224(DX)(R8*8)
+	MOVQ         R9, R8
+	JMP          srb1_w32
+
+srb1_w32_done:
+srb1_w8:
+	MOVQ         R8, R9
+	ADDQ         $0x08, R9
+	CMPQ         R9, BX
+	JA           srb1_w8_done
+	VMOVUPS      (CX)(R8*4), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       (DX)(R8*8), Y0, Y0
+	VADDPD       32(DX)(R8*8), Y1, Y1
+	VMOVUPD      Y0, (DX)(R8*8)
+	VMOVUPD      Y1, 32(DX)(R8*8)
+	MOVQ         R9, R8
+	JMP          srb1_w8
+
+srb1_w8_done:
+srb1_w1:
+	MOVQ      R8, R9
+	ADDQ      $0x01, R9
 	CMPQ      R9, BX
-	JAE       sumrows_w32_rows_done
-	VCVTPS2PD (R9), Y8
-	VADDPD    Y8, Y0, Y0
-	VCVTPS2PD 16(R9), Y8
-	VADDPD    Y8, Y1, Y1
-	VCVTPS2PD 32(R9), Y8
-	VADDPD    Y8, Y2, Y2
-	VCVTPS2PD 48(R9), Y8
-	VADDPD    Y8, Y3, Y3
-	VCVTPS2PD 64(R9), Y8
-	VADDPD    Y8, Y4, Y4
-	VCVTPS2PD 80(R9), Y8
-	VADDPD    Y8, Y5, Y5
-	VCVTPS2PD 96(R9), Y8
-	VADDPD    Y8, Y6, Y6
-	VCVTPS2PD 112(R9), Y8
-	VADDPD    Y8, Y7, Y7
-	ADDQ      SI, R9
-	JMP       sumrows_w32_rows
+	JA        srb1_w1_done
+	VMOVSS    (CX)(R8*4), X0
+	VCVTSS2SD X0, X0, X0
+	VADDSD    (DX)(R8*8), X0, X0
+	VMOVSD    X0, (DX)(R8*8)
+	MOVQ      R9, R8
+	JMP       srb1_w1
 
-sumrows_w32_rows_done:
-	VCVTPD2PSY Y0, X0
-	VMOVUPS    X0, (AX)(DI*4)
-	VCVTPD2PSY Y1, X1
-	VMOVUPS    X1, 16(AX)(DI*4)
-	VCVTPD2PSY Y2, X2
-	VMOVUPS    X2, 32(AX)(DI*4)
-	VCVTPD2PSY Y3, X3
-	VMOVUPS    X3, 48(AX)(DI*4)
-	VCVTPD2PSY Y4, X4
-	VMOVUPS    X4, 64(AX)(DI*4)
-	VCVTPD2PSY Y5, X5
-	VMOVUPS    X5, 80(AX)(DI*4)
-	VCVTPD2PSY Y6, X6
-	VMOVUPS    X6, 96(AX)(DI*4)
-	VCVTPD2PSY Y7, X7
-	VMOVUPS    X7, 112(AX)(DI*4)
-	MOVQ       R8, DI
-	JMP        sumrows_w32
+srb1_w1_done:
+	ADDQ DI, CX
+	JMP  sumrows_by1
 
-sumrows_w32_done:
-sumrows_w4:
-	MOVQ   DI, R8
-	ADDQ   $0x04, R8
-	CMPQ   R8, DX
-	JA     sumrows_w4_done
-	VXORPD Y0, Y0, Y0
-	LEAQ   (CX)(DI*4), R9
+sumrows_round:
+	XORQ CX, CX
 
-sumrows_w4_rows:
-	CMPQ      R9, BX
-	JAE       sumrows_w4_rows_done
-	VCVTPS2PD (R9), Y1
-	VADDPD    Y1, Y0, Y0
-	ADDQ      SI, R9
-	JMP       sumrows_w4_rows
+srround_w4:
+	MOVQ       CX, SI
+	ADDQ       $0x04, SI
+	CMPQ       SI, BX
+	JA         srround_w4_done
+	VCVTPD2PSY (DX)(CX*8), X0
+	VMOVUPS    X0, (AX)(CX*4)
+	MOVQ       SI, CX
+	JMP        srround_w4
 
-sumrows_w4_rows_done:
-	VCVTPD2PSY Y0, X0
-	VMOVUPS    X0, (AX)(DI*4)
-	MOVQ       R8, DI
-	JMP        sumrows_w4
-
-sumrows_w4_done:
-sumrows_w1:
-	MOVQ   DI, R8
-	ADDQ   $0x01, R8
-	CMPQ   R8, DX
-	JA     sumrows_w1_done
-	VXORPD X0, X0, X0
-	LEAQ   (CX)(DI*4), R9
-
-sumrows_w1_rows:
-	CMPQ      R9, BX
-	JAE       sumrows_w1_rows_done
-	VCVTSS2SD (R9), X9, X9
-	VADDSD    X9, X0, X0
-	ADDQ      SI, R9
-	JMP       sumrows_w1_rows
-
-sumrows_w1_rows_done:
+srround_w4_done:
+srround_w1:
+	MOVQ      CX, SI
+	ADDQ      $0x01, SI
+	CMPQ      SI, BX
+	JA        srround_w1_done
+	VMOVSD    (DX)(CX*8), X0
 	VCVTSD2SS X0, X0, X0
-	VMOVSS    X0, (AX)(DI*4)
-	MOVQ      R8, DI
-	JMP       sumrows_w1
+	VMOVSS    X0, (AX)(CX*4)
+	MOVQ      SI, CX
+	JMP       srround_w1
 
-sumrows_w1_done:
+srround_w1_done:
 	VZEROUPPER
 	RET
 

@@ -90,22 +90,37 @@ func addBiasGeneric(y, bias []float32) {
 	}
 }
 
-// sumRowsBlock is how many columns sumRowsGeneric sums at once in float64
-// registers (or at least a stack array), walking down the rows.
+// sumRowsBlock is how many columns sumRowsGeneric sums at once in a float64
+// array on the stack, walking down the rows.
 const sumRowsBlock = 64
 
-// sumRowsGeneric adds each column in float64, row after row, and rounds the
-// total once; the assembly adds in the same order and gets the same bits.
+// sumRowsGeneric adds each column's rows in blocks of four, pairwise in
+// float32, (r0 + r1) + (r2 + r3), each block's sum in float64 in row order,
+// and the rows past the last whole block one by one in float64; it rounds
+// the total once. The assembly adds in exactly this order (the pairs halve
+// its float64 conversions) and gets the same bits.
 func sumRowsGeneric(dst, src []float32) {
 	cols := len(dst)
+	if cols == 0 {
+		return
+	}
+	rows := len(src) / cols
 	var acc [sumRowsBlock]float64
 	for j0 := 0; j0 < cols; j0 += sumRowsBlock {
 		w := min(sumRowsBlock, cols-j0)
 		a := acc[:w]
 		clear(a)
-		for r := j0; r < len(src); r += cols {
-			for k, s := range src[r : r+w] {
-				a[k] += float64(s)
+		r := 0
+		for ; r+4 <= rows; r += 4 {
+			r0, r1 := src[r*cols+j0:][:w], src[(r+1)*cols+j0:][:w]
+			r2, r3 := src[(r+2)*cols+j0:][:w], src[(r+3)*cols+j0:][:w]
+			for k := range a {
+				a[k] += float64((r0[k] + r1[k]) + (r2[k] + r3[k]))
+			}
+		}
+		for ; r < rows; r++ {
+			for k, x := range src[r*cols+j0:][:w] {
+				a[k] += float64(x)
 			}
 		}
 		for k, s := range a {

@@ -733,8 +733,9 @@ func TestAddBias(t *testing.T) {
 	})
 }
 
-// TestSumRows checks exact agreement with a float64 sum down each column,
-// rounded once: every implementation adds in that order.
+// TestSumRows checks exact agreement with the documented order: blocks of
+// four rows added pairwise in float32, block sums and the last rows added in
+// float64 from the first row down, rounded once; and the error bound.
 func TestSumRows(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(29, 30))
@@ -750,12 +751,25 @@ func TestSumRows(t *testing.T) {
 				SumRows(dst, src)
 				check()
 				for j := range cols {
-					var want float64
-					for i := j; i < len(s0); i += cols {
-						want += float64(s0[i])
+					var want, exact, mag float64
+					k := 0
+					for ; k+4 <= rows; k += 4 {
+						x := func(q int) float32 { return s0[(k+q)*cols+j] }
+						want += float64((x(0) + x(1)) + (x(2) + x(3)))
+					}
+					for ; k < rows; k++ {
+						want += float64(s0[k*cols+j])
+					}
+					for k := range rows {
+						exact += float64(s0[k*cols+j])
+						mag += math.Abs(float64(s0[k*cols+j]))
 					}
 					if math.Float32bits(float32(want)) != math.Float32bits(dst[j]) {
 						assert.Failf(t, "SumRows", "%dx%d off=%d col %d: %v want %v", rows, cols, off, j, dst[j], float32(want))
+						break
+					}
+					if !errWithin(dst[j], exact, mag, 0.5, 2*u32+float64(rows)*0x1p-53) {
+						assert.Failf(t, "SumRows bound", "%dx%d col %d: %v exact %v", rows, cols, j, dst[j], exact)
 						break
 					}
 				}

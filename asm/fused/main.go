@@ -299,10 +299,12 @@ func addBias() {
 }
 
 func sumRows() {
-	TEXT("sumRowsAVX2", NOSPLIT, "func(dst, src []float32)")
-	Doc("sumRowsAVX2 sets dst to the column sums of src, added in float64 from the first row to the last and rounded once, as sumRowsGeneric does. len(src) is a multiple of len(dst).")
+	TEXT("sumRowsAVX2", NOSPLIT, "func(dst, src []float32, acc []float64)")
+	Pragma("noescape")
+	Doc("sumRowsAVX2 sets dst to the column sums of src in the order of sumRowsGeneric, accumulating in acc. len(src) is a multiple of len(dst) > 0, and len(acc) = len(dst).")
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
+	acc := Load(Param("acc").Base(), GP64())
 	cols := Load(Param("dst").Len(), GP64())
 	n := Load(Param("src").Len(), GP64())
 	end := GP64()
@@ -311,50 +313,100 @@ func sumRows() {
 	MOVQ(cols, rowBytes)
 	SHLQ(Imm(2), rowBytes)
 
-	// Each column block keeps its float64 sums in registers while p walks
-	// down the rows from src+4·j.
-	block := func(width int) func(j reg.GPVirtual) {
-		return func(j reg.GPVirtual) {
-			accs := zeroed(width / 4)
-			p := GP64()
-			LEAQ(Mem{Base: src, Index: j, Scale: 4}, p)
-			rows := fmt.Sprintf("sumrows_w%d_rows", width)
-			Label(rows)
-			CMPQ(p, end)
-			JAE(LabelRef(rows + "_done"))
-			for k, a := range accs {
-				x := YMM()
-				VCVTPS2PD(Mem{Base: p, Disp: 16 * k}, x)
-				VADDPD(x, a, a)
-			}
-			ADDQ(rowBytes, p)
-			JMP(LabelRef(rows))
-			Label(rows + "_done")
-			for k, a := range accs {
-				VCVTPD2PSY(a, a.AsX())
-				VMOVUPS(a.AsX(), at(dst, j, 4*k))
-			}
+	// acc = 0
+	zero := YMM()
+	VXORPD(zero, zero, zero)
+	stream("srzero", cols,
+		loop{4, func(j reg.GPVirtual) { VMOVUPD(zero, Mem{Base: acc, Index: j, Scale: 8}) }},
+		loop{1, func(j reg.GPVirtual) { VMOVSD(zero.AsX(), Mem{Base: acc, Index: j, Scale: 8}) }},
+	)
+
+	// Rows stream through once, in blocks of four: each block adds its four
+	// rows pairwise in float32, (r0 + r1) + (r2 + r3), and that sum to acc
+	// in float64 (halving the float64 conversions, which limit this loop);
+	// the last rows are added to acc one by one.
+	rowBlock := func(name string, rows int) {
+		p := make([]reg.Register, rows)
+		p[0] = src
+		for r := 1; r < rows; r++ {
+			p[r] = GP64()
+			LEAQ(Mem{Base: p[r-1], Index: rowBytes, Scale: 1}, p[r])
 		}
+		cols8 := func(j reg.GPVirtual, k int) {
+			x := YMM()
+			VMOVUPS(at(p[0], j, k), x)
+			if rows == 4 {
+				y := YMM()
+				VADDPS(at(p[1], j, k), x, x)
+				VMOVUPS(at(p[2], j, k), y)
+				VADDPS(at(p[3], j, k), y, y)
+				VADDPS(y, x, x)
+			}
+			hi := XMM()
+			VEXTRACTF128(Imm(1), x, hi)
+			a0, a1 := YMM(), YMM()
+			VCVTPS2PD(x.AsX(), a0)
+			VCVTPS2PD(hi, a1)
+			VADDPD(Mem{Base: acc, Index: j, Scale: 8, Disp: 8 * k}, a0, a0)
+			VADDPD(Mem{Base: acc, Index: j, Scale: 8, Disp: 8*k + 32}, a1, a1)
+			VMOVUPD(a0, Mem{Base: acc, Index: j, Scale: 8, Disp: 8 * k})
+			VMOVUPD(a1, Mem{Base: acc, Index: j, Scale: 8, Disp: 8*k + 32})
+		}
+		stream(name, cols,
+			loop{32, func(j reg.GPVirtual) {
+				for k := 0; k < 32; k += 8 {
+					cols8(j, k)
+				}
+			}},
+			loop{8, func(j reg.GPVirtual) { cols8(j, 0) }},
+			loop{1, func(j reg.GPVirtual) {
+				x := XMM()
+				VMOVSS(at(p[0], j, 0), x)
+				if rows == 4 {
+					y := XMM()
+					VADDSS(at(p[1], j, 0), x, x)
+					VMOVSS(at(p[2], j, 0), y)
+					VADDSS(at(p[3], j, 0), y, y)
+					VADDSS(y, x, x)
+				}
+				VCVTSS2SD(x, x, x)
+				VADDSD(Mem{Base: acc, Index: j, Scale: 8}, x, x)
+				VMOVSD(x, Mem{Base: acc, Index: j, Scale: 8})
+			}},
+		)
 	}
-	stream("sumrows", cols,
-		loop{32, block(32)},
-		loop{4, block(4)},
-		loop{1, func(j reg.GPVirtual) {
-			a := XMM()
-			VXORPD(a, a, a)
-			p := GP64()
-			LEAQ(Mem{Base: src, Index: j, Scale: 4}, p)
-			Label("sumrows_w1_rows")
-			CMPQ(p, end)
-			JAE(LabelRef("sumrows_w1_rows_done"))
+	blockBytes := GP64()
+	LEAQ(Mem{Base: rowBytes, Index: rowBytes, Scale: 2}, blockBytes) // 3 rows
+	ADDQ(rowBytes, blockBytes)                                         // 4 rows
+	Label("sumrows_by4")
+	// Four more rows remain while src + 4·rowBytes ≤ end.
+	next := GP64()
+	LEAQ(Mem{Base: src, Index: blockBytes, Scale: 1}, next)
+	CMPQ(next, end)
+	JA(LabelRef("sumrows_by1"))
+	rowBlock("srb4", 4)
+	MOVQ(next, src)
+	JMP(LabelRef("sumrows_by4"))
+	Label("sumrows_by1")
+	CMPQ(src, end)
+	JAE(LabelRef("sumrows_round"))
+	rowBlock("srb1", 1)
+	ADDQ(rowBytes, src)
+	JMP(LabelRef("sumrows_by1"))
+
+	// dst = float32(acc)
+	Label("sumrows_round")
+	stream("srround", cols,
+		loop{4, func(j reg.GPVirtual) {
 			x := XMM()
-			VCVTSS2SD(Mem{Base: p}, x, x)
-			VADDSD(x, a, a)
-			ADDQ(rowBytes, p)
-			JMP(LabelRef("sumrows_w1_rows"))
-			Label("sumrows_w1_rows_done")
-			VCVTSD2SS(a, a, a)
-			VMOVSS(a, at(dst, j, 0))
+			VCVTPD2PSY(Mem{Base: acc, Index: j, Scale: 8}, x)
+			VMOVUPS(x, at(dst, j, 0))
+		}},
+		loop{1, func(j reg.GPVirtual) {
+			x := XMM()
+			VMOVSD(Mem{Base: acc, Index: j, Scale: 8}, x)
+			VCVTSD2SS(x, x, x)
+			VMOVSS(x, at(dst, j, 0))
 		}},
 	)
 	VZEROUPPER()
