@@ -377,7 +377,7 @@ func sumRows() {
 	}
 	blockBytes := GP64()
 	LEAQ(Mem{Base: rowBytes, Index: rowBytes, Scale: 2}, blockBytes) // 3 rows
-	ADDQ(rowBytes, blockBytes)                                         // 4 rows
+	ADDQ(rowBytes, blockBytes)                                       // 4 rows
 	Label("sumrows_by4")
 	// Four more rows remain while src + 4·rowBytes ≤ end.
 	next := GP64()
@@ -537,7 +537,7 @@ func reparamKL() {
 		})
 		m := ld(mu, i, ks, mask)
 		each(u, func(j int) {
-			VFMADD231PS(m[j], m[j], a[j]) // + mu²
+			VFMADD231PS(m[j], m[j], a[j])          // + mu²
 			VANDNPS(ex[j].s, inside[j], inside[j]) // inside ? 0 : s
 		})
 		each(u, func(j int) {
@@ -650,7 +650,7 @@ func bceWithLogits() {
 		t := ld(target, i, ks, mask)
 		c := t
 		each(u, func(j int) {
-			VBROADCASTSS(f32(1), ex[j].r) // r is free
+			VBROADCASTSS(f32(1), ex[j].r)             // r is free
 			VBLENDVPS(l[j], f32(0), ex[j].r, ex[j].r) // sign(l) ? 0 : 1
 			VSUBPS(t[j], ex[j].r, c[j])
 		})
