@@ -26,14 +26,14 @@ const u32 = 0x1p-24
 // normal range (the vector code computes terms in float32, where they
 // underflow).
 const (
-	zULPs, zRel             = 0.5, 2 * u32 // z = mu + eps·s; measured 1.15 u beyond half an ULP
-	dmuULPs, dmuRel         = 0.5, u32     // one FMA in the assembly: correctly rounded
-	dlogvarULPs, dlogvarRel = 0.5, 4 * u32 // ½dz·eps·s + ½beta·(e^lv − 1); measured 3.0
-	dlogitsULPs, dlogitsRel = 0.5, 4 * u32 // scale·(c ∓ sigmoid(−|l|)); measured 2.7
-	doutULPs                = 2            // scale·(o − t), two roundings
-	termRel                 = 5 * u32      // each KL or BCE term; measured 3.2 and 3.6
-	sumRel                  = 1e-6         // the target for every sum
-	tinyTerm                = 0x1p-126     // see above
+	zULPs, zRel             = 0.5, 2 * u32  // z = mu + eps·s; measured 1.15 u beyond half an ULP
+	dmuULPs, dmuRel         = 0.5, u32      // one FMA in the assembly: correctly rounded
+	dlogvarULPs, dlogvarRel = 0.5, 4 * u32  // ½dz·eps·s + ½beta·(e^lv − 1); measured 3.0
+	dlogitsULPs, dlogitsRel = 0.5, 4 * u32  // scale·(c ∓ sigmoid(−|l|)); measured 2.7
+	doutULPs                = 2             // scale·(o − t), two roundings
+	termRel                 = 5 * u32       // each KL or BCE term; measured 3.2 and 3.6
+	sumRel                  = 1e-6          // the target for every sum
+	tinyTerm                = 0x1p-126      // see above
 	adamRel                 = 100 * 4 * u32 // 100 steps, see TestAdamStepTrajectory
 )
 
