@@ -30,6 +30,9 @@ var avx512Kernels = func() kernelSet {
 	ks := avx2Kernels
 	ks.name = "avx512"
 	ks.sgemm = sgemmAVX512
+	ks.reparamKL = reparamKLAVX512
+	ks.reparamKLBackward = reparamKLBackwardAVX512
+	ks.bceWithLogits = bceWithLogitsAVX512
 	return ks
 }()
 

@@ -1704,3 +1704,946 @@ DATA fusedc_3eaaaaa6<>+20(SB)/4, $0x3eaaaaa6
 DATA fusedc_3eaaaaa6<>+24(SB)/4, $0x3eaaaaa6
 DATA fusedc_3eaaaaa6<>+28(SB)/4, $0x3eaaaaa6
 GLOBL fusedc_3eaaaaa6<>(SB), RODATA|NOPTR, $32
+
+// func reparamKLAVX512(z []float32, mu []float32, logvar []float32, eps []float32) float64
+// Requires: AVX, AVX512F, SSE2
+TEXT ·reparamKLAVX512(SB), NOSPLIT, $0-104
+	MOVQ         z_base+0(FP), AX
+	MOVQ         mu_base+24(FP), DX
+	MOVQ         logvar_base+48(FP), BX
+	MOVQ         eps_base+72(FP), SI
+	MOVQ         z_len+8(FP), DI
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Z0
+	VBROADCASTSS fusedc_42b20000<>+0(SB), Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORQ       Z3, Z3, Z3
+	VPXORQ       Z4, Z4, Z4
+	XORQ         CX, CX
+
+kl512_w64:
+	MOVQ              CX, R8
+	ADDQ              $0x40, R8
+	CMPQ              R8, DI
+	JA                kl512_w64_done
+	VMOVUPS           (BX)(CX*4), Z5
+	VMOVUPS           64(BX)(CX*4), Z6
+	VMOVUPS           128(BX)(CX*4), Z7
+	VMOVUPS           192(BX)(CX*4), Z8
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z9
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z6, Z10
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z11
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z8, Z12
+	VMAXPS            Z9, Z0, Z13
+	VMINPS            Z13, Z1, Z13
+	VMAXPS            Z10, Z0, Z10
+	VMINPS            Z10, Z1, Z10
+	VMAXPS            Z11, Z0, Z14
+	VMINPS            Z14, Z1, Z14
+	VMAXPS            Z12, Z0, Z17
+	VMINPS            Z17, Z1, Z17
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z13, Z18
+	VRNDSCALEPS       $0x00, Z18, Z18
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z10, Z15
+	VRNDSCALEPS       $0x00, Z15, Z15
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z14, Z11
+	VRNDSCALEPS       $0x00, Z11, Z11
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z17, Z9
+	VRNDSCALEPS       $0x00, Z9, Z9
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z18, Z13
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z15, Z10
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z11, Z14
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z9, Z17
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z18, Z13
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z15, Z10
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z11, Z14
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z9, Z17
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z19
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z20
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z16
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z12
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z13, Z19
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z10, Z20
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z14, Z16
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z17, Z12
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z13, Z19
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z10, Z20
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z14, Z16
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z17, Z12
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z13, Z19
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z10, Z20
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z14, Z16
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z17, Z12
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z13, Z19
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z10, Z20
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z14, Z16
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z17, Z12
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z13, Z19
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z10, Z20
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z14, Z16
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z17, Z12
+	VMULPS            Z13, Z13, Z21
+	VFMADD213PS       Z13, Z21, Z19
+	VMULPS            Z10, Z10, Z13
+	VFMADD213PS       Z10, Z13, Z20
+	VMULPS            Z14, Z14, Z10
+	VFMADD213PS       Z14, Z10, Z16
+	VMULPS            Z17, Z17, Z10
+	VFMADD213PS       Z17, Z10, Z12
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z19, Z13
+	VSCALEFPS         Z18, Z13, Z13
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z20, Z14
+	VSCALEFPS         Z15, Z14, Z14
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z16, Z15
+	VSCALEFPS         Z11, Z15, Z15
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z12, Z16
+	VSCALEFPS         Z9, Z16, Z16
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z17
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z18
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z19
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z20
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z8, Z20
+	VMULPS            Z5, Z5, Z10
+	VMULPS            Z10, Z17, Z17
+	VMULPS            Z6, Z6, Z11
+	VMULPS            Z11, Z18, Z18
+	VMULPS            Z7, Z7, Z12
+	VMULPS            Z12, Z19, Z19
+	VMULPS            Z8, Z8, Z21
+	VMULPS            Z21, Z20, Z20
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z9
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z9, Z9
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z9, K1
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z6, Z10
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z10, Z10
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z10, K2
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z11
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z11, Z11
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z11, K3
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z8, Z12
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z12, Z12
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z12, K4
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z10
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z10, Z10
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z10, Z10
+	VBLENDMPS         Z17, Z10, K1, Z10
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z11
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z11, Z11
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z11, Z11
+	VBLENDMPS         Z18, Z11, K2, Z11
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z12
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z12, Z12
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z12, Z12
+	VBLENDMPS         Z19, Z12, K3, Z12
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z21
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z21, Z21
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z21, Z21
+	VBLENDMPS         Z20, Z21, K4, Z21
+	VMOVUPS           (DX)(CX*4), Z5
+	VMOVUPS           64(DX)(CX*4), Z6
+	VMOVUPS           128(DX)(CX*4), Z7
+	VMOVUPS           192(DX)(CX*4), Z8
+	VFMADD231PS       Z5, Z5, Z10
+	VMOVUPS           Z13, Z9
+	VMOVUPS           Z2, K1, Z9
+	VEXTRACTF64X4     $0x01, Z10, Y17
+	VCVTPS2PD         Y10, Z10
+	VCVTPS2PD         Y17, Z17
+	VADDPD            Z10, Z3, Z3
+	VADDPD            Z17, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z9, Y10
+	VCVTPS2PD         Y9, Z9
+	VCVTPS2PD         Y10, Z10
+	VFMADD231PD       Z9, Z9, Z3
+	VFMADD231PD       Z10, Z10, Z4
+	VFMADD231PS       Z6, Z6, Z11
+	VMOVUPS           Z14, Z10
+	VMOVUPS           Z2, K2, Z10
+	VEXTRACTF64X4     $0x01, Z11, Y9
+	VCVTPS2PD         Y11, Z11
+	VCVTPS2PD         Y9, Z9
+	VADDPD            Z11, Z3, Z3
+	VADDPD            Z9, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z10, Y9
+	VCVTPS2PD         Y10, Z10
+	VCVTPS2PD         Y9, Z9
+	VFMADD231PD       Z10, Z10, Z3
+	VFMADD231PD       Z9, Z9, Z4
+	VFMADD231PS       Z7, Z7, Z12
+	VMOVUPS           Z15, Z11
+	VMOVUPS           Z2, K3, Z11
+	VEXTRACTF64X4     $0x01, Z12, Y9
+	VCVTPS2PD         Y12, Z10
+	VCVTPS2PD         Y9, Z9
+	VADDPD            Z10, Z3, Z3
+	VADDPD            Z9, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z11, Y9
+	VCVTPS2PD         Y11, Z10
+	VCVTPS2PD         Y9, Z9
+	VFMADD231PD       Z10, Z10, Z3
+	VFMADD231PD       Z9, Z9, Z4
+	VFMADD231PS       Z8, Z8, Z21
+	VMOVUPS           Z16, Z12
+	VMOVUPS           Z2, K4, Z12
+	VEXTRACTF64X4     $0x01, Z21, Y9
+	VCVTPS2PD         Y21, Z10
+	VCVTPS2PD         Y9, Z9
+	VADDPD            Z10, Z3, Z3
+	VADDPD            Z9, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z12, Y9
+	VCVTPS2PD         Y12, Z10
+	VCVTPS2PD         Y9, Z9
+	VFMADD231PD       Z10, Z10, Z3
+	VFMADD231PD       Z9, Z9, Z4
+	VMOVUPS           (SI)(CX*4), Z9
+	VMOVUPS           64(SI)(CX*4), Z10
+	VMOVUPS           128(SI)(CX*4), Z11
+	VMOVUPS           192(SI)(CX*4), Z12
+	VFMADD213PS       Z5, Z13, Z9
+	VFMADD213PS       Z6, Z14, Z10
+	VFMADD213PS       Z7, Z15, Z11
+	VFMADD213PS       Z8, Z16, Z12
+	VMOVUPS           Z9, (AX)(CX*4)
+	VMOVUPS           Z10, 64(AX)(CX*4)
+	VMOVUPS           Z11, 128(AX)(CX*4)
+	VMOVUPS           Z12, 192(AX)(CX*4)
+	MOVQ              R8, CX
+	JMP               kl512_w64
+
+kl512_w64_done:
+kl512_w16:
+	MOVQ              CX, R8
+	ADDQ              $0x10, R8
+	CMPQ              R8, DI
+	JA                kl512_w16_done
+	VMOVUPS           (BX)(CX*4), Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
+	VMAXPS            Z6, Z0, Z7
+	VMINPS            Z7, Z1, Z7
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z7, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z7
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z7
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z8
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z8
+	VMULPS            Z7, Z7, Z9
+	VFMADD213PS       Z7, Z9, Z8
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z7
+	VSCALEFPS         Z6, Z7, Z7
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z8
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z8
+	VMULPS            Z5, Z5, Z9
+	VMULPS            Z9, Z8, Z8
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z6, Z6
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z6, K1
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z9
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z9, Z9
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z9, Z9
+	VBLENDMPS         Z8, Z9, K1, Z9
+	VMOVUPS           (DX)(CX*4), Z5
+	VFMADD231PS       Z5, Z5, Z9
+	VMOVUPS           Z7, Z6
+	VMOVUPS           Z2, K1, Z6
+	VEXTRACTF64X4     $0x01, Z9, Y8
+	VCVTPS2PD         Y9, Z9
+	VCVTPS2PD         Y8, Z8
+	VADDPD            Z9, Z3, Z3
+	VADDPD            Z8, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z6, Y8
+	VCVTPS2PD         Y6, Z6
+	VCVTPS2PD         Y8, Z8
+	VFMADD231PD       Z6, Z6, Z3
+	VFMADD231PD       Z8, Z8, Z4
+	VMOVUPS           (SI)(CX*4), Z6
+	VFMADD213PS       Z5, Z7, Z6
+	VMOVUPS           Z6, (AX)(CX*4)
+	MOVQ              R8, CX
+	JMP               kl512_w16
+
+kl512_w16_done:
+	MOVQ              DI, R8
+	ANDQ              $0x0f, R8
+	JZ                kl512_tail_done
+	MOVQ              R8, CX
+	MOVQ              $0x0000000000000001, R9
+	SHLQ              CL, R9
+	DECQ              R9
+	KMOVW             R9, K1
+	MOVQ              DI, CX
+	SUBQ              R8, CX
+	VMOVUPS.Z         (BX)(CX*4), K1, Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
+	VMAXPS            Z6, Z0, Z0
+	VMINPS            Z0, Z1, Z0
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z0, Z1
+	VRNDSCALEPS       $0x00, Z1, Z1
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z1, Z0
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z1, Z0
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z6
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z0, Z6
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z0, Z6
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z0, Z6
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z0, Z6
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z0, Z6
+	VMULPS            Z0, Z0, Z7
+	VFMADD213PS       Z0, Z7, Z6
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z0
+	VSCALEFPS         Z1, Z0, Z0
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z1
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z1
+	VMULPS            Z5, Z5, Z7
+	VMULPS            Z7, Z1, Z1
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z6, Z6
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z6, K2
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z7
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z7, Z7
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z7, Z7
+	VBLENDMPS         Z1, Z7, K2, Z7
+	VMOVUPS.Z         (DX)(CX*4), K1, Z1
+	VFMADD231PS       Z1, Z1, Z7
+	VMOVUPS           Z0, Z6
+	VMOVUPS           Z2, K2, Z6
+	VEXTRACTF64X4     $0x01, Z7, Y2
+	VCVTPS2PD         Y7, Z5
+	VCVTPS2PD         Y2, Z2
+	VADDPD            Z5, Z3, Z3
+	VADDPD            Z2, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z6, Y2
+	VCVTPS2PD         Y6, Z5
+	VCVTPS2PD         Y2, Z2
+	VFMADD231PD       Z5, Z5, Z3
+	VFMADD231PD       Z2, Z2, Z4
+	VMOVUPS.Z         (SI)(CX*4), K1, Z2
+	VFMADD213PS       Z1, Z0, Z2
+	VMOVUPS           Z2, K1, (AX)(CX*4)
+
+kl512_tail_done:
+	VADDPD        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y0, Y3, Y0
+	VXORPD        X1, X1, X1
+	VEXTRACTF128  $0x01, Y0, X2
+	VADDPD        X2, X0, X0
+	VUNPCKHPD     X0, X0, X2
+	VADDSD        X2, X0, X0
+	VADDSD        X1, X0, X0
+	MOVQ          $0x3fe0000000000000, AX
+	MOVQ          AX, X1
+	VMULSD        X1, X0, X0
+	MOVSD         X0, ret+96(FP)
+	VZEROUPPER
+	RET
+
+// func reparamKLBackwardAVX512(dmu []float32, dlogvar []float32, dz []float32, mu []float32, logvar []float32, eps []float32, beta float32)
+// Requires: AVX, AVX512F
+TEXT ·reparamKLBackwardAVX512(SB), NOSPLIT, $0-148
+	MOVQ         dmu_base+0(FP), AX
+	MOVQ         dlogvar_base+24(FP), DX
+	MOVQ         dz_base+48(FP), BX
+	MOVQ         mu_base+72(FP), SI
+	MOVQ         logvar_base+96(FP), DI
+	MOVQ         eps_base+120(FP), R8
+	MOVQ         dz_len+56(FP), R9
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Z0
+	VBROADCASTSS fusedc_42b20000<>+0(SB), Z1
+	VBROADCASTSS beta+144(FP), Z2
+	VMULPS.BCST  fusedc_3f000000<>+0(SB), Z2, Z3
+	VPXORD       Z4, Z4, Z4
+	XORQ         CX, CX
+
+klb512_w64:
+	MOVQ              CX, R10
+	ADDQ              $0x40, R10
+	CMPQ              R10, R9
+	JA                klb512_w64_done
+	VMOVUPS           (DI)(CX*4), Z5
+	VMOVUPS           64(DI)(CX*4), Z6
+	VMOVUPS           128(DI)(CX*4), Z7
+	VMOVUPS           192(DI)(CX*4), Z8
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z6, Z6
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z7
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z8, Z8
+	VMAXPS            Z5, Z0, Z5
+	VMINPS            Z5, Z1, Z5
+	VMAXPS            Z6, Z0, Z6
+	VMINPS            Z6, Z1, Z6
+	VMAXPS            Z7, Z0, Z7
+	VMINPS            Z7, Z1, Z7
+	VMAXPS            Z8, Z0, Z8
+	VMINPS            Z8, Z1, Z8
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z5, Z9
+	VRNDSCALEPS       $0x00, Z9, Z9
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z6, Z10
+	VRNDSCALEPS       $0x00, Z10, Z10
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z7, Z11
+	VRNDSCALEPS       $0x00, Z11, Z11
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z8, Z12
+	VRNDSCALEPS       $0x00, Z12, Z12
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z9, Z5
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z10, Z6
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z11, Z7
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z12, Z8
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z9, Z5
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z10, Z6
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z11, Z7
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z12, Z8
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z13
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z14
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z15
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z16
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z5, Z13
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z6, Z14
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z7, Z15
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z8, Z16
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z5, Z13
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z6, Z14
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z7, Z15
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z8, Z16
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z5, Z13
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z6, Z14
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z7, Z15
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z8, Z16
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z5, Z13
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z6, Z14
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z7, Z15
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z8, Z16
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z13
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z6, Z14
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z15
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z8, Z16
+	VMULPS            Z5, Z5, Z17
+	VFMADD213PS       Z5, Z17, Z13
+	VMULPS            Z6, Z6, Z5
+	VFMADD213PS       Z6, Z5, Z14
+	VMULPS            Z7, Z7, Z5
+	VFMADD213PS       Z7, Z5, Z15
+	VMULPS            Z8, Z8, Z5
+	VFMADD213PS       Z8, Z5, Z16
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z13, Z5
+	VSCALEFPS         Z9, Z5, Z5
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z14, Z6
+	VSCALEFPS         Z10, Z6, Z6
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z15, Z7
+	VSCALEFPS         Z11, Z7, Z7
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z16, Z8
+	VSCALEFPS         Z12, Z8, Z8
+	VCMPPS            $0x00, Z4, Z9, K1
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z17
+	VBLENDMPS         Z13, Z17, K1, Z17
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z9
+	VMULPS            Z9, Z17, Z17
+	VCMPPS            $0x00, Z4, Z10, K1
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z9
+	VBLENDMPS         Z14, Z9, K1, Z9
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z10
+	VMULPS            Z10, Z9, Z9
+	VCMPPS            $0x00, Z4, Z11, K1
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z10
+	VBLENDMPS         Z15, Z10, K1, Z10
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z11
+	VMULPS            Z11, Z10, Z10
+	VCMPPS            $0x00, Z4, Z12, K1
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z11
+	VBLENDMPS         Z16, Z11, K1, Z11
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z12
+	VMULPS            Z12, Z11, Z11
+	VMOVUPS           (BX)(CX*4), Z12
+	VMOVUPS           64(BX)(CX*4), Z13
+	VMOVUPS           128(BX)(CX*4), Z14
+	VMOVUPS           192(BX)(CX*4), Z15
+	VMOVUPS           (R8)(CX*4), Z16
+	VMOVUPS           64(R8)(CX*4), Z18
+	VMOVUPS           128(R8)(CX*4), Z19
+	VMOVUPS           192(R8)(CX*4), Z20
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z16, Z16
+	VMULPS            Z12, Z16, Z16
+	VMULPS            Z5, Z16, Z16
+	VFMADD231PS       Z3, Z17, Z16
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z18, Z18
+	VMULPS            Z13, Z18, Z18
+	VMULPS            Z6, Z18, Z18
+	VFMADD231PS       Z3, Z9, Z18
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z19, Z19
+	VMULPS            Z14, Z19, Z19
+	VMULPS            Z7, Z19, Z19
+	VFMADD231PS       Z3, Z10, Z19
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z20, Z20
+	VMULPS            Z15, Z20, Z20
+	VMULPS            Z8, Z20, Z20
+	VFMADD231PS       Z3, Z11, Z20
+	VMOVUPS           (SI)(CX*4), Z5
+	VMOVUPS           64(SI)(CX*4), Z6
+	VMOVUPS           128(SI)(CX*4), Z7
+	VMOVUPS           192(SI)(CX*4), Z8
+	VFMADD213PS       Z12, Z2, Z5
+	VFMADD213PS       Z13, Z2, Z6
+	VFMADD213PS       Z14, Z2, Z7
+	VFMADD213PS       Z15, Z2, Z8
+	VMOVUPS           Z5, (AX)(CX*4)
+	VMOVUPS           Z6, 64(AX)(CX*4)
+	VMOVUPS           Z7, 128(AX)(CX*4)
+	VMOVUPS           Z8, 192(AX)(CX*4)
+	VMOVUPS           Z16, (DX)(CX*4)
+	VMOVUPS           Z18, 64(DX)(CX*4)
+	VMOVUPS           Z19, 128(DX)(CX*4)
+	VMOVUPS           Z20, 192(DX)(CX*4)
+	MOVQ              R10, CX
+	JMP               klb512_w64
+
+klb512_w64_done:
+klb512_w16:
+	MOVQ              CX, R10
+	ADDQ              $0x10, R10
+	CMPQ              R10, R9
+	JA                klb512_w16_done
+	VMOVUPS           (DI)(CX*4), Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
+	VMAXPS            Z5, Z0, Z5
+	VMINPS            Z5, Z1, Z5
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z5, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z5
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z5
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z7
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z7
+	VMULPS            Z5, Z5, Z8
+	VFMADD213PS       Z5, Z8, Z7
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z5
+	VSCALEFPS         Z6, Z5, Z5
+	VCMPPS            $0x00, Z4, Z6, K1
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z8
+	VBLENDMPS         Z7, Z8, K1, Z8
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z6
+	VMULPS            Z6, Z8, Z8
+	VMOVUPS           (BX)(CX*4), Z6
+	VMOVUPS           (R8)(CX*4), Z7
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z7
+	VMULPS            Z6, Z7, Z7
+	VMULPS            Z5, Z7, Z7
+	VFMADD231PS       Z3, Z8, Z7
+	VMOVUPS           (SI)(CX*4), Z5
+	VFMADD213PS       Z6, Z2, Z5
+	VMOVUPS           Z5, (AX)(CX*4)
+	VMOVUPS           Z7, (DX)(CX*4)
+	MOVQ              R10, CX
+	JMP               klb512_w16
+
+klb512_w16_done:
+	MOVQ              R9, R10
+	ANDQ              $0x0f, R10
+	JZ                klb512_tail_done
+	MOVQ              R10, CX
+	MOVQ              $0x0000000000000001, R11
+	SHLQ              CL, R11
+	DECQ              R11
+	KMOVW             R11, K1
+	MOVQ              R9, CX
+	SUBQ              R10, CX
+	VMOVUPS.Z         (DI)(CX*4), K1, Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
+	VMAXPS            Z5, Z0, Z0
+	VMINPS            Z0, Z1, Z0
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z0, Z1
+	VRNDSCALEPS       $0x00, Z1, Z1
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z1, Z0
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z1, Z0
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z5
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z0, Z5
+	VMULPS            Z0, Z0, Z6
+	VFMADD213PS       Z0, Z6, Z5
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z0
+	VSCALEFPS         Z1, Z0, Z0
+	VCMPPS            $0x00, Z4, Z1, K2
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z0, Z4
+	VBLENDMPS         Z5, Z4, K2, Z4
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z0, Z1
+	VMULPS            Z1, Z4, Z4
+	VMOVUPS.Z         (BX)(CX*4), K1, Z1
+	VMOVUPS.Z         (R8)(CX*4), K1, Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
+	VMULPS            Z1, Z5, Z5
+	VMULPS            Z0, Z5, Z5
+	VFMADD231PS       Z3, Z4, Z5
+	VMOVUPS.Z         (SI)(CX*4), K1, Z0
+	VFMADD213PS       Z1, Z2, Z0
+	VMOVUPS           Z0, K1, (AX)(CX*4)
+	VMOVUPS           Z5, K1, (DX)(CX*4)
+
+klb512_tail_done:
+	VZEROUPPER
+	RET
+
+// func bceWithLogitsAVX512(dlogits []float32, logits []float32, target []float32, scale float32) float64
+// Requires: AVX, AVX512F, SSE2
+TEXT ·bceWithLogitsAVX512(SB), NOSPLIT, $0-88
+	MOVQ         dlogits_base+0(FP), AX
+	MOVQ         logits_base+24(FP), DX
+	MOVQ         target_base+48(FP), BX
+	MOVQ         logits_len+32(FP), SI
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Z0
+	VBROADCASTSS scale+72(FP), Z1
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Z2
+	VPXORQ       Z3, Z3, Z3
+	VPXORQ       Z4, Z4, Z4
+	XORQ         CX, CX
+
+bce512_w64:
+	MOVQ              CX, DI
+	ADDQ              $0x40, DI
+	CMPQ              DI, SI
+	JA                bce512_w64_done
+	VMOVUPS           (DX)(CX*4), Z5
+	VMOVUPS           64(DX)(CX*4), Z6
+	VMOVUPS           128(DX)(CX*4), Z7
+	VMOVUPS           192(DX)(CX*4), Z8
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z5, Z9
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z6, Z10
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z7, Z11
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z8, Z12
+	VMAXPS            Z9, Z0, Z13
+	VMAXPS            Z10, Z0, Z14
+	VMAXPS            Z11, Z0, Z15
+	VMAXPS            Z12, Z0, Z16
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z13, Z18
+	VRNDSCALEPS       $0x00, Z18, Z18
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z14, Z12
+	VRNDSCALEPS       $0x00, Z12, Z12
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z15, Z10
+	VRNDSCALEPS       $0x00, Z10, Z10
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z16, Z9
+	VRNDSCALEPS       $0x00, Z9, Z9
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z18, Z13
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z12, Z14
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z10, Z15
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z9, Z16
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z18, Z13
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z12, Z14
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z10, Z15
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z9, Z16
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z17
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z20
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z19
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z11
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z13, Z17
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z14, Z20
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z15, Z19
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z16, Z11
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z13, Z17
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z14, Z20
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z15, Z19
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z16, Z11
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z13, Z17
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z14, Z20
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z15, Z19
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z16, Z11
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z13, Z17
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z14, Z20
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z15, Z19
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z16, Z11
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z13, Z17
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z14, Z20
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z15, Z19
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z16, Z11
+	VMULPS            Z13, Z13, Z21
+	VFMADD213PS       Z13, Z21, Z17
+	VMULPS            Z14, Z14, Z13
+	VFMADD213PS       Z14, Z13, Z20
+	VMULPS            Z15, Z15, Z13
+	VFMADD213PS       Z15, Z13, Z19
+	VMULPS            Z16, Z16, Z13
+	VFMADD213PS       Z16, Z13, Z11
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z17, Z17
+	VSCALEFPS         Z18, Z17, Z17
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z20, Z18
+	VSCALEFPS         Z12, Z18, Z18
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z19, Z19
+	VSCALEFPS         Z10, Z19, Z19
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z11, Z20
+	VSCALEFPS         Z9, Z20, Z20
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z17, Z9
+	VDIVPS            Z9, Z17, Z9
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z18, Z10
+	VDIVPS            Z10, Z18, Z10
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z19, Z11
+	VDIVPS            Z11, Z19, Z11
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z20, Z12
+	VDIVPS            Z12, Z20, Z12
+	VMOVUPS           (BX)(CX*4), Z21
+	VMOVUPS           64(BX)(CX*4), Z22
+	VMOVUPS           128(BX)(CX*4), Z23
+	VMOVUPS           192(BX)(CX*4), Z24
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z5, K1
+	VSUBPS            Z21, Z2, Z13
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z21, K1, Z13
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z6, K2
+	VSUBPS            Z22, Z2, Z14
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z22, K2, Z14
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z7, K3
+	VSUBPS            Z23, Z2, Z15
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z23, K3, Z15
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z8, K4
+	VSUBPS            Z24, Z2, Z16
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z24, K4, Z16
+	VSUBPS            Z9, Z13, Z21
+	VADDPS            Z9, Z13, K1, Z21
+	VMULPS            Z1, Z21, Z21
+	VSUBPS            Z10, Z14, Z22
+	VADDPS            Z10, Z14, K2, Z22
+	VMULPS            Z1, Z22, Z22
+	VSUBPS            Z11, Z15, Z23
+	VADDPS            Z11, Z15, K3, Z23
+	VMULPS            Z1, Z23, Z23
+	VSUBPS            Z12, Z16, Z24
+	VADDPS            Z12, Z16, K4, Z24
+	VMULPS            Z1, Z24, Z24
+	VMOVUPS           Z21, (AX)(CX*4)
+	VMOVUPS           Z22, 64(AX)(CX*4)
+	VMOVUPS           Z23, 128(AX)(CX*4)
+	VMOVUPS           Z24, 192(AX)(CX*4)
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z17, Z9
+	VDIVPS            Z9, Z17, Z9
+	VMULPS            Z9, Z9, Z21
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z18, Z10
+	VDIVPS            Z10, Z18, Z10
+	VMULPS            Z10, Z10, Z22
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z19, Z11
+	VDIVPS            Z11, Z19, Z11
+	VMULPS            Z11, Z11, Z23
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z20, Z12
+	VDIVPS            Z12, Z20, Z12
+	VMULPS            Z12, Z12, Z24
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z17
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z18
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z19
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z20
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z21, Z17
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z22, Z18
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z23, Z19
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z24, Z20
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z21, Z17
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z22, Z18
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z23, Z19
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z24, Z20
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z21, Z17
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z22, Z18
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z23, Z19
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z24, Z20
+	VADDPS            Z9, Z9, Z9
+	VMULPS            Z9, Z21, Z21
+	VFMADD213PS       Z9, Z21, Z17
+	VFMADD231PS       Z5, Z13, Z17
+	VEXTRACTF64X4     $0x01, Z17, Y5
+	VCVTPS2PD         Y17, Z9
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z9, Z3, Z3
+	VADDPD            Z5, Z4, Z4
+	VADDPS            Z10, Z10, Z10
+	VMULPS            Z10, Z22, Z22
+	VFMADD213PS       Z10, Z22, Z18
+	VFMADD231PS       Z6, Z14, Z18
+	VEXTRACTF64X4     $0x01, Z18, Y5
+	VCVTPS2PD         Y18, Z6
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z6, Z3, Z3
+	VADDPD            Z5, Z4, Z4
+	VADDPS            Z11, Z11, Z11
+	VMULPS            Z11, Z23, Z23
+	VFMADD213PS       Z11, Z23, Z19
+	VFMADD231PS       Z7, Z15, Z19
+	VEXTRACTF64X4     $0x01, Z19, Y5
+	VCVTPS2PD         Y19, Z6
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z6, Z3, Z3
+	VADDPD            Z5, Z4, Z4
+	VADDPS            Z12, Z12, Z12
+	VMULPS            Z12, Z24, Z24
+	VFMADD213PS       Z12, Z24, Z20
+	VFMADD231PS       Z8, Z16, Z20
+	VEXTRACTF64X4     $0x01, Z20, Y5
+	VCVTPS2PD         Y20, Z6
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z6, Z3, Z3
+	VADDPD            Z5, Z4, Z4
+	MOVQ              DI, CX
+	JMP               bce512_w64
+
+bce512_w64_done:
+bce512_w16:
+	MOVQ              CX, DI
+	ADDQ              $0x10, DI
+	CMPQ              DI, SI
+	JA                bce512_w16_done
+	VMOVUPS           (DX)(CX*4), Z5
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z5, Z6
+	VMAXPS            Z6, Z0, Z7
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z7, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z7
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z7
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z8
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z8
+	VMULPS            Z7, Z7, Z9
+	VFMADD213PS       Z7, Z9, Z8
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z8
+	VSCALEFPS         Z6, Z8, Z8
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z6
+	VDIVPS            Z6, Z8, Z6
+	VMOVUPS           (BX)(CX*4), Z9
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z5, K1
+	VSUBPS            Z9, Z2, Z7
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z9, K1, Z7
+	VSUBPS            Z6, Z7, Z9
+	VADDPS            Z6, Z7, K1, Z9
+	VMULPS            Z1, Z9, Z9
+	VMOVUPS           Z9, (AX)(CX*4)
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z8, Z6
+	VDIVPS            Z6, Z8, Z6
+	VMULPS            Z6, Z6, Z9
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z8
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z9, Z8
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z9, Z8
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z9, Z8
+	VADDPS            Z6, Z6, Z6
+	VMULPS            Z6, Z9, Z9
+	VFMADD213PS       Z6, Z9, Z8
+	VFMADD231PS       Z5, Z7, Z8
+	VEXTRACTF64X4     $0x01, Z8, Y5
+	VCVTPS2PD         Y8, Z6
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z6, Z3, Z3
+	VADDPD            Z5, Z4, Z4
+	MOVQ              DI, CX
+	JMP               bce512_w16
+
+bce512_w16_done:
+	MOVQ              SI, DI
+	ANDQ              $0x0f, DI
+	JZ                bce512_tail_done
+	MOVQ              DI, CX
+	MOVQ              $0x0000000000000001, R8
+	SHLQ              CL, R8
+	DECQ              R8
+	KMOVW             R8, K1
+	MOVQ              SI, CX
+	SUBQ              DI, CX
+	VMOVUPS.Z         (DX)(CX*4), K1, Z5
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z5, Z6
+	VMAXPS            Z6, Z0, Z0
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z0, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z0
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z0
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z7
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z0, Z7
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z0, Z7
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z0, Z7
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z0, Z7
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z0, Z7
+	VMULPS            Z0, Z0, Z8
+	VFMADD213PS       Z0, Z8, Z7
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z7
+	VSCALEFPS         Z6, Z7, Z7
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z6
+	VDIVPS            Z6, Z7, Z6
+	VMOVUPS.Z         (BX)(CX*4), K1, Z8
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z5, K2
+	VSUBPS            Z8, Z2, Z0
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z8, K2, Z0
+	VSUBPS            Z6, Z0, Z8
+	VADDPS            Z6, Z0, K2, Z8
+	VMULPS            Z1, Z8, Z8
+	VMOVUPS           Z8, K1, (AX)(CX*4)
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z7, Z6
+	VDIVPS            Z6, Z7, Z6
+	VMULPS            Z6, Z6, Z8
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z1
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z8, Z1
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z8, Z1
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z8, Z1
+	VADDPS            Z6, Z6, Z6
+	VMULPS            Z6, Z8, Z8
+	VFMADD213PS       Z6, Z8, Z1
+	VFMADD231PS       Z5, Z0, Z1
+	VMOVUPS.Z         Z1, K1, Z1
+	VEXTRACTF64X4     $0x01, Z1, Y0
+	VCVTPS2PD         Y1, Z1
+	VCVTPS2PD         Y0, Z0
+	VADDPD            Z1, Z3, Z3
+	VADDPD            Z0, Z4, Z4
+
+bce512_tail_done:
+	VADDPD        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y0, Y3, Y0
+	VXORPD        X1, X1, X1
+	VEXTRACTF128  $0x01, Y0, X2
+	VADDPD        X2, X0, X0
+	VUNPCKHPD     X0, X0, X2
+	VADDSD        X2, X0, X0
+	VADDSD        X1, X0, X0
+	MOVSD         X0, ret+80(FP)
+	VZEROUPPER
+	RET

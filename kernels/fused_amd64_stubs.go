@@ -26,3 +26,12 @@ func reparamKLBackwardAVX2(dmu []float32, dlogvar []float32, dz []float32, mu []
 
 // bceWithLogitsAVX2 returns Σ softplus(l) − t·l, accumulated in float64, and sets dlogits = scale·(sigmoid(l) − t). The lengths are equal.
 func bceWithLogitsAVX2(dlogits []float32, logits []float32, target []float32, scale float32) float64
+
+// reparamKLAVX512 is reparamKLAVX2 with AVX-512F.
+func reparamKLAVX512(z []float32, mu []float32, logvar []float32, eps []float32) float64
+
+// reparamKLBackwardAVX512 is reparamKLBackwardAVX2 with AVX-512F.
+func reparamKLBackwardAVX512(dmu []float32, dlogvar []float32, dz []float32, mu []float32, logvar []float32, eps []float32, beta float32)
+
+// bceWithLogitsAVX512 is bceWithLogitsAVX2 with AVX-512F.
+func bceWithLogitsAVX512(dlogits []float32, logits []float32, target []float32, scale float32) float64

@@ -30,6 +30,9 @@ func main() {
 	reparamKL()
 	reparamKLBackward()
 	bceWithLogits()
+	reparamKL512()
+	reparamKLBackward512()
+	bceWithLogits512()
 	Generate()
 }
 
