@@ -18,6 +18,11 @@ type gemmConfig struct {
 	mc     int // rows of A packed at once, a multiple of mr
 	nc     int // columns of B packed at once, a multiple of nr
 
+	// speed is the kernel's multiply-add rate relative to the 16 a cycle of
+	// one core at peak, as BenchmarkGemmMicroKernel measures it; pickGemm
+	// weighs tile shapes with it.
+	speed float64
+
 	// kernel sets C = alpha·Ã·B̃ + beta·C on the rows×cols corner of the
 	// tile at c (leading dimension ldc), from k steps of a packed A panel
 	// (a[p*mr+i]) and a packed B panel (b[p*nr+j]); C is not read when
@@ -244,19 +249,38 @@ func padPanel(panel []float32, used, width int) {
 	}
 }
 
-// pickGemm returns main unless one of alts, tried in order, tiles the m×n
-// product with at least 10% less padded work: the narrower tiles run at the
-// same speed per multiply-add but pay more per tile. The choice depends on
-// the shape alone, never on the thread count.
-func pickGemm(m, n int, main *gemmConfig, alts ...*gemmConfig) *gemmConfig {
-	padded := func(g *gemmConfig) int { return roundUp(m, g.mr) * roundUp(n, g.nr) }
-	best, work := main, padded(main)
-	for _, g := range alts {
-		if w := padded(g); w*10 <= padded(main)*9 && w < work {
-			best, work = g, w
+// pickGemm returns the config among configs expected to compute the
+// product fastest. The estimate, in cycles of one core, counts the
+// multiply-adds of the padded tiles at the kernel's speed and the elements
+// packed: a transposing pack moves about 3 elements a cycle, a copying one
+// pays some 6 cycles per k step of a panel on top of its element moves, so
+// that narrow copied panels cost. The choice depends on the shape alone,
+// never on the thread count, so results stay bit-identical across thread
+// counts.
+func pickGemm(transA, transB bool, m, n, k int, configs ...*gemmConfig) *gemmConfig {
+	var best *gemmConfig
+	var bestCost float64
+	for _, g := range configs {
+		tiles := float64(roundUp(m, g.mr)) * float64(roundUp(n, g.nr)) * float64(k)
+		cost := tiles / (16 * g.speed)
+		packA := float64(m*k) * float64((n+g.nc-1)/g.nc) // A is packed once per nc block
+		packB := float64(k * n)
+		cost += packA * packCost(transA, g.mr) // a transposed A is copied
+		cost += packB * packCost(!transB, g.nr)
+		if best == nil || cost < bestCost {
+			best, bestCost = g, cost
 		}
 	}
 	return best
+}
+
+// packCost is the estimated cycles per element of packing a panel width
+// wide by copying runs or by transposing.
+func packCost(copying bool, width int) float64 {
+	if copying {
+		return 0.1 + 6/float64(width)
+	}
+	return 0.3
 }
 
 // scaleC sets C = beta·C, or C = 0 without reading it when beta == 0.

@@ -7,6 +7,7 @@ package kernels
 var genericGemm = gemmConfig{
 	mr: 2, nr: 4,
 	kc: 256, mc: 128, nc: 2048,
+	speed:     1,
 	kernel:    sgemmKernel2x4,
 	packTrans: packTransGeneric,
 	packCopy:  packCopyGeneric,
