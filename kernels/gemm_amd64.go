@@ -26,6 +26,8 @@ var (
 		kc: 384, mc: 192, nc: 4096,
 		speed:     0.95,
 		kernel:    sgemmKernel6x16AVX2,
+		kernelAT:  sgemmKernel6x16AVX2AT,
+		kernelAN:  sgemmKernel6x16AVX2AN,
 		packTrans: packTransAVX,
 		packCopy:  packCopyAVX,
 	}
@@ -34,6 +36,8 @@ var (
 		kc: 384, mc: 192, nc: 4080,
 		speed:     0.9,
 		kernel:    sgemmKernel4x24AVX2,
+		kernelAT:  sgemmKernel4x24AVX2AT,
+		kernelAN:  sgemmKernel4x24AVX2AN,
 		packTrans: packTransAVX,
 		packCopy:  packCopyAVX,
 	}
@@ -42,6 +46,8 @@ var (
 		kc: 384, mc: 192, nc: 4096,
 		speed:     1.0,
 		kernel:    sgemmKernel12x32AVX512,
+		kernelAT:  sgemmKernel12x32AVX512AT,
+		kernelAN:  sgemmKernel12x32AVX512AN,
 		packTrans: packTransAVX,
 		packCopy:  packCopyAVX,
 	}
@@ -50,6 +56,8 @@ var (
 		kc: 384, mc: 192, nc: 4080,
 		speed:     0.85,
 		kernel:    sgemmKernel12x24AVX512,
+		kernelAT:  sgemmKernel12x24AVX512AT,
+		kernelAN:  sgemmKernel12x24AVX512AN,
 		packTrans: packTransAVX,
 		packCopy:  packCopyAVX,
 	}
@@ -58,6 +66,8 @@ var (
 		kc: 384, mc: 192, nc: 4080,
 		speed:     0.97,
 		kernel:    sgemmKernel8x40AVX512,
+		kernelAT:  sgemmKernel8x40AVX512AT,
+		kernelAN:  sgemmKernel8x40AVX512AN,
 		packTrans: packTransAVX,
 		packCopy:  packCopyAVX,
 	}

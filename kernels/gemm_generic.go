@@ -25,7 +25,7 @@ func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 // explicit float32 conversions keep Go from fusing a*b+c into an FMA (as it
 // may on arm64, or on amd64 with GOAMD64=v3), so every architecture rounds
 // identically.
-func sgemmKernel2x4(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta float32) {
+func sgemmKernel2x4(k int, a []float32, _ int, b, c []float32, ldc, rows, cols int, alpha, beta float32) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	a, b = a[:2*k], b[:4*k]
 	// Eight k steps a pass: Go schedules a pass's multiplications before
