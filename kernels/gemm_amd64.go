@@ -20,6 +20,8 @@ package kernels
 // a third of a 32-column tile, and 400 columns fit 40-wide tiles exactly:
 // pickGemm weighs the tiles below by padded work, kernel speed and packing
 // cost. The avx512 set may pick the AVX2 4×24 kernel, which it can run.
+// When n fits one B panel, every panel of A is used once and the kernels
+// read it in place (the AT and AN forms) instead of packing it.
 var (
 	avx2Gemm = gemmConfig{
 		mr: 6, nr: 16,
