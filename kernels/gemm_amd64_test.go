@@ -33,7 +33,7 @@ func BenchmarkGemmMicroKernel(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					for i := 0; i < panels; i++ {
-						g.kernel(kc, a[i*g.mr*kc:], bp, c, g.nr, g.mr, g.nr, 1, 1)
+						g.kernel(kc, a[i*g.mr*kc:], 0, bp, c, g.nr, g.mr, g.nr, 1, 1)
 					}
 				}
 				flops := 2 * float64(g.mr*g.nr*kc*panels) * float64(b.N)

@@ -18,12 +18,24 @@ type gemmConfig struct {
 	mc     int // rows of A packed at once, a multiple of mr
 	nc     int // columns of B packed at once, a multiple of nr
 
+	// speed is the kernel's multiply-add rate relative to the 16 a cycle of
+	// one core at peak, as BenchmarkGemmMicroKernel measures it; pickGemm
+	// weighs tile shapes with it.
+	speed float64
+
 	// kernel sets C = alpha·Ã·B̃ + beta·C on the rows×cols corner of the
 	// tile at c (leading dimension ldc), from k steps of a packed A panel
-	// (a[p*mr+i]) and a packed B panel (b[p*nr+j]); C is not read when
-	// beta == 0. Every element must be one sequential chain over p whatever
-	// rows and cols are, so that results do not depend on where tiles fall.
-	kernel func(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta float32)
+	// (a[p*mr+i]; lda is unused) and a packed B panel (b[p*nr+j]); C is not
+	// read when beta == 0. Every element must be one sequential chain over p
+	// whatever rows and cols are, so that results do not depend on where
+	// tiles fall.
+	kernel gemmKernel
+
+	// kernelAT and kernelAN, when not nil, are kernel reading a full mr-row
+	// panel of A in place: transposed (a[p*lda+i]) or as stored
+	// (a[i*lda+p]). Packing A buys nothing when each panel is used once,
+	// which is when n fits one B panel; they round exactly like kernel.
+	kernelAT, kernelAN gemmKernel
 
 	// packTrans packs rows rows of a row-major source, transposed, into a
 	// panel: dst[p*width+r] = src[r*ld+p] for r < rows, p < kc. It is how A
@@ -35,6 +47,9 @@ type gemmConfig struct {
 	// is packed when transposed and B when not.
 	packCopy func(dst, src []float32, ld, rows, kc, width int)
 }
+
+// gemmKernel is the signature of the micro-kernels; see gemmConfig.kernel.
+type gemmKernel func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, alpha, beta float32)
 
 // gemmParallelMin is the work (m·n·k multiply-adds) below which Sgemm stays
 // on one goroutine: about 40 µs on one core, well above what handing a part
@@ -160,6 +175,10 @@ func (p *gemmProblem) run(buf *gemmBuffers, i0, m, j0, n int) {
 			}
 			for ic := 0; ic < m; ic += g.mc {
 				mc := min(g.mc, m-ic)
+				if nc <= g.nr && g.inPlace(p.transA) != nil {
+					p.oneColumnPanel(buf, i0+ic, mc, j0+jc, nc, pc, kb, beta)
+					continue
+				}
 				g.packA(buf.a, p.a, p.lda, p.transA, i0+ic, mc, pc, kb)
 				for jr := 0; jr < nc; jr += g.nr {
 					cols := min(g.nr, nc-jr)
@@ -167,11 +186,43 @@ func (p *gemmProblem) run(buf *gemmBuffers, i0, m, j0, n int) {
 					for ir := 0; ir < mc; ir += g.mr {
 						rows := min(g.mr, mc-ir)
 						off := (i0+ic+ir)*p.ldc + j0 + jc + jr
-						g.kernel(kb, buf.a[ir*kb:], bp, p.c[off:], p.ldc, rows, cols, p.alpha, beta)
+						g.kernel(kb, buf.a[ir*kb:], 0, bp, p.c[off:], p.ldc, rows, cols, p.alpha, beta)
 					}
 				}
 			}
 		}
+	}
+}
+
+// inPlace returns the kernel that reads A in place for the transA layout, or
+// nil.
+func (g *gemmConfig) inPlace(transA bool) gemmKernel {
+	if transA {
+		return g.kernelAT
+	}
+	return g.kernelAN
+}
+
+// oneColumnPanel computes rows i0..i0+mc-1 of the cols columns at j0 that
+// fit one packed B panel (in buf.b), k block p0..p0+kc-1, reading the full
+// row panels of A in place: each would be packed for a single use. The short
+// last panel, which must not be read past the matrix, is packed.
+func (p *gemmProblem) oneColumnPanel(buf *gemmBuffers, i0, mc, j0, cols, p0, kc int, beta float32) {
+	g := p.g
+	kernel := g.inPlace(p.transA)
+	for ir := 0; ir < mc; ir += g.mr {
+		rows := min(g.mr, mc-ir)
+		c := p.c[(i0+ir)*p.ldc+j0:]
+		if rows < g.mr {
+			g.packA(buf.a, p.a, p.lda, p.transA, i0+ir, rows, p0, kc)
+			g.kernel(kc, buf.a, 0, buf.b, c, p.ldc, rows, cols, p.alpha, beta)
+			continue
+		}
+		off := (i0+ir)*p.lda + p0
+		if p.transA {
+			off = p0*p.lda + i0 + ir
+		}
+		kernel(kc, p.a[off:], p.lda, buf.b, c, p.ldc, rows, cols, p.alpha, beta)
 	}
 }
 
@@ -244,19 +295,47 @@ func padPanel(panel []float32, used, width int) {
 	}
 }
 
-// pickGemm returns main unless one of alts, tried in order, tiles the m×n
-// product with at least 10% less padded work: the narrower tiles run at the
-// same speed per multiply-add but pay more per tile. The choice depends on
-// the shape alone, never on the thread count.
-func pickGemm(m, n int, main *gemmConfig, alts ...*gemmConfig) *gemmConfig {
-	padded := func(g *gemmConfig) int { return roundUp(m, g.mr) * roundUp(n, g.nr) }
-	best, work := main, padded(main)
-	for _, g := range alts {
-		if w := padded(g); w*10 <= padded(main)*9 && w < work {
-			best, work = g, w
+// pickGemm returns the config among configs expected to compute the
+// product fastest. The estimate, in cycles of one core, counts the
+// multiply-adds of the padded tiles at the kernel's speed and the elements
+// packed: a transposing pack moves about 3 elements a cycle, a copying one
+// pays some 6 cycles per k step of a panel on top of its element moves, so
+// that narrow copied panels cost. The choice depends on the shape alone,
+// never on the thread count, so results stay bit-identical across thread
+// counts.
+func pickGemm(transA, transB bool, m, n, k int, configs ...*gemmConfig) *gemmConfig {
+	var best *gemmConfig
+	var bestCost float64
+	for _, g := range configs {
+		tiles := float64(roundUp(m, g.mr)) * float64(roundUp(n, g.nr)) * float64(k)
+		cost := tiles / (16 * g.speed)
+		packA := float64(m*k) * float64((n+g.nc-1)/g.nc) // A is packed once per nc block
+		if n <= g.nr && g.inPlace(transA) != nil {
+			// Only the short panel is packed; reading A in place costs
+			// cache lines, more so when a transposed panel is narrow.
+			packA = float64(m % g.mr * k)
+			inPlace := 1 / float64(g.mr)
+			if transA {
+				inPlace = 2 / float64(g.mr)
+			}
+			cost += float64(m*k) * inPlace
+		}
+		cost += packA * packCost(transA, g.mr) // a transposed A is copied
+		cost += float64(k*n) * packCost(!transB, g.nr)
+		if best == nil || cost < bestCost {
+			best, bestCost = g, cost
 		}
 	}
 	return best
+}
+
+// packCost is the estimated cycles per element of packing a panel width
+// wide by copying runs or by transposing.
+func packCost(copying bool, width int) float64 {
+	if copying {
+		return 0.1 + 6/float64(width)
+	}
+	return 0.3
 }
 
 // scaleC sets C = beta·C, or C = 0 without reading it when beta == 0.

@@ -323,7 +323,7 @@ func TestSgemmThreadsBitIdentical(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	forEachImpl(t, func(t *testing.T) {
 		for _, l := range gemmLayouts {
-			for _, sh := range [][3]int{{203, 157, 301}, {77, 410, 130}} {
+			for _, sh := range [][3]int{{203, 157, 301}, {77, 410, 130}, {1100, 20, 100}} {
 				m, n, k := sh[0], sh[1], sh[2]
 				require.GreaterOrEqual(t, m*n*k, gemmParallelMin, "the product must be big enough to be split")
 				tc := gemmCase{transA: l.transA, transB: l.transB, m: m, n: n, k: k, alpha: -2, beta: 0.5, pad: 1}
