@@ -62,8 +62,8 @@ func grey(v float32) uint8 {
 
 // ManifoldPoints returns the n×n latent points of a 2-D manifold picture:
 // z = (Φ⁻¹(u), Φ⁻¹(v)) for u, v evenly spaced in (0, 1), so that equal areas
-// of the picture hold equal prior mass. Row r, column c is point r*n+c; z₁
-// grows downwards, z₀ to the right.
+// of the picture hold equal prior mass. Row r, column c is point r*n+c; z₀
+// grows to the right and z₁ upwards, as on the axes of a scatter plot.
 func ManifoldPoints(n int) [][2]float32 {
 	q := make([]float32, n)
 	for i := range q {
@@ -73,7 +73,7 @@ func ManifoldPoints(n int) [][2]float32 {
 	pts := make([][2]float32, 0, n*n)
 	for r := range n {
 		for c := range n {
-			pts = append(pts, [2]float32{q[c], q[r]})
+			pts = append(pts, [2]float32{q[c], q[n-1-r]})
 		}
 	}
 	return pts
@@ -97,7 +97,11 @@ func writeFile(path string, data []byte) error {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	// CreateTemp makes the file private; pictures are for everyone to see.
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(data)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

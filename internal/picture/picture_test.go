@@ -70,13 +70,14 @@ func TestGridErrors(t *testing.T) {
 func TestManifoldPoints(t *testing.T) {
 	pts := ManifoldPoints(4)
 	require.Len(t, pts, 16)
-	// Symmetric about 0, increasing to the right and downwards.
+	// Symmetric about 0, increasing to the right and upwards.
 	assert.InDelta(t, -pts[3][0], pts[0][0], 1e-6)
 	assert.InDelta(t, -1.1503494, pts[0][0], 1e-6) // Φ⁻¹(1/8)
 	assert.InDelta(t, -0.3186394, pts[1][0], 1e-6) // Φ⁻¹(3/8)
 	assert.Equal(t, pts[0][0], pts[4][0])
 	assert.Equal(t, pts[0][1], pts[1][1])
-	assert.Less(t, pts[0][1], pts[4][1])
+	assert.Greater(t, pts[0][1], pts[4][1])
+	assert.InDelta(t, 1.1503494, pts[0][1], 1e-6)
 }
 
 func TestLossCurve(t *testing.T) {
