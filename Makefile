@@ -60,9 +60,14 @@ test: vet
 # bench-smoke runs every benchmark of both modules once (-benchtime 1x), so
 # that CI sees each of them build and run without paying for real timings;
 # -short leaves out the largest products for the scalar implementations.
+# Then it checks that every name is in benchstat's key=value form with impl=.
 bench-smoke:
-	$(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x ./...
-	cd bench && $(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x ./...
+	@set -o pipefail; out=$$(mktemp) && trap 'rm -f "$$out"' EXIT && \
+	echo "$(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x ./... (both modules)" && \
+	$(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x ./... | tee "$$out" && \
+	(cd bench && $(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x ./...) | tee -a "$$out" && \
+	echo "bench-smoke: $$(grep -c '^Benchmark' "$$out") benchmarks ran once" && \
+	cd bench && $(GO) run ./cmd/report -check "$$out" && echo "bench-smoke: every name is key=value with impl="
 
 # bench runs the whole suite (every package of both modules, and the numpy
 # peer when $(PYTHON) has numpy) COUNT rounds, interleaved, pinned to

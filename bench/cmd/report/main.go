@@ -6,11 +6,14 @@
 // Usage:
 //
 //	go run ./cmd/report [-o README.md] [-chart sgemm.png] [-source NAME] RESULTS
+//	go run ./cmd/report -check RESULTS
 //
 // make bench-report runs it from bench/ on the newest results file (or
 // IN=file). The README names the file it came from (-source, by default the
 // path as given) and states the run's date, commit, CPU, Go version and
-// count from the file's configuration lines.
+// count from the file's configuration lines. With -check it only verifies
+// that every benchmark is named in key=value form with an impl= key, as the
+// house style asks (make bench-smoke runs it on every benchmark).
 package main
 
 import (
@@ -19,12 +22,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 func main() {
 	out := flag.String("o", "README.md", "the Markdown file to write")
 	chart := flag.String("chart", "sgemm.png", "the PNG chart of Sgemm to write, beside -o (empty: none)")
 	source := flag.String("source", "", "the results file's name as the README states it (default: the argument)")
+	check := flag.Bool("check", false, "only check that every benchmark name is key=value parts with an impl= (make bench-smoke)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: report [-o README.md] [-chart sgemm.png] [-source NAME] RESULTS\n")
 		flag.PrintDefaults()
@@ -34,6 +39,13 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	if *check {
+		if err := checkNames(flag.Arg(0)); err != nil {
+			fmt.Fprintf(os.Stderr, "report: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *source == "" {
 		*source = flag.Arg(0)
 	}
@@ -41,6 +53,25 @@ func main() {
 		fmt.Fprintf(os.Stderr, "report: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// checkNames fails when a benchmark in the results file in is not named
+// in the house form, listing every such name.
+func checkNames(in string) error {
+	f, err := os.Open(in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := readRun(f, in)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", in, err)
+	}
+	if len(r.badNames) > 0 {
+		return fmt.Errorf("%s: %d benchmark names not in key=value form with impl=:\n\t%s",
+			in, len(r.badNames), strings.Join(r.badNames, "\n\t"))
+	}
+	return nil
 }
 
 // render reads the results file in and writes the README to out and, when

@@ -140,3 +140,24 @@ func renderString(t *testing.T, in string) string {
 	require.NoError(t, err)
 	return string(md)
 }
+
+func TestCheckName(t *testing.T) {
+	tests := []struct{ name, want string }{
+		{"BenchmarkSgemm/impl=avx2/threads=1/shape=2x2x2/layout=NN-2", ""},
+		{"BenchmarkExp/impl=generic/n=7", ""},
+		{"BenchmarkExp/n=7-2", "no impl= part"},
+		{"BenchmarkExp/impl=avx2/4096-2", `part "4096" is not key=value`},
+		{"BenchmarkPlain-2", "no impl= part"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := readRun(strings.NewReader(tt.name+" 1 1 ns/op\n"), "x.txt")
+			require.NoError(t, err)
+			if tt.want == "" {
+				assert.Empty(t, r.badNames)
+			} else {
+				assert.Equal(t, []string{strings.TrimPrefix(tt.name, "Benchmark") + ": " + tt.want}, r.badNames)
+			}
+		})
+	}
+}

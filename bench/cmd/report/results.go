@@ -17,6 +17,7 @@ type run struct {
 	config   map[string]string // first value of each file-level key
 	comments []string          // "# ..." lines, in order, without the "# "
 	benches  []*bench          // in order of first appearance
+	badNames []string          // names not in the house form (see checkName)
 }
 
 // A bench is one benchmark function of one package, laid out as a table:
@@ -96,6 +97,9 @@ func readRun(r io.Reader, name string) (*run, error) {
 				res.benches = append(res.benches, b)
 			}
 			b.add(parts, rec.Values)
+			if msg := checkName(parts); msg != "" && !slices.Contains(res.badNames, rec.Name.String()+": "+msg) {
+				res.badNames = append(res.badNames, rec.Name.String()+": "+msg)
+			}
 		}
 	}
 	if err := rd.Err(); err != nil {
@@ -105,6 +109,29 @@ func readRun(r io.Reader, name string) (*run, error) {
 		return nil, fmt.Errorf("%s: no benchmark results", name)
 	}
 	return res, nil
+}
+
+// checkName returns what is wrong with a benchmark name's parts, or "":
+// every part after the base name is key=value (benchstat's sub-benchmark
+// configuration form) and impl= is one of them, so that results pivot by
+// implementation.
+func checkName(parts [][]byte) string {
+	impl := false
+	for i, p := range parts {
+		s := string(p)
+		if strings.HasPrefix(s, "-") && i == len(parts)-1 {
+			continue
+		}
+		k, _, ok := strings.Cut(strings.TrimPrefix(s, "/"), "=")
+		if !ok {
+			return fmt.Sprintf("part %q is not key=value", strings.TrimPrefix(s, "/"))
+		}
+		impl = impl || k == "impl"
+	}
+	if !impl {
+		return "no impl= part"
+	}
+	return ""
 }
 
 // add files one result under its row and column.
