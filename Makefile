@@ -86,13 +86,18 @@ bench:
 # a tool) on OLD against NEW: by default the committed baseline for this
 # CPU model against the newest run. One table per package and
 # implementation; the per-file keys that always differ between runs are
-# ignored so that they do not split the tables.
+# ignored so that they do not split the tables (a different Go version or
+# CPU is printed as a note instead).
 BENCHSTAT_IGNORE := go,commit,date,count,benchtime,procs,loadavg
 BENCHSTAT_FLAGS ?= -table .config,/impl
 bench-compare:
 	@new='$(NEW)'; new=$${new:-$$(bench/results.sh newest)} && \
 	old='$(OLD)'; old=$${old:-$$(bench/results.sh baseline "$$new")} && \
 	echo "benchstat: old=$$old new=$$new" && \
+	for k in go cpu; do \
+		a=$$(sed -n "s/^$$k: //p" "$$old" | head -n 1); b=$$(sed -n "s/^$$k: //p" "$$new" | head -n 1); \
+		[ "$$a" = "$$b" ] || echo "benchstat: note: $$k differs: old $$a, new $$b"; \
+	done && \
 	cd bench && $(GO) tool benchstat -ignore $(BENCHSTAT_IGNORE) $(BENCHSTAT_FLAGS) \
 		"old=$$(realpath ../$$old)" "new=$$(realpath ../$$new)"
 
