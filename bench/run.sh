@@ -107,7 +107,9 @@ if [ "$PEERS" != 0 ]; then
 fi
 
 for ((round = 1; round <= COUNT; round++)); do
-	echo "bench: round $round of $COUNT (load $(cut -d' ' -f1 /proc/loadavg 2>/dev/null))" >&2
+	load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+	echo "bench: round $round of $COUNT (load $load)" >&2
+	echo "# round $round of $COUNT: loadavg $load at $(date -u +%H:%M:%SZ)" >>"$tmp/out"
 	while read -r bin dir; do
 		(cd "$dir" && "$bin" -test.run '^$' -test.bench "$BENCH" -test.benchtime "$BENCHTIME" \
 			-test.count 1 -test.cpu "$PROCS" -test.benchmem) | tee -a "$tmp/out"
