@@ -48,17 +48,17 @@ func exp64(x float64) float64 {
 	return math.Ldexp(p, int(k))
 }
 
-// expm1mx64 returns e^x − 1 − x with full relative accuracy near 0, where
-// forming e^x first would cancel; it is the KL divergence's per-element term
-// in logvar.
-func expm1mx64(x float64) float64 {
+// expm1mx64 returns e^x − 1 − x, given ex = e^x, with full relative
+// accuracy near 0, where ex − 1 − x would cancel; it is the KL divergence's
+// per-element term in logvar.
+func expm1mx64(x, ex float64) float64 {
 	if x > 100 {
-		return exp64(x) // 1 + x is below half an ULP of e^x; keeps +Inf − Inf out
+		return ex // 1 + x is below half an ULP of e^x; keeps +Inf − Inf out
 	}
 	if math.Abs(x) >= 0.5 || x != x {
 		// e^x − 1 − x ≥ 0.1 here, and e^x/(e^x − 1 − x) ≤ 11 bounds the
 		// cancellation.
-		return float64(exp64(x)-1) - x
+		return float64(ex-1) - x
 	}
 	// x²·Σ x^n/(n+2)! to n = 14; the remainder is below 1e-16 relative.
 	p := 1.0 / 355687428096000

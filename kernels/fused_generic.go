@@ -19,7 +19,7 @@ func reparamKLGeneric(z, mu, logvar, eps []float32) float64 {
 			// As in the vector code, whose exp(logvar/2) overflows here.
 			kl = math.Inf(1)
 		}
-		kl += float64(m*m) + expm1mx64(lv)
+		kl += float64(m*m) + expm1mx64(lv, s*s)
 	}
 	return kl / 2
 }
@@ -30,7 +30,7 @@ func reparamKLBackwardGeneric(dmu, dlogvar, dz, mu, logvar, eps []float32, beta 
 		// Read every input before writing: an output may alias any input.
 		lv, g, m, ep := float64(lv32), float64(dz[i]), float64(mu[i]), float64(eps[i])
 		s := exp64(lv / 2)
-		em1 := expm1mx64(lv) + lv // e^lv − 1 without cancellation near 0
+		em1 := expm1mx64(lv, s*s) + lv // e^lv − 1 without cancellation near 0
 		dmu[i] = float32(g + float64(b*m))
 		dlogvar[i] = float32(float64(g*ep*s)/2 + float64(b*em1)/2)
 	}
