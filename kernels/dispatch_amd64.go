@@ -8,8 +8,8 @@ import "github.com/klauspost/cpuid/v2"
 // AVX and AVX2 only when XGETBV says the OS does).
 var avx2Kernels = kernelSet{
 	name:              "avx2",
-	exp:               expGeneric,
-	sigmoid:           sigmoidGeneric,
+	exp:               expAVX2,
+	sigmoid:           sigmoidAVX2,
 	relu:              reluAVX2,
 	reluBackward:      reluBackwardAVX2,
 	sgemm:             sgemmAVX2,

@@ -19,12 +19,14 @@ var (
 	avx2Gemm = gemmConfig{
 		mr: 6, nr: 16,
 		kc: 384, mc: 192, nc: 4096,
-		kernel: sgemmKernel6x16AVX2,
+		kernel:    sgemmKernel6x16AVX2,
+		packTrans: packTransAVX,
 	}
 	avx512Gemm = gemmConfig{
 		mr: 12, nr: 32,
 		kc: 384, mc: 192, nc: 4096,
-		kernel: sgemmKernel12x32AVX512,
+		kernel:    sgemmKernel12x32AVX512,
+		packTrans: packTransAVX,
 	}
 )
 
@@ -34,4 +36,27 @@ func sgemmAVX2(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 
 func sgemmAVX512(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemmBlocked(&avx512Gemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// packTransAVX is packTrans with the 8- and 4-row blocks of whole groups of
+// 8 k steps transposed in registers; the few rows and k steps left over go
+// element by element.
+func packTransAVX(dst, src []float32, ld, rows, kc, width int) {
+	kc8 := kc &^ 7
+	r := 0
+	if kc8 > 0 {
+		for ; r+8 <= rows; r += 8 {
+			packTranspose8AVX(dst[r:], src[r*ld:], ld, kc8, width)
+		}
+		if r+4 <= rows {
+			packTranspose4AVX(dst[r:], src[r*ld:], ld, kc8, width)
+			r += 4
+		}
+	}
+	if r < rows {
+		packTransGeneric(dst[r:], src[r*ld:], ld, rows-r, kc, width)
+	}
+	if r > 0 && kc8 < kc {
+		packTransGeneric(dst[kc8*width:], src[kc8:], ld, r, kc-kc8, width)
+	}
 }

@@ -20,7 +20,23 @@ DATA gemmLaneIndex<>+48(SB)/4, $0x0000000c
 DATA gemmLaneIndex<>+52(SB)/4, $0x0000000d
 DATA gemmLaneIndex<>+56(SB)/4, $0x0000000e
 DATA gemmLaneIndex<>+60(SB)/4, $0x0000000f
-GLOBL gemmLaneIndex<>(SB), RODATA|NOPTR, $64
+DATA gemmLaneIndex<>+64(SB)/4, $0x00000010
+DATA gemmLaneIndex<>+68(SB)/4, $0x00000011
+DATA gemmLaneIndex<>+72(SB)/4, $0x00000012
+DATA gemmLaneIndex<>+76(SB)/4, $0x00000013
+DATA gemmLaneIndex<>+80(SB)/4, $0x00000014
+DATA gemmLaneIndex<>+84(SB)/4, $0x00000015
+DATA gemmLaneIndex<>+88(SB)/4, $0x00000016
+DATA gemmLaneIndex<>+92(SB)/4, $0x00000017
+DATA gemmLaneIndex<>+96(SB)/4, $0x00000018
+DATA gemmLaneIndex<>+100(SB)/4, $0x00000019
+DATA gemmLaneIndex<>+104(SB)/4, $0x0000001a
+DATA gemmLaneIndex<>+108(SB)/4, $0x0000001b
+DATA gemmLaneIndex<>+112(SB)/4, $0x0000001c
+DATA gemmLaneIndex<>+116(SB)/4, $0x0000001d
+DATA gemmLaneIndex<>+120(SB)/4, $0x0000001e
+DATA gemmLaneIndex<>+124(SB)/4, $0x0000001f
+GLOBL gemmLaneIndex<>(SB), RODATA|NOPTR, $128
 
 // func sgemmKernel6x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
 // Requires: AVX, AVX2, FMA3, MMX+
@@ -56,9 +72,9 @@ TEXT ·sgemmKernel6x16AVX2(SB), NOSPLIT, $384-112
 	VXORPS     Y10, Y10, Y10
 	VXORPS     Y11, Y11, Y11
 
-avx2_k4:
+avx2_6x16_k4:
 	CMPQ         AX, $0x04
-	JL           avx2_k1
+	JL           avx2_6x16_k1
 	VMOVUPS      (DX), Y12
 	VMOVUPS      32(DX), Y13
 	VBROADCASTSS (CX), Y14
@@ -142,11 +158,11 @@ avx2_k4:
 	ADDQ         $0x00000060, CX
 	ADDQ         $0x00000100, DX
 	SUBQ         $0x04, AX
-	JMP          avx2_k4
+	JMP          avx2_6x16_k4
 
-avx2_k1:
+avx2_6x16_k1:
 	TESTQ        AX, AX
-	JZ           avx2_kdone
+	JZ           avx2_6x16_kdone
 	VMOVUPS      (DX), Y12
 	VMOVUPS      32(DX), Y13
 	VBROADCASTSS (CX), Y14
@@ -170,9 +186,9 @@ avx2_k1:
 	ADDQ         $0x00000018, CX
 	ADDQ         $0x00000040, DX
 	DECQ         AX
-	JMP          avx2_k1
+	JMP          avx2_6x16_k1
 
-avx2_kdone:
+avx2_6x16_kdone:
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y1, 32(SP)
 	VMOVUPS Y2, 64(SP)
@@ -193,12 +209,12 @@ avx2_kdone:
 	VBROADCASTSS beta+108(FP), Y1
 	LEAQ         (SP), DX
 	CMPQ         CX, $0x10
-	JNE          avx2_masked
+	JNE          avx2_6x16_masked
 	MOVL         beta+108(FP), CX
 	ANDL         $0x7fffffff, CX
-	JZ           avx2_full_nobeta
+	JZ           avx2_6x16_full_nobeta
 
-avx2_full_beta:
+avx2_6x16_full_beta:
 	VMULPS      (DX), Y0, Y2
 	VMOVUPS     (BX), Y3
 	VFMADD231PS Y3, Y1, Y2
@@ -207,58 +223,306 @@ avx2_full_beta:
 	VMOVUPS     32(BX), Y3
 	VFMADD231PS Y3, Y1, Y2
 	VMOVUPS     Y2, 32(BX)
-	ADDQ        $0x40, DX
+	ADDQ        $0x00000040, DX
 	ADDQ        SI, BX
 	DECQ        AX
-	JNZ         avx2_full_beta
-	JMP         avx2_done
+	JNZ         avx2_6x16_full_beta
+	JMP         avx2_6x16_done
 
-avx2_full_nobeta:
+avx2_6x16_full_nobeta:
 	VMULPS  (DX), Y0, Y1
 	VMOVUPS Y1, (BX)
 	VMULPS  32(DX), Y0, Y1
 	VMOVUPS Y1, 32(BX)
-	ADDQ    $0x40, DX
+	ADDQ    $0x00000040, DX
 	ADDQ    SI, BX
 	DECQ    AX
-	JNZ     avx2_full_nobeta
-	JMP     avx2_done
+	JNZ     avx2_6x16_full_nobeta
+	JMP     avx2_6x16_done
 
-avx2_masked:
+avx2_6x16_masked:
 	VMOVQ        CX, X2
-	VPBROADCASTD X2, Y3
-	VPCMPGTD     gemmLaneIndex<>+0(SB), Y3, Y2
-	VPCMPGTD     gemmLaneIndex<>+32(SB), Y3, Y3
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     gemmLaneIndex<>+0(SB), Y2, Y3
+	VPCMPGTD     gemmLaneIndex<>+32(SB), Y2, Y2
 	MOVL         beta+108(FP), CX
 	ANDL         $0x7fffffff, CX
-	JZ           avx2_masked_nobeta
+	JZ           avx2_6x16_masked_nobeta
 
-avx2_masked_beta:
+avx2_6x16_masked_beta:
 	VMULPS      (DX), Y0, Y4
-	VMASKMOVPS  (BX), Y2, Y5
+	VMASKMOVPS  (BX), Y3, Y5
 	VFMADD231PS Y5, Y1, Y4
-	VMASKMOVPS  Y4, Y2, (BX)
+	VMASKMOVPS  Y4, Y3, (BX)
 	VMULPS      32(DX), Y0, Y4
-	VMASKMOVPS  32(BX), Y3, Y5
+	VMASKMOVPS  32(BX), Y2, Y5
 	VFMADD231PS Y5, Y1, Y4
-	VMASKMOVPS  Y4, Y3, 32(BX)
-	ADDQ        $0x40, DX
+	VMASKMOVPS  Y4, Y2, 32(BX)
+	ADDQ        $0x00000040, DX
 	ADDQ        SI, BX
 	DECQ        AX
-	JNZ         avx2_masked_beta
-	JMP         avx2_done
+	JNZ         avx2_6x16_masked_beta
+	JMP         avx2_6x16_done
 
-avx2_masked_nobeta:
+avx2_6x16_masked_nobeta:
 	VMULPS     (DX), Y0, Y1
-	VMASKMOVPS Y1, Y2, (BX)
+	VMASKMOVPS Y1, Y3, (BX)
 	VMULPS     32(DX), Y0, Y1
-	VMASKMOVPS Y1, Y3, 32(BX)
-	ADDQ       $0x40, DX
+	VMASKMOVPS Y1, Y2, 32(BX)
+	ADDQ       $0x00000040, DX
 	ADDQ       SI, BX
 	DECQ       AX
-	JNZ        avx2_masked_nobeta
+	JNZ        avx2_6x16_masked_nobeta
 
-avx2_done:
+avx2_6x16_done:
+	VZEROUPPER
+	RET
+
+// func sgemmKernel4x24AVX2(k int, a []float32, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·sgemmKernel4x24AVX2(SB), NOSPLIT, $384-112
+	MOVQ       k+0(FP), AX
+	MOVQ       a_base+8(FP), CX
+	MOVQ       b_base+32(FP), DX
+	MOVQ       c_base+56(FP), BX
+	MOVQ       ldc+80(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       BX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	ADDQ       SI, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	VXORPS     Y10, Y10, Y10
+	VXORPS     Y11, Y11, Y11
+
+avx2_4x24_k4:
+	CMPQ         AX, $0x04
+	JL           avx2_4x24_k1
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	VMOVUPS      64(DX), Y14
+	VBROADCASTSS (CX), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 4(CX), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 8(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 12(CX), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	VMOVUPS      96(DX), Y12
+	VMOVUPS      128(DX), Y13
+	VMOVUPS      160(DX), Y14
+	VBROADCASTSS 16(CX), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 20(CX), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 24(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 28(CX), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	VMOVUPS      192(DX), Y12
+	VMOVUPS      224(DX), Y13
+	VMOVUPS      256(DX), Y14
+	VBROADCASTSS 32(CX), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 36(CX), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 40(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 44(CX), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	VMOVUPS      288(DX), Y12
+	VMOVUPS      320(DX), Y13
+	VMOVUPS      352(DX), Y14
+	VBROADCASTSS 48(CX), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 52(CX), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 56(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 60(CX), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000180, DX
+	SUBQ         $0x04, AX
+	JMP          avx2_4x24_k4
+
+avx2_4x24_k1:
+	TESTQ        AX, AX
+	JZ           avx2_4x24_kdone
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	VMOVUPS      64(DX), Y14
+	VBROADCASTSS (CX), Y15
+	VFMADD231PS  Y12, Y15, Y0
+	VFMADD231PS  Y13, Y15, Y1
+	VFMADD231PS  Y14, Y15, Y2
+	VBROADCASTSS 4(CX), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VFMADD231PS  Y13, Y15, Y4
+	VFMADD231PS  Y14, Y15, Y5
+	VBROADCASTSS 8(CX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VFMADD231PS  Y14, Y15, Y8
+	VBROADCASTSS 12(CX), Y15
+	VFMADD231PS  Y12, Y15, Y9
+	VFMADD231PS  Y13, Y15, Y10
+	VFMADD231PS  Y14, Y15, Y11
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x00000060, DX
+	DECQ         AX
+	JMP          avx2_4x24_k1
+
+avx2_4x24_kdone:
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y1, 32(SP)
+	VMOVUPS Y2, 64(SP)
+	VMOVUPS Y3, 96(SP)
+	VMOVUPS Y4, 128(SP)
+	VMOVUPS Y5, 160(SP)
+	VMOVUPS Y6, 192(SP)
+	VMOVUPS Y7, 224(SP)
+	VMOVUPS Y8, 256(SP)
+	VMOVUPS Y9, 288(SP)
+	VMOVUPS Y10, 320(SP)
+	VMOVUPS Y11, 352(SP)
+
+	// Write back rows×cols.
+	MOVQ         rows+88(FP), AX
+	MOVQ         cols+96(FP), CX
+	VBROADCASTSS alpha+104(FP), Y0
+	VBROADCASTSS beta+108(FP), Y1
+	LEAQ         (SP), DX
+	CMPQ         CX, $0x18
+	JNE          avx2_4x24_masked
+	MOVL         beta+108(FP), CX
+	ANDL         $0x7fffffff, CX
+	JZ           avx2_4x24_full_nobeta
+
+avx2_4x24_full_beta:
+	VMULPS      (DX), Y0, Y2
+	VMOVUPS     (BX), Y3
+	VFMADD231PS Y3, Y1, Y2
+	VMOVUPS     Y2, (BX)
+	VMULPS      32(DX), Y0, Y2
+	VMOVUPS     32(BX), Y3
+	VFMADD231PS Y3, Y1, Y2
+	VMOVUPS     Y2, 32(BX)
+	VMULPS      64(DX), Y0, Y2
+	VMOVUPS     64(BX), Y3
+	VFMADD231PS Y3, Y1, Y2
+	VMOVUPS     Y2, 64(BX)
+	ADDQ        $0x00000060, DX
+	ADDQ        SI, BX
+	DECQ        AX
+	JNZ         avx2_4x24_full_beta
+	JMP         avx2_4x24_done
+
+avx2_4x24_full_nobeta:
+	VMULPS  (DX), Y0, Y1
+	VMOVUPS Y1, (BX)
+	VMULPS  32(DX), Y0, Y1
+	VMOVUPS Y1, 32(BX)
+	VMULPS  64(DX), Y0, Y1
+	VMOVUPS Y1, 64(BX)
+	ADDQ    $0x00000060, DX
+	ADDQ    SI, BX
+	DECQ    AX
+	JNZ     avx2_4x24_full_nobeta
+	JMP     avx2_4x24_done
+
+avx2_4x24_masked:
+	VMOVQ        CX, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     gemmLaneIndex<>+0(SB), Y2, Y3
+	VPCMPGTD     gemmLaneIndex<>+32(SB), Y2, Y4
+	VPCMPGTD     gemmLaneIndex<>+64(SB), Y2, Y2
+	MOVL         beta+108(FP), CX
+	ANDL         $0x7fffffff, CX
+	JZ           avx2_4x24_masked_nobeta
+
+avx2_4x24_masked_beta:
+	VMULPS      (DX), Y0, Y5
+	VMASKMOVPS  (BX), Y3, Y6
+	VFMADD231PS Y6, Y1, Y5
+	VMASKMOVPS  Y5, Y3, (BX)
+	VMULPS      32(DX), Y0, Y5
+	VMASKMOVPS  32(BX), Y4, Y6
+	VFMADD231PS Y6, Y1, Y5
+	VMASKMOVPS  Y5, Y4, 32(BX)
+	VMULPS      64(DX), Y0, Y5
+	VMASKMOVPS  64(BX), Y2, Y6
+	VFMADD231PS Y6, Y1, Y5
+	VMASKMOVPS  Y5, Y2, 64(BX)
+	ADDQ        $0x00000060, DX
+	ADDQ        SI, BX
+	DECQ        AX
+	JNZ         avx2_4x24_masked_beta
+	JMP         avx2_4x24_done
+
+avx2_4x24_masked_nobeta:
+	VMULPS     (DX), Y0, Y1
+	VMASKMOVPS Y1, Y3, (BX)
+	VMULPS     32(DX), Y0, Y1
+	VMASKMOVPS Y1, Y4, 32(BX)
+	VMULPS     64(DX), Y0, Y1
+	VMASKMOVPS Y1, Y2, 64(BX)
+	ADDQ       $0x00000060, DX
+	ADDQ       SI, BX
+	DECQ       AX
+	JNZ        avx2_4x24_masked_nobeta
+
+avx2_4x24_done:
 	VZEROUPPER
 	RET
 
@@ -332,9 +596,9 @@ TEXT ·sgemmKernel12x32AVX512(SB), NOSPLIT, $0-112
 	VXORPS     Z22, Z22, Z22
 	VXORPS     Z23, Z23, Z23
 
-avx512_k4:
+avx512_12x32_k4:
 	CMPQ         CX, $0x04
-	JL           avx512_k1
+	JL           avx512_12x32_k1
 	VMOVUPS      (SI), Z24
 	VMOVUPS      64(SI), Z25
 	VBROADCASTSS (BX), Z26
@@ -490,11 +754,11 @@ avx512_k4:
 	ADDQ         $0x000000c0, BX
 	ADDQ         $0x00000200, SI
 	SUBQ         $0x04, CX
-	JMP          avx512_k4
+	JMP          avx512_12x32_k4
 
-avx512_k1:
+avx512_12x32_k1:
 	TESTQ        CX, CX
-	JZ           avx512_kdone
+	JZ           avx512_12x32_kdone
 	VMOVUPS      (SI), Z24
 	VMOVUPS      64(SI), Z25
 	VBROADCASTSS (BX), Z26
@@ -536,10 +800,10 @@ avx512_k1:
 	ADDQ         $0x00000030, BX
 	ADDQ         $0x00000080, SI
 	DECQ         CX
-	JMP          avx512_k1
+	JMP          avx512_12x32_k1
 
-avx512_kdone:
-	// Write back rows×cols through the lane masks k0 (columns 0-15) and k1 (16-31).
+avx512_12x32_kdone:
+	// Write back rows×cols through one lane mask per vector of 16 columns.
 	MOVQ         cols+96(FP), CX
 	MOVQ         $0x00000001, BX
 	SHLQ         CL, BX
@@ -552,7 +816,7 @@ avx512_kdone:
 	VBROADCASTSS beta+108(FP), Z25
 	MOVL         beta+108(FP), BX
 	ANDL         $0x7fffffff, BX
-	JZ           avx512_nobeta
+	JZ           avx512_12x32_nobeta
 	VMULPS       Z24, Z0, Z0
 	VMOVUPS.Z    (AX), K1, Z26
 	VFMADD231PS  Z26, Z25, Z0
@@ -562,7 +826,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z1
 	VMOVUPS      Z1, K2, 64(AX)
 	CMPQ         CX, $0x01
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z2, Z2
 	VMOVUPS.Z    (AX), K1, Z0
@@ -573,7 +837,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z3
 	VMOVUPS      Z3, K2, 64(AX)
 	CMPQ         CX, $0x02
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z4, Z4
 	VMOVUPS.Z    (AX), K1, Z0
@@ -584,7 +848,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z5
 	VMOVUPS      Z5, K2, 64(AX)
 	CMPQ         CX, $0x03
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z6, Z6
 	VMOVUPS.Z    (AX), K1, Z0
@@ -595,7 +859,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z7
 	VMOVUPS      Z7, K2, 64(AX)
 	CMPQ         CX, $0x04
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z8, Z8
 	VMOVUPS.Z    (AX), K1, Z0
@@ -606,7 +870,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z9
 	VMOVUPS      Z9, K2, 64(AX)
 	CMPQ         CX, $0x05
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z10, Z10
 	VMOVUPS.Z    (AX), K1, Z0
@@ -617,7 +881,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z11
 	VMOVUPS      Z11, K2, 64(AX)
 	CMPQ         CX, $0x06
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z12, Z12
 	VMOVUPS.Z    (AX), K1, Z0
@@ -628,7 +892,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z13
 	VMOVUPS      Z13, K2, 64(AX)
 	CMPQ         CX, $0x07
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z14, Z14
 	VMOVUPS.Z    (AX), K1, Z0
@@ -639,7 +903,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z15
 	VMOVUPS      Z15, K2, 64(AX)
 	CMPQ         CX, $0x08
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z16, Z16
 	VMOVUPS.Z    (AX), K1, Z0
@@ -650,7 +914,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z17
 	VMOVUPS      Z17, K2, 64(AX)
 	CMPQ         CX, $0x09
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z18, Z18
 	VMOVUPS.Z    (AX), K1, Z0
@@ -661,7 +925,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z19
 	VMOVUPS      Z19, K2, 64(AX)
 	CMPQ         CX, $0x0a
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z20, Z20
 	VMOVUPS.Z    (AX), K1, Z0
@@ -672,7 +936,7 @@ avx512_kdone:
 	VFMADD231PS  Z0, Z25, Z21
 	VMOVUPS      Z21, K2, 64(AX)
 	CMPQ         CX, $0x0b
-	JLE          avx512_done
+	JLE          avx512_12x32_done
 	ADDQ         DX, AX
 	VMULPS       Z24, Z22, Z22
 	VMOVUPS.Z    (AX), K1, Z0
@@ -682,91 +946,203 @@ avx512_kdone:
 	VMOVUPS.Z    64(AX), K2, Z0
 	VFMADD231PS  Z0, Z25, Z23
 	VMOVUPS      Z23, K2, 64(AX)
-	JMP          avx512_done
+	JMP          avx512_12x32_done
 
-avx512_nobeta:
+avx512_12x32_nobeta:
 	VMULPS  Z24, Z0, Z0
 	VMOVUPS Z0, K1, (AX)
 	VMULPS  Z24, Z1, Z1
 	VMOVUPS Z1, K2, 64(AX)
 	CMPQ    CX, $0x01
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z2, Z2
 	VMOVUPS Z2, K1, (AX)
 	VMULPS  Z24, Z3, Z3
 	VMOVUPS Z3, K2, 64(AX)
 	CMPQ    CX, $0x02
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z4, Z4
 	VMOVUPS Z4, K1, (AX)
 	VMULPS  Z24, Z5, Z5
 	VMOVUPS Z5, K2, 64(AX)
 	CMPQ    CX, $0x03
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z6, Z6
 	VMOVUPS Z6, K1, (AX)
 	VMULPS  Z24, Z7, Z7
 	VMOVUPS Z7, K2, 64(AX)
 	CMPQ    CX, $0x04
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z8, Z8
 	VMOVUPS Z8, K1, (AX)
 	VMULPS  Z24, Z9, Z9
 	VMOVUPS Z9, K2, 64(AX)
 	CMPQ    CX, $0x05
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z10, Z10
 	VMOVUPS Z10, K1, (AX)
 	VMULPS  Z24, Z11, Z11
 	VMOVUPS Z11, K2, 64(AX)
 	CMPQ    CX, $0x06
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z12, Z12
 	VMOVUPS Z12, K1, (AX)
 	VMULPS  Z24, Z13, Z13
 	VMOVUPS Z13, K2, 64(AX)
 	CMPQ    CX, $0x07
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z14, Z14
 	VMOVUPS Z14, K1, (AX)
 	VMULPS  Z24, Z15, Z15
 	VMOVUPS Z15, K2, 64(AX)
 	CMPQ    CX, $0x08
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z16, Z16
 	VMOVUPS Z16, K1, (AX)
 	VMULPS  Z24, Z17, Z17
 	VMOVUPS Z17, K2, 64(AX)
 	CMPQ    CX, $0x09
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z18, Z18
 	VMOVUPS Z18, K1, (AX)
 	VMULPS  Z24, Z19, Z19
 	VMOVUPS Z19, K2, 64(AX)
 	CMPQ    CX, $0x0a
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z20, Z20
 	VMOVUPS Z20, K1, (AX)
 	VMULPS  Z24, Z21, Z21
 	VMOVUPS Z21, K2, 64(AX)
 	CMPQ    CX, $0x0b
-	JLE     avx512_done
+	JLE     avx512_12x32_done
 	ADDQ    DX, AX
 	VMULPS  Z24, Z22, Z22
 	VMOVUPS Z22, K1, (AX)
 	VMULPS  Z24, Z23, Z23
 	VMOVUPS Z23, K2, 64(AX)
 
-avx512_done:
+avx512_12x32_done:
+	VZEROUPPER
+	RET
+
+// func packTranspose8AVX(dst []float32, src []float32, ld int, kc int, width int)
+// Requires: AVX
+TEXT ·packTranspose8AVX(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ ld+48(FP), DX
+	SHLQ $0x02, DX
+	MOVQ kc+56(FP), BX
+	MOVQ width+64(FP), SI
+	SHLQ $0x02, SI
+	LEAQ (DX)(DX*2), DI
+	LEAQ (SI)(SI*2), R8
+	LEAQ (CX)(DX*4), R9
+
+pack8_loop:
+	SUBQ       $0x08, BX
+	JB         pack8_done
+	LEAQ       (AX)(SI*4), R10
+	VMOVUPS    (CX), Y0
+	VMOVUPS    (CX)(DX*1), Y1
+	VMOVUPS    (CX)(DX*2), Y2
+	VMOVUPS    (CX)(DI*1), Y3
+	VMOVUPS    (R9), Y4
+	VMOVUPS    (R9)(DX*1), Y5
+	VMOVUPS    (R9)(DX*2), Y6
+	VMOVUPS    (R9)(DI*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VMOVUPS    Y6, (AX)
+	VMOVUPS    Y2, (R10)
+	VPERM2F128 $0x20, Y3, Y1, Y2
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VMOVUPS    Y2, (AX)(SI*1)
+	VMOVUPS    Y1, (R10)(SI*1)
+	VPERM2F128 $0x20, Y5, Y8, Y1
+	VPERM2F128 $0x31, Y5, Y8, Y2
+	VMOVUPS    Y1, (AX)(SI*2)
+	VMOVUPS    Y2, (R10)(SI*2)
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VMOVUPS    Y1, (AX)(R8*1)
+	VMOVUPS    Y0, (R10)(R8*1)
+	ADDQ       $0x20, CX
+	ADDQ       $0x20, R9
+	LEAQ       (R10)(SI*4), AX
+	JMP        pack8_loop
+
+pack8_done:
+	VZEROUPPER
+	RET
+
+// func packTranspose4AVX(dst []float32, src []float32, ld int, kc int, width int)
+// Requires: AVX
+TEXT ·packTranspose4AVX(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ ld+48(FP), DX
+	SHLQ $0x02, DX
+	MOVQ kc+56(FP), BX
+	MOVQ width+64(FP), SI
+	SHLQ $0x02, SI
+	LEAQ (DX)(DX*2), DI
+	LEAQ (SI)(SI*2), R8
+
+pack4_loop:
+	SUBQ         $0x08, BX
+	JB           pack4_done
+	LEAQ         (AX)(SI*4), R9
+	VMOVUPS      (CX), Y0
+	VMOVUPS      (CX)(DX*1), Y1
+	VMOVUPS      (CX)(DX*2), Y2
+	VMOVUPS      (CX)(DI*1), Y3
+	VUNPCKLPS    Y1, Y0, Y4
+	VUNPCKHPS    Y1, Y0, Y0
+	VUNPCKLPS    Y3, Y2, Y1
+	VUNPCKHPS    Y3, Y2, Y2
+	VSHUFPS      $0x44, Y1, Y4, Y3
+	VSHUFPS      $0xee, Y1, Y4, Y1
+	VSHUFPS      $0x44, Y2, Y0, Y4
+	VSHUFPS      $0xee, Y2, Y0, Y0
+	VMOVUPS      X3, (AX)
+	VEXTRACTF128 $0x01, Y3, (R9)
+	VMOVUPS      X1, (AX)(SI*1)
+	VEXTRACTF128 $0x01, Y1, (R9)(SI*1)
+	VMOVUPS      X4, (AX)(SI*2)
+	VEXTRACTF128 $0x01, Y4, (R9)(SI*2)
+	VMOVUPS      X0, (AX)(R8*1)
+	VEXTRACTF128 $0x01, Y0, (R9)(R8*1)
+	ADDQ         $0x20, CX
+	LEAQ         (R9)(SI*4), AX
+	JMP          pack4_loop
+
+pack4_done:
 	VZEROUPPER
 	RET

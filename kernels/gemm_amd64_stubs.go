@@ -9,7 +9,18 @@ package kernels
 // (b[p*16+j]). C is not read when beta is ±0.
 func sgemmKernel6x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
 
+// sgemmKernel4x24AVX2 sets C = alpha·A·B + beta·C on the rows×cols (≤ 4×24) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*4+i]) and packed B
+// (b[p*24+j]). C is not read when beta is ±0.
+func sgemmKernel4x24AVX2(k int, a []float32, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
 // sgemmKernel12x32AVX512 sets C = alpha·A·B + beta·C on the rows×cols (≤ 12×32) corner of a tile
 // of C with leading dimension ldc, from k steps of packed A (a[p*12+i]) and packed B
 // (b[p*32+j]). C is not read when beta is ±0.
 func sgemmKernel12x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// packTranspose8AVX sets dst[p*width+r] = src[r*ld+p] for r < 8 and p < kc, kc a multiple of 8.
+func packTranspose8AVX(dst []float32, src []float32, ld int, kc int, width int)
+
+// packTranspose4AVX sets dst[p*width+r] = src[r*ld+p] for r < 4 and p < kc, kc a multiple of 8.
+func packTranspose4AVX(dst []float32, src []float32, ld int, kc int, width int)

@@ -24,6 +24,11 @@ type gemmConfig struct {
 	// beta == 0. Every element must be one sequential chain over p whatever
 	// rows and cols are, so that results do not depend on where tiles fall.
 	kernel func(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta float32)
+
+	// packTrans packs rows rows of a row-major source, transposed, into a
+	// panel: dst[p*width+r] = src[r*ld+p] for r < rows, p < kc. It is how A
+	// is packed when not transposed and B when transposed.
+	packTrans func(dst, src []float32, ld, rows, kc, width int)
 }
 
 // gemmParallelMin is the work (m·n·k multiply-adds) below which Sgemm stays
@@ -143,14 +148,14 @@ func (p *gemmProblem) run(buf *gemmBuffers, i0, m, j0, n int) {
 		nc := min(g.nc, n-jc)
 		for pc := 0; pc < p.k; pc += kc {
 			kb := min(kc, p.k-pc)
-			packB(buf.b, p.b, p.ldb, p.transB, pc, kb, j0+jc, nc, g.nr)
+			g.packB(buf.b, p.b, p.ldb, p.transB, pc, kb, j0+jc, nc)
 			beta := p.beta
 			if pc > 0 {
 				beta = 1 // later k blocks add to what the first one wrote
 			}
 			for ic := 0; ic < m; ic += g.mc {
 				mc := min(g.mc, m-ic)
-				packA(buf.a, p.a, p.lda, p.transA, i0+ic, mc, pc, kb, g.mr)
+				g.packA(buf.a, p.a, p.lda, p.transA, i0+ic, mc, pc, kb)
 				for jr := 0; jr < nc; jr += g.nr {
 					cols := min(g.nr, nc-jr)
 					bp := buf.b[jr*kb:]
@@ -168,7 +173,8 @@ func (p *gemmProblem) run(buf *gemmBuffers, i0, m, j0, n int) {
 // packA packs rows i0..i0+mc-1, depth p0..p0+kc-1 of op(A) into dst as mr×kc
 // panels, each stored k step by k step (dst[panel + p*mr + i]), padding the
 // rows of a short last panel with zeros.
-func packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc, mr int) {
+func (g *gemmConfig) packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc int) {
+	mr := g.mr
 	for ir := 0; ir < mc; ir += mr {
 		rows := min(mr, mc-ir)
 		panel := dst[ir*kc : ir*kc+mr*kc]
@@ -180,25 +186,16 @@ func packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc, mr int) {
 			}
 			continue
 		}
-		for i := 0; i < rows; i++ {
-			src := a[(i0+ir+i)*lda+p0:]
-			src = src[:kc]
-			for p, v := range src {
-				panel[p*mr+i] = v
-			}
-		}
-		for i := rows; i < mr; i++ {
-			for p := 0; p < kc; p++ {
-				panel[p*mr+i] = 0
-			}
-		}
+		g.packTrans(panel, a[(i0+ir)*lda+p0:], lda, rows, kc, mr)
+		padPanel(panel, rows, mr)
 	}
 }
 
 // packB packs depth p0..p0+kc-1, columns j0..j0+nc-1 of op(B) into dst as
 // kc×nr panels, each stored k step by k step (dst[panel + p*nr + j]), padding
 // the columns of a short last panel with zeros.
-func packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr int) {
+func (g *gemmConfig) packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc int) {
+	nr := g.nr
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
 		panel := dst[jr*kc : jr*kc+nr*kc]
@@ -210,18 +207,28 @@ func packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr int) {
 			}
 			continue
 		}
-		for j := 0; j < cols; j++ {
-			src := b[(j0+jr+j)*ldb+p0:]
-			src = src[:kc]
-			for p, v := range src {
-				panel[p*nr+j] = v
-			}
+		g.packTrans(panel, b[(j0+jr)*ldb+p0:], ldb, cols, kc, nr)
+		padPanel(panel, cols, nr)
+	}
+}
+
+// packTransGeneric is the portable packTrans.
+func packTransGeneric(dst, src []float32, ld, rows, kc, width int) {
+	for r := 0; r < rows; r++ {
+		row := src[r*ld : r*ld+kc]
+		for p, v := range row {
+			dst[p*width+r] = v
 		}
-		for j := cols; j < nr; j++ {
-			for p := 0; p < kc; p++ {
-				panel[p*nr+j] = 0
-			}
-		}
+	}
+}
+
+// padPanel zeroes entries used..width-1 of every k step of a panel.
+func padPanel(panel []float32, used, width int) {
+	if used == width {
+		return
+	}
+	for p := 0; p+width <= len(panel); p += width {
+		clear(panel[p+used : p+width])
 	}
 }
 
