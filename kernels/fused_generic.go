@@ -43,7 +43,7 @@ func bceWithLogitsGeneric(dlogits, logits, target []float32, scale float32) floa
 	for i, l32 := range logits {
 		l, t := float64(l32), float64(target[i])
 		e := expFull(-math.Abs(l)) // in [0, 1]: never overflows
-		q := e / (1 + e)         // sigmoid(−|l|)
+		q := e / (1 + e)           // sigmoid(−|l|)
 		// c = step(l) − t, taking the step from the sign bit so that −0
 		// counts as negative. l·c = max(l, 0) − t·l ≥ 0 without the
 		// cancellation of that difference, and sigmoid(l) − t is c − q for
