@@ -600,6 +600,47 @@ kl_w16:
 	VMOVUPS      32(DX)(DI*4), Y3
 	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y4
 	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y5
+	VPAND        vecmath_exp<>+320(SB), Y4, Y6
+	VPAND        vecmath_exp<>+320(SB), Y5, Y7
+	VPMAXUD      Y7, Y6, Y6
+	VPCMPGTD     vecmath_exp<>+384(SB), Y6, Y6
+	VPTEST       Y6, Y6
+	JNZ          kl_exp1_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y7
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y9
+	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y4
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y5
+	VMOVUPS      vecmath_exp<>+128(SB), Y8
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y8
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y8
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y8
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y10
+	VFMADD231PS  Y8, Y4, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y8
+	VFMADD231PS  Y9, Y5, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y4
+	VFMADD213PS  Y4, Y4, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y5
+	VFMADD213PS  Y5, Y5, Y8
+	VPSRLD       $0x03, Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       Y6, Y10, Y4
+	VPSRLD       $0x03, Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       Y7, Y8, Y5
+	JMP          kl_exp1_join
+
+kl_exp1_slow:
 	VMOVUPS      vecmath_exp<>+416(SB), Y6
 	VMOVUPS      vecmath_exp<>+448(SB), Y7
 	VMAXPS       Y4, Y6, Y4
@@ -648,6 +689,8 @@ kl_w16:
 	VMULPS       Y6, Y10, Y4
 	VMULPS       Y5, Y8, Y8
 	VMULPS       Y7, Y8, Y5
+
+kl_exp1_join:
 	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y8
 	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y9
 	VFMADD213PS  fusedc_362da546<>+0(SB), Y2, Y8
@@ -727,6 +770,29 @@ kl_w8:
 	JA           kl_w8_done
 	VMOVUPS      (DX)(DI*4), Y2
 	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y3
+	VPAND        vecmath_exp<>+320(SB), Y3, Y4
+	VPCMPGTD     vecmath_exp<>+384(SB), Y4, Y4
+	VPTEST       Y4, Y4
+	JNZ          kl_exp2_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y4
+	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y4
+	VSUBPS       vecmath_exp<>+32(SB), Y4, Y5
+	VFNMADD231PS vecmath_exp<>+64(SB), Y5, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y5, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y5
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y5
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y5
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y5
+	VPERMPS      vecmath_exp<>+288(SB), Y4, Y6
+	VFMADD231PS  Y5, Y3, Y6
+	VPERMPS      vecmath_exp<>+256(SB), Y4, Y3
+	VFMADD213PS  Y3, Y3, Y6
+	VPSRLD       $0x03, Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       Y4, Y6, Y3
+	JMP          kl_exp2_join
+
+kl_exp2_slow:
 	VMOVUPS      vecmath_exp<>+416(SB), Y4
 	VMOVUPS      vecmath_exp<>+448(SB), Y5
 	VMAXPS       Y3, Y4, Y3
@@ -752,6 +818,8 @@ kl_w8:
 	VPSLLD       $0x17, Y4, Y4
 	VMULPS       Y3, Y6, Y6
 	VMULPS       Y4, Y6, Y3
+
+kl_exp2_join:
 	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y5
 	VFMADD213PS  fusedc_362da546<>+0(SB), Y2, Y5
 	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y2, Y5
@@ -800,6 +868,29 @@ kl_w8_done:
 	VMOVDQU      (R8)(R9*4), Y2
 	VMASKMOVPS   (DX)(SI*4), Y2, Y3
 	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y4
+	VPAND        vecmath_exp<>+320(SB), Y4, Y5
+	VPCMPGTD     vecmath_exp<>+384(SB), Y5, Y5
+	VPTEST       Y5, Y5
+	JNZ          kl_exp3_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y5
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y6
+	VFNMADD231PS vecmath_exp<>+64(SB), Y6, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y4, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y4
+	VFMADD213PS  Y4, Y4, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       Y5, Y7, Y4
+	JMP          kl_exp3_join
+
+kl_exp3_slow:
 	VMOVUPS      vecmath_exp<>+416(SB), Y5
 	VMOVUPS      vecmath_exp<>+448(SB), Y6
 	VMAXPS       Y4, Y5, Y4
@@ -825,6 +916,8 @@ kl_w8_done:
 	VPSLLD       $0x17, Y5, Y5
 	VMULPS       Y4, Y7, Y7
 	VMULPS       Y5, Y7, Y4
+
+kl_exp3_join:
 	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y6
 	VFMADD213PS  fusedc_362da546<>+0(SB), Y3, Y6
 	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y3, Y6
@@ -1547,6 +1640,47 @@ bce_w16:
 	VMOVUPS      32(CX)(SI*4), Y4
 	VORPS        fusedc_80000000<>+0(SB), Y3, Y5
 	VORPS        fusedc_80000000<>+0(SB), Y4, Y6
+	VPAND        vecmath_exp<>+320(SB), Y5, Y7
+	VPAND        vecmath_exp<>+320(SB), Y6, Y8
+	VPMAXUD      Y8, Y7, Y7
+	VPCMPGTD     vecmath_exp<>+384(SB), Y7, Y7
+	VPTEST       Y7, Y7
+	JNZ          bce_exp4_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y7
+	VMOVUPS      vecmath_exp<>+0(SB), Y8
+	VFMADD213PS  vecmath_exp<>+32(SB), Y6, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y9
+	VSUBPS       vecmath_exp<>+32(SB), Y8, Y10
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y6
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y6
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y9
+	VMOVUPS      vecmath_exp<>+128(SB), Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y6, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y6, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y6, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y11
+	VFMADD231PS  Y9, Y5, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y8, Y9
+	VFMADD231PS  Y10, Y6, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y5
+	VFMADD213PS  Y5, Y5, Y11
+	VPERMPS      vecmath_exp<>+256(SB), Y8, Y6
+	VFMADD213PS  Y6, Y6, Y9
+	VPSRLD       $0x03, Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       Y7, Y11, Y5
+	VPSRLD       $0x03, Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       Y8, Y9, Y6
+	JMP          bce_exp4_join
+
+bce_exp4_slow:
 	VMOVUPS      vecmath_exp<>+416(SB), Y7
 	VMOVUPS      vecmath_exp<>+448(SB), Y8
 	VMAXPS       Y5, Y7, Y5
@@ -1595,6 +1729,8 @@ bce_w16:
 	VMULPS       Y7, Y11, Y5
 	VMULPS       Y6, Y9, Y9
 	VMULPS       Y8, Y9, Y6
+
+bce_exp4_join:
 	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y7
 	VDIVPS       Y7, Y5, Y7
 	VADDPS       fusedc_3f800000<>+0(SB), Y6, Y8
@@ -1662,6 +1798,29 @@ bce_w8:
 	JA           bce_w8_done
 	VMOVUPS      (CX)(SI*4), Y3
 	VORPS        fusedc_80000000<>+0(SB), Y3, Y4
+	VPAND        vecmath_exp<>+320(SB), Y4, Y5
+	VPCMPGTD     vecmath_exp<>+384(SB), Y5, Y5
+	VPTEST       Y5, Y5
+	JNZ          bce_exp5_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y5
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y6
+	VFNMADD231PS vecmath_exp<>+64(SB), Y6, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y4, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y4
+	VFMADD213PS  Y4, Y4, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       Y5, Y7, Y4
+	JMP          bce_exp5_join
+
+bce_exp5_slow:
 	VMOVUPS      vecmath_exp<>+416(SB), Y5
 	VMOVUPS      vecmath_exp<>+448(SB), Y6
 	VMAXPS       Y4, Y5, Y4
@@ -1687,6 +1846,8 @@ bce_w8:
 	VPSLLD       $0x17, Y5, Y5
 	VMULPS       Y4, Y7, Y7
 	VMULPS       Y5, Y7, Y4
+
+bce_exp5_join:
 	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y5
 	VDIVPS       Y5, Y4, Y5
 	VMOVUPS      (DX)(SI*4), Y6
@@ -1729,6 +1890,29 @@ bce_w8_done:
 	VMOVDQU      (DI)(R8*4), Y3
 	VMASKMOVPS   (CX)(BX*4), Y3, Y4
 	VORPS        fusedc_80000000<>+0(SB), Y4, Y5
+	VPAND        vecmath_exp<>+320(SB), Y5, Y6
+	VPCMPGTD     vecmath_exp<>+384(SB), Y6, Y6
+	VPTEST       Y6, Y6
+	JNZ          bce_exp6_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y6
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y7
+	VFNMADD231PS vecmath_exp<>+64(SB), Y7, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y7, Y5
+	VMOVUPS      vecmath_exp<>+128(SB), Y7
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y7
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y7
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y7
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y8
+	VFMADD231PS  Y7, Y5, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y5
+	VFMADD213PS  Y5, Y5, Y8
+	VPSRLD       $0x03, Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       Y6, Y8, Y5
+	JMP          bce_exp6_join
+
+bce_exp6_slow:
 	VMOVUPS      vecmath_exp<>+416(SB), Y6
 	VMOVUPS      vecmath_exp<>+448(SB), Y7
 	VMAXPS       Y5, Y6, Y5
@@ -1754,6 +1938,8 @@ bce_w8_done:
 	VPSLLD       $0x17, Y6, Y6
 	VMULPS       Y5, Y8, Y8
 	VMULPS       Y6, Y8, Y5
+
+bce_exp6_join:
 	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y6
 	VDIVPS       Y6, Y5, Y6
 	VMASKMOVPS   (DX)(BX*4), Y3, Y7

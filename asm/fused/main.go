@@ -517,7 +517,7 @@ func reparamKL() {
 		lv := ld(logvar, i, ks, mask)
 		sv := ymms(u)
 		each(u, func(j int) { VMULPS(f32(0.5), lv[j], sv[j]) })
-		vecmath.ExpAVX2(sv) // s = e^(logvar/2), the exp every kernel family shares
+		expBranchy("kl", sv) // s = e^(logvar/2), the exp every kernel family shares
 		y := ymms(u)
 
 		// Per-element term mu² + h with h = e^lv − 1 − lv. Where −1 < lv < 2
@@ -564,6 +564,28 @@ func reparamKL() {
 	Store(sum, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
+}
+
+// expLabels numbers the labels of expBranchy.
+var expLabels int
+
+// expBranchy replaces the lanes of xs by e^x with vecmath's Exp, taking its
+// cheaper in-range variant (no clamp, one-step scaling: the same bits) when
+// every lane has |x| ≤ vecmath.InRangeMax, as nearly all do in training.
+func expBranchy(name string, xs []reg.VecVirtual) {
+	expLabels++
+	slow := fmt.Sprintf("%s_exp%d_slow", name, expLabels)
+	join := fmt.Sprintf("%s_exp%d_join", name, expLabels)
+	ops := make([]Op, len(xs))
+	for j, x := range xs {
+		ops[j] = x
+	}
+	vecmath.BranchIfOutOfRangeAVX2(slow, ops...)
+	vecmath.ExpInRangeAVX2(xs)
+	JMP(LabelRef(join))
+	Label(slow)
+	vecmath.ExpAVX2(xs)
+	Label(join)
 }
 
 // zeroedX returns a new XMM set to zero.
@@ -644,7 +666,7 @@ func bceWithLogits() {
 		l := ld(logits, i, ks, mask)
 		ev := ymms(u)
 		each(u, func(j int) { VORPS(splat(signBt), l[j], ev[j]) }) // −|l|
-		vecmath.ExpAVX2(ev)                                        // e = e^−|l| in [0, 1]
+		expBranchy("bce", ev)                                      // e = e^−|l| in [0, 1]
 		// q = sigmoid(−|l|) = e/(1+e).
 		q := ymms(u)
 		each(u, func(j int) {
