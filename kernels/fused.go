@@ -21,8 +21,11 @@ import (
 // Outputs are stated as |error| ≤ a·ulp(exact) + b·2^-24·M, where M is the
 // sum of the magnitudes of the parts that make up the exact value, the
 // natural bound where those parts may cancel. The bounds are asserted by the
-// tests for every implementation; the generic code computes each element in
-// float64 and is almost always correctly rounded.
+// tests for every implementation. The generic code computes each element in
+// float64 and is almost always correctly rounded; the avx2 code computes in
+// float32 with FMA; the avx512 set has its own code for ReparamKL,
+// ReparamKLBackward and BCEWithLogits (with VSCALEFPS) and runs the avx2
+// code of the others.
 
 // ReparamKL sets z = mu + eps·exp(logvar/2) elementwise and returns the KL
 // divergence of N(mu, exp(logvar)) from N(0, 1), summed over all elements:

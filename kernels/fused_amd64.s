@@ -582,142 +582,181 @@ srround_w1_done:
 // func reparamKLAVX2(z []float32, mu []float32, logvar []float32, eps []float32) float64
 // Requires: AVX, AVX2, FMA3, SSE2
 TEXT ·reparamKLAVX2(SB), NOSPLIT, $0-104
-	MOVQ         z_base+0(FP), AX
-	MOVQ         mu_base+24(FP), CX
-	MOVQ         logvar_base+48(FP), DX
-	MOVQ         eps_base+72(FP), BX
-	MOVQ         z_len+8(FP), SI
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y0
-	VBROADCASTSS fusedc_42b20000<>+0(SB), Y1
-	VXORPD       Y2, Y2, Y2
-	VXORPD       Y3, Y3, Y3
-	XORQ         DI, DI
+	MOVQ   z_base+0(FP), AX
+	MOVQ   mu_base+24(FP), CX
+	MOVQ   logvar_base+48(FP), DX
+	MOVQ   eps_base+72(FP), BX
+	MOVQ   z_len+8(FP), SI
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	XORQ   DI, DI
 
 kl_w16:
 	MOVQ         DI, R8
 	ADDQ         $0x10, R8
 	CMPQ         R8, SI
 	JA           kl_w16_done
-	VMOVUPS      (DX)(DI*4), Y4
-	VMOVUPS      32(DX)(DI*4), Y5
-	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y6
-	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y7
-	VMAXPS       Y6, Y0, Y8
-	VMINPS       Y8, Y1, Y8
-	VMAXPS       Y7, Y0, Y10
-	VMINPS       Y10, Y1, Y10
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y6
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y8, Y6
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y10, Y7
-	VSUBPS       fusedc_4b400000<>+0(SB), Y6, Y9
-	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y11
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y9, Y8
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y11, Y10
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y9, Y8
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y11, Y10
-	VMOVUPS      fusedc_39509279<>+0(SB), Y11
-	VMOVUPS      fusedc_39509279<>+0(SB), Y9
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y8, Y11
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y10, Y9
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y8, Y11
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y10, Y9
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y8, Y11
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y10, Y9
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y8, Y11
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y10, Y9
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y8, Y11
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y10, Y9
-	VMULPS       Y8, Y8, Y12
-	VFMADD213PS  Y8, Y12, Y11
-	VMULPS       Y10, Y10, Y8
-	VFMADD213PS  Y10, Y8, Y9
-	VADDPS       fusedc_3f800000<>+0(SB), Y11, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y9
-	VPSUBD       fusedc_4b400000<>+0(SB), Y6, Y6
-	VPSRAD       $0x01, Y6, Y10
-	VPSUBD       Y10, Y6, Y6
-	VPSLLD       $0x17, Y10, Y10
-	VPADDD       fusedc_3f800000<>+0(SB), Y10, Y10
+	VMOVUPS      (DX)(DI*4), Y2
+	VMOVUPS      32(DX)(DI*4), Y3
+	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y4
+	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y5
+	VPAND        vecmath_exp<>+320(SB), Y4, Y6
+	VPAND        vecmath_exp<>+320(SB), Y5, Y7
+	VPMAXUD      Y7, Y6, Y6
+	VPCMPGTD     vecmath_exp<>+384(SB), Y6, Y6
+	VPTEST       Y6, Y6
+	JNZ          kl_exp1_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y7
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y9
+	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y4
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y5
+	VMOVUPS      vecmath_exp<>+128(SB), Y8
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y8
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y8
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y8
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y10
+	VFMADD231PS  Y8, Y4, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y8
+	VFMADD231PS  Y9, Y5, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y4
+	VFMADD213PS  Y4, Y4, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y5
+	VFMADD213PS  Y5, Y5, Y8
+	VPSRLD       $0x03, Y6, Y6
 	VPSLLD       $0x17, Y6, Y6
-	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
-	VMULPS       Y10, Y8, Y8
-	VMULPS       Y6, Y8, Y8
-	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
-	VPSRAD       $0x01, Y7, Y6
-	VPSUBD       Y6, Y7, Y7
-	VPSLLD       $0x17, Y6, Y6
-	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VPADDD       Y6, Y10, Y4
+	VPSRLD       $0x03, Y7, Y7
 	VPSLLD       $0x17, Y7, Y7
-	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
-	VMULPS       Y6, Y9, Y9
-	VMULPS       Y7, Y9, Y9
-	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y10
-	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y11
-	VFMADD213PS  fusedc_362da546<>+0(SB), Y4, Y10
-	VFMADD213PS  fusedc_362da546<>+0(SB), Y5, Y11
-	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y4, Y10
-	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y5, Y11
-	VFMADD213PS  fusedc_3950761f<>+0(SB), Y4, Y10
-	VFMADD213PS  fusedc_3950761f<>+0(SB), Y5, Y11
-	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y4, Y10
-	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y5, Y11
-	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y4, Y10
-	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y5, Y11
-	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y4, Y10
-	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y5, Y11
-	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y4, Y10
-	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y5, Y11
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y4, Y10
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y5, Y11
-	VMULPS       Y4, Y4, Y12
-	VMULPS       Y12, Y10, Y10
-	VMULPS       Y5, Y5, Y13
-	VMULPS       Y13, Y11, Y11
-	VSUBPS       fusedc_3f000000<>+0(SB), Y4, Y6
+	VPADDD       Y7, Y8, Y5
+	JMP          kl_exp1_join
+
+kl_exp1_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y6
+	VMOVUPS      vecmath_exp<>+448(SB), Y7
+	VMAXPS       Y4, Y6, Y4
+	VMINPS       Y4, Y7, Y4
+	VMAXPS       Y5, Y6, Y5
+	VMINPS       Y5, Y7, Y5
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y7
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y9
+	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y4
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y5
+	VMOVUPS      vecmath_exp<>+128(SB), Y8
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y8
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y8
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y8
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y10
+	VFMADD231PS  Y8, Y4, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y8
+	VFMADD231PS  Y9, Y5, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y4
+	VFMADD213PS  Y4, Y4, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y5
+	VFMADD213PS  Y5, Y5, Y8
+	VPSRLD       $0x03, Y6, Y6
+	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
+	VPSRLD       $0x01, Y6, Y4
+	VPSUBD       Y4, Y6, Y6
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y6, Y6
+	VPSRLD       $0x03, Y7, Y7
+	VPSUBD       vecmath_exp<>+480(SB), Y7, Y7
+	VPSRLD       $0x01, Y7, Y5
+	VPSUBD       Y5, Y7, Y7
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y7, Y7
+	VMULPS       Y4, Y10, Y10
+	VMULPS       Y6, Y10, Y4
+	VMULPS       Y5, Y8, Y8
+	VMULPS       Y7, Y8, Y5
+
+kl_exp1_join:
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y8
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y9
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y3, Y9
+	VMULPS       Y2, Y2, Y10
+	VMULPS       Y10, Y8, Y8
+	VMULPS       Y3, Y3, Y11
+	VMULPS       Y11, Y9, Y9
+	VSUBPS       fusedc_3f000000<>+0(SB), Y2, Y6
 	VANDPS       fusedc_7fffffff<>+0(SB), Y6, Y6
 	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y6, Y6
-	VSUBPS       fusedc_3f000000<>+0(SB), Y5, Y7
+	VSUBPS       fusedc_3f000000<>+0(SB), Y3, Y7
 	VANDPS       fusedc_7fffffff<>+0(SB), Y7, Y7
 	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y7, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y12
-	VMINPS       fusedc_43490000<>+0(SB), Y12, Y12
-	VXORPS       fusedc_80000000<>+0(SB), Y12, Y12
-	VBLENDVPS    Y6, Y10, Y12, Y12
-	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y13
-	VMINPS       fusedc_43490000<>+0(SB), Y13, Y13
-	VXORPS       fusedc_80000000<>+0(SB), Y13, Y13
-	VBLENDVPS    Y7, Y11, Y13, Y13
-	VMOVUPS      (CX)(DI*4), Y4
-	VMOVUPS      32(CX)(DI*4), Y5
-	VFMADD231PS  Y4, Y4, Y12
-	VANDNPS      Y8, Y6, Y6
-	VFMADD231PS  Y5, Y5, Y13
-	VANDNPS      Y9, Y7, Y7
-	VEXTRACTF128 $0x01, Y12, X10
-	VCVTPS2PD    X12, Y11
-	VCVTPS2PD    X10, Y10
-	VADDPD       Y11, Y2, Y2
-	VADDPD       Y10, Y3, Y3
-	VEXTRACTF128 $0x01, Y6, X10
+	VADDPS       fusedc_3f800000<>+0(SB), Y2, Y10
+	VMINPS       fusedc_43490000<>+0(SB), Y10, Y10
+	VXORPS       fusedc_80000000<>+0(SB), Y10, Y10
+	VBLENDVPS    Y6, Y8, Y10, Y10
+	VADDPS       fusedc_3f800000<>+0(SB), Y3, Y11
+	VMINPS       fusedc_43490000<>+0(SB), Y11, Y11
+	VXORPS       fusedc_80000000<>+0(SB), Y11, Y11
+	VBLENDVPS    Y7, Y9, Y11, Y11
+	VMOVUPS      (CX)(DI*4), Y2
+	VMOVUPS      32(CX)(DI*4), Y3
+	VFMADD231PS  Y2, Y2, Y10
+	VANDNPS      Y4, Y6, Y6
+	VFMADD231PS  Y3, Y3, Y11
+	VANDNPS      Y5, Y7, Y7
+	VEXTRACTF128 $0x01, Y10, X8
+	VCVTPS2PD    X10, Y9
+	VCVTPS2PD    X8, Y8
+	VADDPD       Y9, Y0, Y0
+	VADDPD       Y8, Y1, Y1
+	VEXTRACTF128 $0x01, Y6, X8
 	VCVTPS2PD    X6, Y6
-	VCVTPS2PD    X10, Y10
-	VFMADD231PD  Y6, Y6, Y2
-	VFMADD231PD  Y10, Y10, Y3
-	VEXTRACTF128 $0x01, Y13, X6
-	VCVTPS2PD    X13, Y10
+	VCVTPS2PD    X8, Y8
+	VFMADD231PD  Y6, Y6, Y0
+	VFMADD231PD  Y8, Y8, Y1
+	VEXTRACTF128 $0x01, Y11, X6
+	VCVTPS2PD    X11, Y8
 	VCVTPS2PD    X6, Y6
-	VADDPD       Y10, Y2, Y2
-	VADDPD       Y6, Y3, Y3
+	VADDPD       Y8, Y0, Y0
+	VADDPD       Y6, Y1, Y1
 	VEXTRACTF128 $0x01, Y7, X6
 	VCVTPS2PD    X7, Y7
 	VCVTPS2PD    X6, Y6
-	VFMADD231PD  Y7, Y7, Y2
-	VFMADD231PD  Y6, Y6, Y3
+	VFMADD231PD  Y7, Y7, Y0
+	VFMADD231PD  Y6, Y6, Y1
 	VMOVUPS      (BX)(DI*4), Y6
 	VMOVUPS      32(BX)(DI*4), Y7
-	VFMADD213PS  Y4, Y8, Y6
-	VFMADD213PS  Y5, Y9, Y7
+	VFMADD213PS  Y2, Y4, Y6
+	VFMADD213PS  Y3, Y5, Y7
 	VMOVUPS      Y6, (AX)(DI*4)
 	VMOVUPS      Y7, 32(AX)(DI*4)
 	MOVQ         R8, DI
@@ -729,67 +768,92 @@ kl_w8:
 	ADDQ         $0x08, R8
 	CMPQ         R8, SI
 	JA           kl_w8_done
-	VMOVUPS      (DX)(DI*4), Y4
-	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y5
-	VMAXPS       Y5, Y0, Y6
-	VMINPS       Y6, Y1, Y6
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y5
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y6, Y5
-	VSUBPS       fusedc_4b400000<>+0(SB), Y5, Y7
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y7, Y6
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y7, Y6
-	VMOVUPS      fusedc_39509279<>+0(SB), Y7
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y6, Y7
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y6, Y7
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y6, Y7
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y6, Y7
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y7
-	VMULPS       Y6, Y6, Y8
-	VFMADD213PS  Y6, Y8, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y6
-	VPSUBD       fusedc_4b400000<>+0(SB), Y5, Y5
-	VPSRAD       $0x01, Y5, Y7
-	VPSUBD       Y7, Y5, Y5
-	VPSLLD       $0x17, Y7, Y7
-	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
-	VPSLLD       $0x17, Y5, Y5
-	VPADDD       fusedc_3f800000<>+0(SB), Y5, Y5
-	VMULPS       Y7, Y6, Y6
-	VMULPS       Y5, Y6, Y6
-	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y7
-	VFMADD213PS  fusedc_362da546<>+0(SB), Y4, Y7
-	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y4, Y7
-	VFMADD213PS  fusedc_3950761f<>+0(SB), Y4, Y7
-	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y4, Y7
-	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y4, Y7
-	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y4, Y7
-	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y4, Y7
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y4, Y7
-	VMULPS       Y4, Y4, Y8
-	VMULPS       Y8, Y7, Y7
-	VSUBPS       fusedc_3f000000<>+0(SB), Y4, Y5
-	VANDPS       fusedc_7fffffff<>+0(SB), Y5, Y5
-	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y5, Y5
-	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y8
-	VMINPS       fusedc_43490000<>+0(SB), Y8, Y8
-	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
-	VBLENDVPS    Y5, Y7, Y8, Y8
-	VMOVUPS      (CX)(DI*4), Y4
-	VFMADD231PS  Y4, Y4, Y8
-	VANDNPS      Y6, Y5, Y5
-	VEXTRACTF128 $0x01, Y8, X7
-	VCVTPS2PD    X8, Y8
-	VCVTPS2PD    X7, Y7
-	VADDPD       Y8, Y2, Y2
-	VADDPD       Y7, Y3, Y3
-	VEXTRACTF128 $0x01, Y5, X7
+	VMOVUPS      (DX)(DI*4), Y2
+	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y3
+	VPAND        vecmath_exp<>+320(SB), Y3, Y4
+	VPCMPGTD     vecmath_exp<>+384(SB), Y4, Y4
+	VPTEST       Y4, Y4
+	JNZ          kl_exp2_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y4
+	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y4
+	VSUBPS       vecmath_exp<>+32(SB), Y4, Y5
+	VFNMADD231PS vecmath_exp<>+64(SB), Y5, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y5, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y5
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y5
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y5
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y5
+	VPERMPS      vecmath_exp<>+288(SB), Y4, Y6
+	VFMADD231PS  Y5, Y3, Y6
+	VPERMPS      vecmath_exp<>+256(SB), Y4, Y3
+	VFMADD213PS  Y3, Y3, Y6
+	VPSRLD       $0x03, Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       Y4, Y6, Y3
+	JMP          kl_exp2_join
+
+kl_exp2_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y4
+	VMOVUPS      vecmath_exp<>+448(SB), Y5
+	VMAXPS       Y3, Y4, Y3
+	VMINPS       Y3, Y5, Y3
+	VMOVUPS      vecmath_exp<>+0(SB), Y4
+	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y4
+	VSUBPS       vecmath_exp<>+32(SB), Y4, Y5
+	VFNMADD231PS vecmath_exp<>+64(SB), Y5, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y5, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y5
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y5
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y5
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y5
+	VPERMPS      vecmath_exp<>+288(SB), Y4, Y6
+	VFMADD231PS  Y5, Y3, Y6
+	VPERMPS      vecmath_exp<>+256(SB), Y4, Y3
+	VFMADD213PS  Y3, Y3, Y6
+	VPSRLD       $0x03, Y4, Y4
+	VPSUBD       vecmath_exp<>+480(SB), Y4, Y4
+	VPSRLD       $0x01, Y4, Y3
+	VPSUBD       Y3, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y3, Y6, Y6
+	VMULPS       Y4, Y6, Y3
+
+kl_exp2_join:
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y5
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VMULPS       Y6, Y5, Y5
+	VSUBPS       fusedc_3f000000<>+0(SB), Y2, Y4
+	VANDPS       fusedc_7fffffff<>+0(SB), Y4, Y4
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y4, Y4
+	VADDPS       fusedc_3f800000<>+0(SB), Y2, Y6
+	VMINPS       fusedc_43490000<>+0(SB), Y6, Y6
+	VXORPS       fusedc_80000000<>+0(SB), Y6, Y6
+	VBLENDVPS    Y4, Y5, Y6, Y6
+	VMOVUPS      (CX)(DI*4), Y2
+	VFMADD231PS  Y2, Y2, Y6
+	VANDNPS      Y3, Y4, Y4
+	VEXTRACTF128 $0x01, Y6, X5
+	VCVTPS2PD    X6, Y6
 	VCVTPS2PD    X5, Y5
-	VCVTPS2PD    X7, Y7
-	VFMADD231PD  Y5, Y5, Y2
-	VFMADD231PD  Y7, Y7, Y3
-	VMOVUPS      (BX)(DI*4), Y5
-	VFMADD213PS  Y4, Y6, Y5
-	VMOVUPS      Y5, (AX)(DI*4)
+	VADDPD       Y6, Y0, Y0
+	VADDPD       Y5, Y1, Y1
+	VEXTRACTF128 $0x01, Y4, X5
+	VCVTPS2PD    X4, Y4
+	VCVTPS2PD    X5, Y5
+	VFMADD231PD  Y4, Y4, Y0
+	VFMADD231PD  Y5, Y5, Y1
+	VMOVUPS      (BX)(DI*4), Y4
+	VFMADD213PS  Y2, Y3, Y4
+	VMOVUPS      Y4, (AX)(DI*4)
 	MOVQ         R8, DI
 	JMP          kl_w8
 
@@ -801,103 +865,108 @@ kl_w8_done:
 	LEAQ         fused_tailmask<>+0(SB), R8
 	MOVQ         $0x0000000000000008, R9
 	SUBQ         DI, R9
-	VMOVDQU      (R8)(R9*4), Y4
-	VMASKMOVPS   (DX)(SI*4), Y4, Y5
-	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y6
-	VMAXPS       Y6, Y0, Y0
-	VMINPS       Y0, Y1, Y0
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y1
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y0, Y1
-	VSUBPS       fusedc_4b400000<>+0(SB), Y1, Y6
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y6, Y0
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y6, Y0
-	VMOVUPS      fusedc_39509279<>+0(SB), Y6
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y0, Y6
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y0, Y6
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y0, Y6
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y0, Y6
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y0, Y6
-	VMULPS       Y0, Y0, Y7
-	VFMADD213PS  Y0, Y7, Y6
-	VADDPS       fusedc_3f800000<>+0(SB), Y6, Y0
-	VPSUBD       fusedc_4b400000<>+0(SB), Y1, Y1
-	VPSRAD       $0x01, Y1, Y6
-	VPSUBD       Y6, Y1, Y1
-	VPSLLD       $0x17, Y6, Y6
-	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
-	VPSLLD       $0x17, Y1, Y1
-	VPADDD       fusedc_3f800000<>+0(SB), Y1, Y1
-	VMULPS       Y6, Y0, Y0
-	VMULPS       Y1, Y0, Y0
-	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y1
-	VFMADD213PS  fusedc_362da546<>+0(SB), Y5, Y1
-	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y5, Y1
-	VFMADD213PS  fusedc_3950761f<>+0(SB), Y5, Y1
-	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y5, Y1
-	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y5, Y1
-	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y5, Y1
-	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y5, Y1
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y5, Y1
-	VMULPS       Y5, Y5, Y7
-	VMULPS       Y7, Y1, Y1
-	VSUBPS       fusedc_3f000000<>+0(SB), Y5, Y6
-	VANDPS       fusedc_7fffffff<>+0(SB), Y6, Y6
-	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y6, Y6
-	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y7
+	VMOVDQU      (R8)(R9*4), Y2
+	VMASKMOVPS   (DX)(SI*4), Y2, Y3
+	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y4
+	VPAND        vecmath_exp<>+320(SB), Y4, Y5
+	VPCMPGTD     vecmath_exp<>+384(SB), Y5, Y5
+	VPTEST       Y5, Y5
+	JNZ          kl_exp3_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y5
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y6
+	VFNMADD231PS vecmath_exp<>+64(SB), Y6, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y4, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y4
+	VFMADD213PS  Y4, Y4, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       Y5, Y7, Y4
+	JMP          kl_exp3_join
+
+kl_exp3_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y5
+	VMOVUPS      vecmath_exp<>+448(SB), Y6
+	VMAXPS       Y4, Y5, Y4
+	VMINPS       Y4, Y6, Y4
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y5
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y6
+	VFNMADD231PS vecmath_exp<>+64(SB), Y6, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y4, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y4
+	VFMADD213PS  Y4, Y4, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
+	VPSRLD       $0x01, Y5, Y4
+	VPSUBD       Y4, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y4, Y7, Y7
+	VMULPS       Y5, Y7, Y4
+
+kl_exp3_join:
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y6
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y7
+	VMULPS       Y7, Y6, Y6
+	VSUBPS       fusedc_3f000000<>+0(SB), Y3, Y5
+	VANDPS       fusedc_7fffffff<>+0(SB), Y5, Y5
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y5, Y5
+	VADDPS       fusedc_3f800000<>+0(SB), Y3, Y7
 	VMINPS       fusedc_43490000<>+0(SB), Y7, Y7
 	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
-	VBLENDVPS    Y6, Y1, Y7, Y7
-	VMASKMOVPS   (CX)(SI*4), Y4, Y1
-	VFMADD231PS  Y1, Y1, Y7
-	VANDNPS      Y0, Y6, Y6
-	VEXTRACTF128 $0x01, Y7, X5
+	VBLENDVPS    Y5, Y6, Y7, Y7
+	VMASKMOVPS   (CX)(SI*4), Y2, Y3
+	VFMADD231PS  Y3, Y3, Y7
+	VANDNPS      Y4, Y5, Y5
+	VEXTRACTF128 $0x01, Y7, X6
 	VCVTPS2PD    X7, Y7
-	VCVTPS2PD    X5, Y5
-	VADDPD       Y7, Y2, Y2
-	VADDPD       Y5, Y3, Y3
-	VEXTRACTF128 $0x01, Y6, X5
 	VCVTPS2PD    X6, Y6
+	VADDPD       Y7, Y0, Y0
+	VADDPD       Y6, Y1, Y1
+	VEXTRACTF128 $0x01, Y5, X6
 	VCVTPS2PD    X5, Y5
-	VFMADD231PD  Y6, Y6, Y2
-	VFMADD231PD  Y5, Y5, Y3
-	VMASKMOVPS   (BX)(SI*4), Y4, Y5
-	VFMADD213PS  Y1, Y0, Y5
-	VMASKMOVPS   Y5, Y4, (AX)(SI*4)
+	VCVTPS2PD    X6, Y6
+	VFMADD231PD  Y5, Y5, Y0
+	VFMADD231PD  Y6, Y6, Y1
+	VMASKMOVPS   (BX)(SI*4), Y2, Y5
+	VFMADD213PS  Y3, Y4, Y5
+	VMASKMOVPS   Y5, Y2, (AX)(SI*4)
 
 kl_tail_done:
-	VXORPD       X0, X0, X0
-	VADDPD       Y3, Y2, Y2
-	VEXTRACTF128 $0x01, Y2, X1
-	VADDPD       X1, X2, X2
-	VUNPCKHPD    X2, X2, X1
-	VADDSD       X1, X2, X2
-	VADDSD       X0, X2, X2
+	VXORPD       X2, X2, X2
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
+	VADDSD       X2, X0, X0
 	MOVQ         $0x3fe0000000000000, AX
-	MOVQ         AX, X0
-	VMULSD       X0, X2, X2
-	MOVSD        X2, ret+96(FP)
+	MOVQ         AX, X1
+	VMULSD       X1, X0, X0
+	MOVSD        X0, ret+96(FP)
 	VZEROUPPER
 	RET
-
-DATA fusedc_c2d00000<>+0(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+4(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+8(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+12(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+16(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+20(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+24(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+28(SB)/4, $0xc2d00000
-GLOBL fusedc_c2d00000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_42b20000<>+0(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+4(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+8(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+12(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+16(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+20(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+24(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+28(SB)/4, $0x42b20000
-GLOBL fusedc_42b20000<>(SB), RODATA|NOPTR, $32
 
 DATA fusedc_3f000000<>+0(SB)/4, $0x3f000000
 DATA fusedc_3f000000<>+4(SB)/4, $0x3f000000
@@ -909,105 +978,159 @@ DATA fusedc_3f000000<>+24(SB)/4, $0x3f000000
 DATA fusedc_3f000000<>+28(SB)/4, $0x3f000000
 GLOBL fusedc_3f000000<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_4b400000<>+0(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+4(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+8(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+12(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+16(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+20(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+24(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+28(SB)/4, $0x4b400000
-GLOBL fusedc_4b400000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3fb8aa3b<>+0(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+4(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+8(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+12(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+16(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+20(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+24(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+28(SB)/4, $0x3fb8aa3b
-GLOBL fusedc_3fb8aa3b<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3f317218<>+0(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+4(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+8(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+12(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+16(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+20(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+24(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+28(SB)/4, $0x3f317218
-GLOBL fusedc_3f317218<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_b102e308<>+0(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+4(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+8(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+12(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+16(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+20(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+24(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+28(SB)/4, $0xb102e308
-GLOBL fusedc_b102e308<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_39509279<>+0(SB)/4, $0x39509279
-DATA fusedc_39509279<>+4(SB)/4, $0x39509279
-DATA fusedc_39509279<>+8(SB)/4, $0x39509279
-DATA fusedc_39509279<>+12(SB)/4, $0x39509279
-DATA fusedc_39509279<>+16(SB)/4, $0x39509279
-DATA fusedc_39509279<>+20(SB)/4, $0x39509279
-DATA fusedc_39509279<>+24(SB)/4, $0x39509279
-DATA fusedc_39509279<>+28(SB)/4, $0x39509279
-GLOBL fusedc_39509279<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3ab6a192<>+0(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+4(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+8(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+12(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+16(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+20(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+24(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+28(SB)/4, $0x3ab6a192
-GLOBL fusedc_3ab6a192<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3c088870<>+0(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+4(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+8(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+12(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+16(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+20(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+24(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+28(SB)/4, $0x3c088870
-GLOBL fusedc_3c088870<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3d2aaa75<>+0(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+4(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+8(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+12(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+16(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+20(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+24(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+28(SB)/4, $0x3d2aaa75
-GLOBL fusedc_3d2aaa75<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e2aaaab<>+0(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+4(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+8(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+12(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+16(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+20(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+24(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+28(SB)/4, $0x3e2aaaab
-GLOBL fusedc_3e2aaaab<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3f800000<>+0(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+4(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+8(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+12(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+16(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+20(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+24(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+28(SB)/4, $0x3f800000
-GLOBL fusedc_3f800000<>(SB), RODATA|NOPTR, $32
+DATA vecmath_exp<>+0(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+4(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+8(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+12(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+16(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+20(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+24(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+28(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+32(SB)/4, $0x4b400000
+DATA vecmath_exp<>+36(SB)/4, $0x4b400000
+DATA vecmath_exp<>+40(SB)/4, $0x4b400000
+DATA vecmath_exp<>+44(SB)/4, $0x4b400000
+DATA vecmath_exp<>+48(SB)/4, $0x4b400000
+DATA vecmath_exp<>+52(SB)/4, $0x4b400000
+DATA vecmath_exp<>+56(SB)/4, $0x4b400000
+DATA vecmath_exp<>+60(SB)/4, $0x4b400000
+DATA vecmath_exp<>+64(SB)/4, $0x3db17218
+DATA vecmath_exp<>+68(SB)/4, $0x3db17218
+DATA vecmath_exp<>+72(SB)/4, $0x3db17218
+DATA vecmath_exp<>+76(SB)/4, $0x3db17218
+DATA vecmath_exp<>+80(SB)/4, $0x3db17218
+DATA vecmath_exp<>+84(SB)/4, $0x3db17218
+DATA vecmath_exp<>+88(SB)/4, $0x3db17218
+DATA vecmath_exp<>+92(SB)/4, $0x3db17218
+DATA vecmath_exp<>+96(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+100(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+104(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+108(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+112(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+116(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+120(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+124(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+128(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+132(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+136(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+140(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+144(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+148(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+152(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+156(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+160(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+164(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+168(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+172(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+176(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+180(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+184(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+188(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+192(SB)/4, $0x3f000000
+DATA vecmath_exp<>+196(SB)/4, $0x3f000000
+DATA vecmath_exp<>+200(SB)/4, $0x3f000000
+DATA vecmath_exp<>+204(SB)/4, $0x3f000000
+DATA vecmath_exp<>+208(SB)/4, $0x3f000000
+DATA vecmath_exp<>+212(SB)/4, $0x3f000000
+DATA vecmath_exp<>+216(SB)/4, $0x3f000000
+DATA vecmath_exp<>+220(SB)/4, $0x3f000000
+DATA vecmath_exp<>+224(SB)/4, $0x3f800000
+DATA vecmath_exp<>+228(SB)/4, $0x3f800000
+DATA vecmath_exp<>+232(SB)/4, $0x3f800000
+DATA vecmath_exp<>+236(SB)/4, $0x3f800000
+DATA vecmath_exp<>+240(SB)/4, $0x3f800000
+DATA vecmath_exp<>+244(SB)/4, $0x3f800000
+DATA vecmath_exp<>+248(SB)/4, $0x3f800000
+DATA vecmath_exp<>+252(SB)/4, $0x3f800000
+DATA vecmath_exp<>+256(SB)/4, $0x3f800000
+DATA vecmath_exp<>+260(SB)/4, $0x3f8b95c2
+DATA vecmath_exp<>+264(SB)/4, $0x3f9837f0
+DATA vecmath_exp<>+268(SB)/4, $0x3fa5fed7
+DATA vecmath_exp<>+272(SB)/4, $0x3fb504f3
+DATA vecmath_exp<>+276(SB)/4, $0x3fc5672a
+DATA vecmath_exp<>+280(SB)/4, $0x3fd744fd
+DATA vecmath_exp<>+284(SB)/4, $0x3feac0c7
+DATA vecmath_exp<>+288(SB)/4, $0x00000000
+DATA vecmath_exp<>+292(SB)/4, $0xb24e0611
+DATA vecmath_exp<>+296(SB)/4, $0x33092801
+DATA vecmath_exp<>+300(SB)/4, $0xb3051aa8
+DATA vecmath_exp<>+304(SB)/4, $0x329302ae
+DATA vecmath_exp<>+308(SB)/4, $0x31b3d0e5
+DATA vecmath_exp<>+312(SB)/4, $0xb27ce182
+DATA vecmath_exp<>+316(SB)/4, $0xb1d290be
+DATA vecmath_exp<>+320(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+324(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+328(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+332(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+336(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+340(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+344(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+348(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+352(SB)/4, $0x80000000
+DATA vecmath_exp<>+356(SB)/4, $0x80000000
+DATA vecmath_exp<>+360(SB)/4, $0x80000000
+DATA vecmath_exp<>+364(SB)/4, $0x80000000
+DATA vecmath_exp<>+368(SB)/4, $0x80000000
+DATA vecmath_exp<>+372(SB)/4, $0x80000000
+DATA vecmath_exp<>+376(SB)/4, $0x80000000
+DATA vecmath_exp<>+380(SB)/4, $0x80000000
+DATA vecmath_exp<>+384(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+388(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+392(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+396(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+400(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+404(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+408(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+412(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+416(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+420(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+424(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+428(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+432(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+436(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+440(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+444(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+448(SB)/4, $0x42b20000
+DATA vecmath_exp<>+452(SB)/4, $0x42b20000
+DATA vecmath_exp<>+456(SB)/4, $0x42b20000
+DATA vecmath_exp<>+460(SB)/4, $0x42b20000
+DATA vecmath_exp<>+464(SB)/4, $0x42b20000
+DATA vecmath_exp<>+468(SB)/4, $0x42b20000
+DATA vecmath_exp<>+472(SB)/4, $0x42b20000
+DATA vecmath_exp<>+476(SB)/4, $0x42b20000
+DATA vecmath_exp<>+480(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+484(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+488(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+492(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+496(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+500(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+504(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+508(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+512(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+516(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+520(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+524(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+528(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+532(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+536(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+540(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+544(SB)/4, $0xffffffff
+DATA vecmath_exp<>+548(SB)/4, $0xffffffff
+DATA vecmath_exp<>+552(SB)/4, $0xffffffff
+DATA vecmath_exp<>+556(SB)/4, $0xffffffff
+DATA vecmath_exp<>+560(SB)/4, $0xffffffff
+DATA vecmath_exp<>+564(SB)/4, $0xffffffff
+DATA vecmath_exp<>+568(SB)/4, $0xffffffff
+DATA vecmath_exp<>+572(SB)/4, $0xffffffff
+DATA vecmath_exp<>+576(SB)/4, $0x00000000
+DATA vecmath_exp<>+580(SB)/4, $0x00000000
+DATA vecmath_exp<>+584(SB)/4, $0x00000000
+DATA vecmath_exp<>+588(SB)/4, $0x00000000
+DATA vecmath_exp<>+592(SB)/4, $0x00000000
+DATA vecmath_exp<>+596(SB)/4, $0x00000000
+DATA vecmath_exp<>+600(SB)/4, $0x00000000
+DATA vecmath_exp<>+604(SB)/4, $0x00000000
+GLOBL vecmath_exp<>(SB), RODATA|NOPTR, $608
 
 DATA fusedc_34e7e74a<>+0(SB)/4, $0x34e7e74a
 DATA fusedc_34e7e74a<>+4(SB)/4, $0x34e7e74a
@@ -1108,6 +1231,16 @@ DATA fusedc_3fc00000<>+20(SB)/4, $0x3fc00000
 DATA fusedc_3fc00000<>+24(SB)/4, $0x3fc00000
 DATA fusedc_3fc00000<>+28(SB)/4, $0x3fc00000
 GLOBL fusedc_3fc00000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3f800000<>+0(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+4(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+8(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+12(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+16(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+20(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+24(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+28(SB)/4, $0x3f800000
+GLOBL fusedc_3f800000<>(SB), RODATA|NOPTR, $32
 
 DATA fusedc_43490000<>+0(SB)/4, $0x43490000
 DATA fusedc_43490000<>+4(SB)/4, $0x43490000
@@ -1376,6 +1509,116 @@ klb_tail_done:
 	VZEROUPPER
 	RET
 
+DATA fusedc_c2d00000<>+0(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+4(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+8(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+12(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+16(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+20(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+24(SB)/4, $0xc2d00000
+DATA fusedc_c2d00000<>+28(SB)/4, $0xc2d00000
+GLOBL fusedc_c2d00000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_42b20000<>+0(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+4(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+8(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+12(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+16(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+20(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+24(SB)/4, $0x42b20000
+DATA fusedc_42b20000<>+28(SB)/4, $0x42b20000
+GLOBL fusedc_42b20000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_4b400000<>+0(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+4(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+8(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+12(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+16(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+20(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+24(SB)/4, $0x4b400000
+DATA fusedc_4b400000<>+28(SB)/4, $0x4b400000
+GLOBL fusedc_4b400000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3fb8aa3b<>+0(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+4(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+8(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+12(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+16(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+20(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+24(SB)/4, $0x3fb8aa3b
+DATA fusedc_3fb8aa3b<>+28(SB)/4, $0x3fb8aa3b
+GLOBL fusedc_3fb8aa3b<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3f317218<>+0(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+4(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+8(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+12(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+16(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+20(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+24(SB)/4, $0x3f317218
+DATA fusedc_3f317218<>+28(SB)/4, $0x3f317218
+GLOBL fusedc_3f317218<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_b102e308<>+0(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+4(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+8(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+12(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+16(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+20(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+24(SB)/4, $0xb102e308
+DATA fusedc_b102e308<>+28(SB)/4, $0xb102e308
+GLOBL fusedc_b102e308<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_39509279<>+0(SB)/4, $0x39509279
+DATA fusedc_39509279<>+4(SB)/4, $0x39509279
+DATA fusedc_39509279<>+8(SB)/4, $0x39509279
+DATA fusedc_39509279<>+12(SB)/4, $0x39509279
+DATA fusedc_39509279<>+16(SB)/4, $0x39509279
+DATA fusedc_39509279<>+20(SB)/4, $0x39509279
+DATA fusedc_39509279<>+24(SB)/4, $0x39509279
+DATA fusedc_39509279<>+28(SB)/4, $0x39509279
+GLOBL fusedc_39509279<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3ab6a192<>+0(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+4(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+8(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+12(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+16(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+20(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+24(SB)/4, $0x3ab6a192
+DATA fusedc_3ab6a192<>+28(SB)/4, $0x3ab6a192
+GLOBL fusedc_3ab6a192<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3c088870<>+0(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+4(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+8(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+12(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+16(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+20(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+24(SB)/4, $0x3c088870
+DATA fusedc_3c088870<>+28(SB)/4, $0x3c088870
+GLOBL fusedc_3c088870<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3d2aaa75<>+0(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+4(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+8(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+12(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+16(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+20(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+24(SB)/4, $0x3d2aaa75
+DATA fusedc_3d2aaa75<>+28(SB)/4, $0x3d2aaa75
+GLOBL fusedc_3d2aaa75<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e2aaaab<>+0(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+4(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+8(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+12(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+16(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+20(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+24(SB)/4, $0x3e2aaaab
+DATA fusedc_3e2aaaab<>+28(SB)/4, $0x3e2aaaab
+GLOBL fusedc_3e2aaaab<>(SB), RODATA|NOPTR, $32
+
 // func bceWithLogitsAVX2(dlogits []float32, logits []float32, target []float32, scale float32) float64
 // Requires: AVX, AVX2, FMA3, SSE2
 TEXT ·bceWithLogitsAVX2(SB), NOSPLIT, $0-88
@@ -1383,10 +1626,9 @@ TEXT ·bceWithLogitsAVX2(SB), NOSPLIT, $0-88
 	MOVQ         logits_base+24(FP), CX
 	MOVQ         target_base+48(FP), DX
 	MOVQ         logits_len+32(FP), BX
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y0
-	VBROADCASTSS scale+72(FP), Y1
+	VBROADCASTSS scale+72(FP), Y0
+	VXORPD       Y1, Y1, Y1
 	VXORPD       Y2, Y2, Y2
-	VXORPD       Y3, Y3, Y3
 	XORQ         SI, SI
 
 bce_w16:
@@ -1394,114 +1636,157 @@ bce_w16:
 	ADDQ         $0x10, DI
 	CMPQ         DI, BX
 	JA           bce_w16_done
-	VMOVUPS      (CX)(SI*4), Y4
-	VMOVUPS      32(CX)(SI*4), Y5
+	VMOVUPS      (CX)(SI*4), Y3
+	VMOVUPS      32(CX)(SI*4), Y4
+	VORPS        fusedc_80000000<>+0(SB), Y3, Y5
 	VORPS        fusedc_80000000<>+0(SB), Y4, Y6
-	VORPS        fusedc_80000000<>+0(SB), Y5, Y7
-	VMAXPS       Y6, Y0, Y8
-	VMAXPS       Y7, Y0, Y9
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y6
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y8, Y6
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y9, Y7
-	VSUBPS       fusedc_4b400000<>+0(SB), Y6, Y10
-	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y11
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y10, Y8
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y11, Y9
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y10, Y8
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y11, Y9
-	VMOVUPS      fusedc_39509279<>+0(SB), Y10
-	VMOVUPS      fusedc_39509279<>+0(SB), Y11
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y8, Y10
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y9, Y11
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y8, Y10
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y9, Y11
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y8, Y10
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y9, Y11
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y8, Y10
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y9, Y11
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y8, Y10
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y9, Y11
-	VMULPS       Y8, Y8, Y12
-	VFMADD213PS  Y8, Y12, Y10
-	VMULPS       Y9, Y9, Y8
-	VFMADD213PS  Y9, Y8, Y11
-	VADDPS       fusedc_3f800000<>+0(SB), Y10, Y10
-	VADDPS       fusedc_3f800000<>+0(SB), Y11, Y11
-	VPSUBD       fusedc_4b400000<>+0(SB), Y6, Y6
-	VPSRAD       $0x01, Y6, Y8
-	VPSUBD       Y8, Y6, Y6
-	VPSLLD       $0x17, Y8, Y8
-	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
-	VPSLLD       $0x17, Y6, Y6
-	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
-	VMULPS       Y8, Y10, Y10
-	VMULPS       Y6, Y10, Y10
-	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
-	VPSRAD       $0x01, Y7, Y6
-	VPSUBD       Y6, Y7, Y7
-	VPSLLD       $0x17, Y6, Y6
-	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VPAND        vecmath_exp<>+320(SB), Y5, Y7
+	VPAND        vecmath_exp<>+320(SB), Y6, Y8
+	VPMAXUD      Y8, Y7, Y7
+	VPCMPGTD     vecmath_exp<>+384(SB), Y7, Y7
+	VPTEST       Y7, Y7
+	JNZ          bce_exp4_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y7
+	VMOVUPS      vecmath_exp<>+0(SB), Y8
+	VFMADD213PS  vecmath_exp<>+32(SB), Y6, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y9
+	VSUBPS       vecmath_exp<>+32(SB), Y8, Y10
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y6
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y6
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y9
+	VMOVUPS      vecmath_exp<>+128(SB), Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y6, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y6, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y6, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y11
+	VFMADD231PS  Y9, Y5, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y8, Y9
+	VFMADD231PS  Y10, Y6, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y5
+	VFMADD213PS  Y5, Y5, Y11
+	VPERMPS      vecmath_exp<>+256(SB), Y8, Y6
+	VFMADD213PS  Y6, Y6, Y9
+	VPSRLD       $0x03, Y7, Y7
 	VPSLLD       $0x17, Y7, Y7
-	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
-	VMULPS       Y6, Y11, Y11
-	VMULPS       Y7, Y11, Y11
-	VADDPS       fusedc_3f800000<>+0(SB), Y10, Y6
-	VDIVPS       Y6, Y10, Y6
-	VADDPS       fusedc_3f800000<>+0(SB), Y11, Y7
-	VDIVPS       Y7, Y11, Y7
-	VMOVUPS      (DX)(SI*4), Y12
-	VMOVUPS      32(DX)(SI*4), Y13
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y8
-	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y8, Y8
-	VSUBPS       Y12, Y8, Y12
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y9
-	VBLENDVPS    Y5, fusedc_00000000<>+0(SB), Y9, Y9
-	VSUBPS       Y13, Y9, Y13
-	VANDPS       fusedc_80000000<>+0(SB), Y4, Y8
-	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
-	VXORPS       Y6, Y8, Y8
-	VADDPS       Y12, Y8, Y8
-	VMULPS       Y1, Y8, Y8
-	VANDPS       fusedc_80000000<>+0(SB), Y5, Y6
-	VXORPS       fusedc_80000000<>+0(SB), Y6, Y6
-	VXORPS       Y7, Y6, Y6
-	VADDPS       Y13, Y6, Y6
-	VMULPS       Y1, Y6, Y6
-	VMOVUPS      Y8, (AX)(SI*4)
-	VMOVUPS      Y6, 32(AX)(SI*4)
-	VADDPS       fusedc_40000000<>+0(SB), Y10, Y6
-	VDIVPS       Y6, Y10, Y6
-	VADDPS       fusedc_40000000<>+0(SB), Y11, Y7
-	VDIVPS       Y7, Y11, Y7
-	VMULPS       Y6, Y6, Y8
-	VMULPS       Y7, Y7, Y9
-	VMOVUPS      fusedc_3e097acc<>+0(SB), Y10
-	VMOVUPS      fusedc_3e097acc<>+0(SB), Y11
-	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y8, Y10
-	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y9, Y11
-	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y8, Y10
-	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y9, Y11
-	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y8, Y10
-	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y9, Y11
-	VADDPS       Y6, Y6, Y6
-	VMULPS       Y6, Y8, Y8
-	VFMADD213PS  Y6, Y8, Y10
+	VPADDD       Y7, Y11, Y5
+	VPSRLD       $0x03, Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       Y8, Y9, Y6
+	JMP          bce_exp4_join
+
+bce_exp4_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y7
+	VMOVUPS      vecmath_exp<>+448(SB), Y8
+	VMAXPS       Y5, Y7, Y5
+	VMINPS       Y5, Y8, Y5
+	VMAXPS       Y6, Y7, Y6
+	VMINPS       Y6, Y8, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y7
+	VMOVUPS      vecmath_exp<>+0(SB), Y8
+	VFMADD213PS  vecmath_exp<>+32(SB), Y6, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y9
+	VSUBPS       vecmath_exp<>+32(SB), Y8, Y10
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y6
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y6
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y9
+	VMOVUPS      vecmath_exp<>+128(SB), Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y6, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y6, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y6, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y11
+	VFMADD231PS  Y9, Y5, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y8, Y9
+	VFMADD231PS  Y10, Y6, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y5
+	VFMADD213PS  Y5, Y5, Y11
+	VPERMPS      vecmath_exp<>+256(SB), Y8, Y6
+	VFMADD213PS  Y6, Y6, Y9
+	VPSRLD       $0x03, Y7, Y7
+	VPSUBD       vecmath_exp<>+480(SB), Y7, Y7
+	VPSRLD       $0x01, Y7, Y5
+	VPSUBD       Y5, Y7, Y7
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y7, Y7
+	VPSRLD       $0x03, Y8, Y8
+	VPSUBD       vecmath_exp<>+480(SB), Y8, Y8
+	VPSRLD       $0x01, Y8, Y6
+	VPSUBD       Y6, Y8, Y8
+	VPSLLD       $0x17, Y6, Y6
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y5, Y11, Y11
+	VMULPS       Y7, Y11, Y5
+	VMULPS       Y6, Y9, Y9
+	VMULPS       Y8, Y9, Y6
+
+bce_exp4_join:
+	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y7
+	VDIVPS       Y7, Y5, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y6, Y8
+	VDIVPS       Y8, Y6, Y8
+	VMOVUPS      (DX)(SI*4), Y9
+	VMOVUPS      32(DX)(SI*4), Y10
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y11
+	VBLENDVPS    Y3, fusedc_00000000<>+0(SB), Y11, Y11
+	VSUBPS       Y9, Y11, Y9
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y11
+	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y11, Y11
+	VSUBPS       Y10, Y11, Y10
+	VANDPS       fusedc_80000000<>+0(SB), Y3, Y11
+	VXORPS       fusedc_80000000<>+0(SB), Y11, Y11
+	VXORPS       Y7, Y11, Y11
+	VADDPS       Y9, Y11, Y11
+	VMULPS       Y0, Y11, Y11
+	VANDPS       fusedc_80000000<>+0(SB), Y4, Y7
+	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
+	VXORPS       Y8, Y7, Y7
+	VADDPS       Y10, Y7, Y7
+	VMULPS       Y0, Y7, Y7
+	VMOVUPS      Y11, (AX)(SI*4)
+	VMOVUPS      Y7, 32(AX)(SI*4)
+	VADDPS       vecmath_log1p<>+0(SB), Y5, Y7
+	VDIVPS       Y7, Y5, Y7
+	VADDPS       vecmath_log1p<>+0(SB), Y6, Y5
+	VDIVPS       Y5, Y6, Y5
+	VMULPS       Y7, Y7, Y6
+	VMULPS       Y5, Y5, Y8
+	VMOVUPS      vecmath_log1p<>+128(SB), Y11
+	VFMADD213PS  vecmath_log1p<>+96(SB), Y6, Y11
+	VMOVUPS      vecmath_log1p<>+128(SB), Y12
+	VFMADD213PS  vecmath_log1p<>+96(SB), Y8, Y12
+	VFMADD213PS  vecmath_log1p<>+64(SB), Y6, Y11
+	VFMADD213PS  vecmath_log1p<>+64(SB), Y8, Y12
+	VFMADD213PS  vecmath_log1p<>+32(SB), Y6, Y11
+	VFMADD213PS  vecmath_log1p<>+32(SB), Y8, Y12
 	VADDPS       Y7, Y7, Y7
-	VMULPS       Y7, Y9, Y9
-	VFMADD213PS  Y7, Y9, Y11
-	VFMADD231PS  Y4, Y12, Y10
-	VEXTRACTF128 $0x01, Y10, X4
-	VCVTPS2PD    X10, Y6
-	VCVTPS2PD    X4, Y4
-	VADDPD       Y6, Y2, Y2
-	VADDPD       Y4, Y3, Y3
-	VFMADD231PS  Y5, Y13, Y11
-	VEXTRACTF128 $0x01, Y11, X4
+	VMULPS       Y7, Y6, Y6
+	VFMADD213PS  Y7, Y6, Y11
+	VADDPS       Y5, Y5, Y5
+	VMULPS       Y5, Y8, Y8
+	VFMADD213PS  Y5, Y8, Y12
+	VFMADD231PS  Y3, Y9, Y11
+	VEXTRACTF128 $0x01, Y11, X3
 	VCVTPS2PD    X11, Y5
-	VCVTPS2PD    X4, Y4
-	VADDPD       Y5, Y2, Y2
-	VADDPD       Y4, Y3, Y3
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y5, Y1, Y1
+	VADDPD       Y3, Y2, Y2
+	VFMADD231PS  Y4, Y10, Y12
+	VEXTRACTF128 $0x01, Y12, X3
+	VCVTPS2PD    X12, Y4
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y4, Y1, Y1
+	VADDPD       Y3, Y2, Y2
 	MOVQ         DI, SI
 	JMP          bce_w16
 
@@ -1511,60 +1796,86 @@ bce_w8:
 	ADDQ         $0x08, DI
 	CMPQ         DI, BX
 	JA           bce_w8_done
-	VMOVUPS      (CX)(SI*4), Y4
-	VORPS        fusedc_80000000<>+0(SB), Y4, Y5
-	VMAXPS       Y5, Y0, Y6
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y5
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y6, Y5
-	VSUBPS       fusedc_4b400000<>+0(SB), Y5, Y7
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y7, Y6
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y7, Y6
-	VMOVUPS      fusedc_39509279<>+0(SB), Y7
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y6, Y7
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y6, Y7
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y6, Y7
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y6, Y7
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y7
-	VMULPS       Y6, Y6, Y8
-	VFMADD213PS  Y6, Y8, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y7
-	VPSUBD       fusedc_4b400000<>+0(SB), Y5, Y5
-	VPSRAD       $0x01, Y5, Y6
-	VPSUBD       Y6, Y5, Y5
-	VPSLLD       $0x17, Y6, Y6
-	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VMOVUPS      (CX)(SI*4), Y3
+	VORPS        fusedc_80000000<>+0(SB), Y3, Y4
+	VPAND        vecmath_exp<>+320(SB), Y4, Y5
+	VPCMPGTD     vecmath_exp<>+384(SB), Y5, Y5
+	VPTEST       Y5, Y5
+	JNZ          bce_exp5_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y5
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y6
+	VFNMADD231PS vecmath_exp<>+64(SB), Y6, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y4, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y4
+	VFMADD213PS  Y4, Y4, Y7
+	VPSRLD       $0x03, Y5, Y5
 	VPSLLD       $0x17, Y5, Y5
-	VPADDD       fusedc_3f800000<>+0(SB), Y5, Y5
-	VMULPS       Y6, Y7, Y7
-	VMULPS       Y5, Y7, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y5
-	VDIVPS       Y5, Y7, Y5
-	VMOVUPS      (DX)(SI*4), Y8
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y6
-	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y6, Y6
-	VSUBPS       Y8, Y6, Y8
-	VANDPS       fusedc_80000000<>+0(SB), Y4, Y6
-	VXORPS       fusedc_80000000<>+0(SB), Y6, Y6
-	VXORPS       Y5, Y6, Y6
-	VADDPS       Y8, Y6, Y6
-	VMULPS       Y1, Y6, Y6
-	VMOVUPS      Y6, (AX)(SI*4)
-	VADDPS       fusedc_40000000<>+0(SB), Y7, Y5
-	VDIVPS       Y5, Y7, Y5
-	VMULPS       Y5, Y5, Y6
-	VMOVUPS      fusedc_3e097acc<>+0(SB), Y7
-	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y6, Y7
-	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y6, Y7
-	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y6, Y7
+	VPADDD       Y5, Y7, Y4
+	JMP          bce_exp5_join
+
+bce_exp5_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y5
+	VMOVUPS      vecmath_exp<>+448(SB), Y6
+	VMAXPS       Y4, Y5, Y4
+	VMINPS       Y4, Y6, Y4
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y5
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y6
+	VFNMADD231PS vecmath_exp<>+64(SB), Y6, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y4, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y4
+	VFMADD213PS  Y4, Y4, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
+	VPSRLD       $0x01, Y5, Y4
+	VPSUBD       Y4, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y4, Y7, Y7
+	VMULPS       Y5, Y7, Y4
+
+bce_exp5_join:
+	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y5
+	VDIVPS       Y5, Y4, Y5
+	VMOVUPS      (DX)(SI*4), Y6
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y7
+	VBLENDVPS    Y3, fusedc_00000000<>+0(SB), Y7, Y7
+	VSUBPS       Y6, Y7, Y6
+	VANDPS       fusedc_80000000<>+0(SB), Y3, Y7
+	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
+	VXORPS       Y5, Y7, Y7
+	VADDPS       Y6, Y7, Y7
+	VMULPS       Y0, Y7, Y7
+	VMOVUPS      Y7, (AX)(SI*4)
+	VADDPS       vecmath_log1p<>+0(SB), Y4, Y5
+	VDIVPS       Y5, Y4, Y5
+	VMULPS       Y5, Y5, Y4
+	VMOVUPS      vecmath_log1p<>+128(SB), Y7
+	VFMADD213PS  vecmath_log1p<>+96(SB), Y4, Y7
+	VFMADD213PS  vecmath_log1p<>+64(SB), Y4, Y7
+	VFMADD213PS  vecmath_log1p<>+32(SB), Y4, Y7
 	VADDPS       Y5, Y5, Y5
-	VMULPS       Y5, Y6, Y6
-	VFMADD213PS  Y5, Y6, Y7
-	VFMADD231PS  Y4, Y8, Y7
-	VEXTRACTF128 $0x01, Y7, X4
-	VCVTPS2PD    X7, Y5
-	VCVTPS2PD    X4, Y4
-	VADDPD       Y5, Y2, Y2
-	VADDPD       Y4, Y3, Y3
+	VMULPS       Y5, Y4, Y4
+	VFMADD213PS  Y5, Y4, Y7
+	VFMADD231PS  Y3, Y6, Y7
+	VEXTRACTF128 $0x01, Y7, X3
+	VCVTPS2PD    X7, Y4
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y4, Y1, Y1
+	VADDPD       Y3, Y2, Y2
 	MOVQ         DI, SI
 	JMP          bce_w8
 
@@ -1576,72 +1887,98 @@ bce_w8_done:
 	LEAQ         fused_tailmask<>+0(SB), DI
 	MOVQ         $0x0000000000000008, R8
 	SUBQ         SI, R8
-	VMOVDQU      (DI)(R8*4), Y4
-	VMASKMOVPS   (CX)(BX*4), Y4, Y5
-	VORPS        fusedc_80000000<>+0(SB), Y5, Y6
-	VMAXPS       Y6, Y0, Y0
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y6
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y0, Y6
-	VSUBPS       fusedc_4b400000<>+0(SB), Y6, Y7
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y7, Y0
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y7, Y0
-	VMOVUPS      fusedc_39509279<>+0(SB), Y7
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y0, Y7
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y0, Y7
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y0, Y7
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y0, Y7
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y0, Y7
-	VMULPS       Y0, Y0, Y8
-	VFMADD213PS  Y0, Y8, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y7
-	VPSUBD       fusedc_4b400000<>+0(SB), Y6, Y6
-	VPSRAD       $0x01, Y6, Y0
-	VPSUBD       Y0, Y6, Y6
-	VPSLLD       $0x17, Y0, Y0
-	VPADDD       fusedc_3f800000<>+0(SB), Y0, Y0
+	VMOVDQU      (DI)(R8*4), Y3
+	VMASKMOVPS   (CX)(BX*4), Y3, Y4
+	VORPS        fusedc_80000000<>+0(SB), Y4, Y5
+	VPAND        vecmath_exp<>+320(SB), Y5, Y6
+	VPCMPGTD     vecmath_exp<>+384(SB), Y6, Y6
+	VPTEST       Y6, Y6
+	JNZ          bce_exp6_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y6
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y7
+	VFNMADD231PS vecmath_exp<>+64(SB), Y7, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y7, Y5
+	VMOVUPS      vecmath_exp<>+128(SB), Y7
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y7
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y7
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y7
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y8
+	VFMADD231PS  Y7, Y5, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y5
+	VFMADD213PS  Y5, Y5, Y8
+	VPSRLD       $0x03, Y6, Y6
 	VPSLLD       $0x17, Y6, Y6
-	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
-	VMULPS       Y0, Y7, Y7
-	VMULPS       Y6, Y7, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y7, Y6
-	VDIVPS       Y6, Y7, Y6
-	VMASKMOVPS   (DX)(BX*4), Y4, Y8
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y0
-	VBLENDVPS    Y5, fusedc_00000000<>+0(SB), Y0, Y0
-	VSUBPS       Y8, Y0, Y8
-	VANDPS       fusedc_80000000<>+0(SB), Y5, Y0
-	VXORPS       fusedc_80000000<>+0(SB), Y0, Y0
-	VXORPS       Y6, Y0, Y0
-	VADDPS       Y8, Y0, Y0
-	VMULPS       Y1, Y0, Y0
-	VMASKMOVPS   Y0, Y4, (AX)(BX*4)
-	VADDPS       fusedc_40000000<>+0(SB), Y7, Y0
-	VDIVPS       Y0, Y7, Y0
-	VMULPS       Y0, Y0, Y1
-	VMOVUPS      fusedc_3e097acc<>+0(SB), Y6
-	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y1, Y6
-	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y1, Y6
-	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y1, Y6
+	VPADDD       Y6, Y8, Y5
+	JMP          bce_exp6_join
+
+bce_exp6_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y6
+	VMOVUPS      vecmath_exp<>+448(SB), Y7
+	VMAXPS       Y5, Y6, Y5
+	VMINPS       Y5, Y7, Y5
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y6
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y7
+	VFNMADD231PS vecmath_exp<>+64(SB), Y7, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y7, Y5
+	VMOVUPS      vecmath_exp<>+128(SB), Y7
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y7
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y7
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y7
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y8
+	VFMADD231PS  Y7, Y5, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y5
+	VFMADD213PS  Y5, Y5, Y8
+	VPSRLD       $0x03, Y6, Y6
+	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
+	VPSRLD       $0x01, Y6, Y5
+	VPSUBD       Y5, Y6, Y6
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y5, Y8, Y8
+	VMULPS       Y6, Y8, Y5
+
+bce_exp6_join:
+	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y6
+	VDIVPS       Y6, Y5, Y6
+	VMASKMOVPS   (DX)(BX*4), Y3, Y7
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y8
+	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y8, Y8
+	VSUBPS       Y7, Y8, Y7
+	VANDPS       fusedc_80000000<>+0(SB), Y4, Y8
+	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
+	VXORPS       Y6, Y8, Y8
+	VADDPS       Y7, Y8, Y8
+	VMULPS       Y0, Y8, Y8
+	VMASKMOVPS   Y8, Y3, (AX)(BX*4)
+	VADDPS       vecmath_log1p<>+0(SB), Y5, Y0
+	VDIVPS       Y0, Y5, Y0
+	VMULPS       Y0, Y0, Y5
+	VMOVUPS      vecmath_log1p<>+128(SB), Y6
+	VFMADD213PS  vecmath_log1p<>+96(SB), Y5, Y6
+	VFMADD213PS  vecmath_log1p<>+64(SB), Y5, Y6
+	VFMADD213PS  vecmath_log1p<>+32(SB), Y5, Y6
 	VADDPS       Y0, Y0, Y0
-	VMULPS       Y0, Y1, Y1
-	VFMADD213PS  Y0, Y1, Y6
-	VFMADD231PS  Y5, Y8, Y6
-	VANDPS       Y4, Y6, Y6
+	VMULPS       Y0, Y5, Y5
+	VFMADD213PS  Y0, Y5, Y6
+	VFMADD231PS  Y4, Y7, Y6
+	VANDPS       Y3, Y6, Y6
 	VEXTRACTF128 $0x01, Y6, X0
-	VCVTPS2PD    X6, Y1
+	VCVTPS2PD    X6, Y3
 	VCVTPS2PD    X0, Y0
-	VADDPD       Y1, Y2, Y2
-	VADDPD       Y0, Y3, Y3
+	VADDPD       Y3, Y1, Y1
+	VADDPD       Y0, Y2, Y2
 
 bce_tail_done:
 	VXORPD       X0, X0, X0
-	VADDPD       Y3, Y2, Y2
-	VEXTRACTF128 $0x01, Y2, X1
-	VADDPD       X1, X2, X2
-	VUNPCKHPD    X2, X2, X1
-	VADDSD       X1, X2, X2
-	VADDSD       X0, X2, X2
-	MOVSD        X2, ret+80(FP)
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VUNPCKHPD    X1, X1, X2
+	VADDSD       X2, X1, X1
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+80(FP)
 	VZEROUPPER
 	RET
 
@@ -1655,55 +1992,47 @@ DATA fusedc_00000000<>+24(SB)/4, $0x00000000
 DATA fusedc_00000000<>+28(SB)/4, $0x00000000
 GLOBL fusedc_00000000<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_40000000<>+0(SB)/4, $0x40000000
-DATA fusedc_40000000<>+4(SB)/4, $0x40000000
-DATA fusedc_40000000<>+8(SB)/4, $0x40000000
-DATA fusedc_40000000<>+12(SB)/4, $0x40000000
-DATA fusedc_40000000<>+16(SB)/4, $0x40000000
-DATA fusedc_40000000<>+20(SB)/4, $0x40000000
-DATA fusedc_40000000<>+24(SB)/4, $0x40000000
-DATA fusedc_40000000<>+28(SB)/4, $0x40000000
-GLOBL fusedc_40000000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e097acc<>+0(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+4(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+8(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+12(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+16(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+20(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+24(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+28(SB)/4, $0x3e097acc
-GLOBL fusedc_3e097acc<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e10924d<>+0(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+4(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+8(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+12(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+16(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+20(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+24(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+28(SB)/4, $0x3e10924d
-GLOBL fusedc_3e10924d<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e4cd6b6<>+0(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+4(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+8(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+12(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+16(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+20(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+24(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+28(SB)/4, $0x3e4cd6b6
-GLOBL fusedc_3e4cd6b6<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3eaaaaa6<>+0(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+4(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+8(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+12(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+16(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+20(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+24(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+28(SB)/4, $0x3eaaaaa6
-GLOBL fusedc_3eaaaaa6<>(SB), RODATA|NOPTR, $32
+DATA vecmath_log1p<>+0(SB)/4, $0x40000000
+DATA vecmath_log1p<>+4(SB)/4, $0x40000000
+DATA vecmath_log1p<>+8(SB)/4, $0x40000000
+DATA vecmath_log1p<>+12(SB)/4, $0x40000000
+DATA vecmath_log1p<>+16(SB)/4, $0x40000000
+DATA vecmath_log1p<>+20(SB)/4, $0x40000000
+DATA vecmath_log1p<>+24(SB)/4, $0x40000000
+DATA vecmath_log1p<>+28(SB)/4, $0x40000000
+DATA vecmath_log1p<>+32(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+36(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+40(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+44(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+48(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+52(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+56(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+60(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+64(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+68(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+72(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+76(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+80(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+84(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+88(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+92(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+96(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+100(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+104(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+108(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+112(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+116(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+120(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+124(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+128(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+132(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+136(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+140(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+144(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+148(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+152(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+156(SB)/4, $0x3e097acc
+GLOBL vecmath_log1p<>(SB), RODATA|NOPTR, $160
 
 // func reparamKLAVX512(z []float32, mu []float32, logvar []float32, eps []float32) float64
 // Requires: AVX, AVX512F, SSE2
@@ -2647,3 +2976,53 @@ bce512_tail_done:
 	MOVSD         X0, ret+80(FP)
 	VZEROUPPER
 	RET
+
+DATA fusedc_40000000<>+0(SB)/4, $0x40000000
+DATA fusedc_40000000<>+4(SB)/4, $0x40000000
+DATA fusedc_40000000<>+8(SB)/4, $0x40000000
+DATA fusedc_40000000<>+12(SB)/4, $0x40000000
+DATA fusedc_40000000<>+16(SB)/4, $0x40000000
+DATA fusedc_40000000<>+20(SB)/4, $0x40000000
+DATA fusedc_40000000<>+24(SB)/4, $0x40000000
+DATA fusedc_40000000<>+28(SB)/4, $0x40000000
+GLOBL fusedc_40000000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e097acc<>+0(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+4(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+8(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+12(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+16(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+20(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+24(SB)/4, $0x3e097acc
+DATA fusedc_3e097acc<>+28(SB)/4, $0x3e097acc
+GLOBL fusedc_3e097acc<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e10924d<>+0(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+4(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+8(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+12(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+16(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+20(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+24(SB)/4, $0x3e10924d
+DATA fusedc_3e10924d<>+28(SB)/4, $0x3e10924d
+GLOBL fusedc_3e10924d<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e4cd6b6<>+0(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+4(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+8(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+12(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+16(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+20(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+24(SB)/4, $0x3e4cd6b6
+DATA fusedc_3e4cd6b6<>+28(SB)/4, $0x3e4cd6b6
+GLOBL fusedc_3e4cd6b6<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3eaaaaa6<>+0(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+4(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+8(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+12(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+16(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+20(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+24(SB)/4, $0x3eaaaaa6
+DATA fusedc_3eaaaaa6<>+28(SB)/4, $0x3eaaaaa6
+GLOBL fusedc_3eaaaaa6<>(SB), RODATA|NOPTR, $32

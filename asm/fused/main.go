@@ -2,7 +2,8 @@
 // (ReparamKL, ReparamKLBackward, BCEWithLogits, SquaredError, AdamStep,
 // AddBias, SumRows) into package kernels: AVX2+FMA for all of them, and
 // AVX-512F for the three built on exp (avx512.go), where it measured 1.45–1.7×
-// faster.
+// faster. The AVX2 ReparamKL and BCEWithLogits take e^x and ln(1+x) from the
+// shared emitters of asm/internal/vecmath.
 //
 // Every kernel makes one pass over memory: an unrolled loop of several
 // vectors, a one-vector loop, and for the last elements either a scalar loop
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fastvae/fastvae/asm/internal/vecmath"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -506,7 +508,6 @@ func reparamKL() {
 	logvar := Load(Param("logvar").Base(), GP64())
 	eps := Load(Param("eps").Base(), GP64())
 	n := Load(Param("z").Len(), GP64())
-	lo, hi := clampRegs(true)
 	accs := zeroed(2)
 
 	vecStream("kl", n, unrollExp, func(i reg.GPVirtual, ks []int, mask reg.VecVirtual) {
@@ -514,9 +515,10 @@ func reparamKL() {
 		// input is loaded before z is stored: z may alias any of them.
 		u := len(ks)
 		lv := ld(logvar, i, ks, mask)
+		sv := ymms(u)
+		each(u, func(j int) { VMULPS(f32(0.5), lv[j], sv[j]) })
+		expBranchy("kl", sv) // s = e^(logvar/2), the exp every kernel family shares
 		y := ymms(u)
-		each(u, func(j int) { VMULPS(f32(0.5), lv[j], y[j]) })
-		ex := exp(y, lo, hi)
 
 		// Per-element term mu² + h with h = e^lv − 1 − lv. Where −1 < lv < 2
 		// (|lv − 0.5| < 1.5) h = lv²·Q(lv), free of the cancellation of
@@ -543,15 +545,15 @@ func reparamKL() {
 		})
 		m := ld(mu, i, ks, mask)
 		each(u, func(j int) {
-			VFMADD231PS(m[j], m[j], a[j])          // + mu²
-			VANDNPS(ex[j].s, inside[j], inside[j]) // inside ? 0 : s
+			VFMADD231PS(m[j], m[j], a[j])        // + mu²
+			VANDNPS(sv[j], inside[j], inside[j]) // inside ? 0 : s
 		})
 		each(u, func(j int) {
 			cvtAdd(a[j], accs[0], accs[1], false)
 			cvtAdd(inside[j], accs[0], accs[1], true)
 		})
 		e := ld(eps, i, ks, mask)
-		each(u, func(j int) { VFMADD213PS(m[j], ex[j].s, e[j]) }) // z = s·eps + mu
+		each(u, func(j int) { VFMADD213PS(m[j], sv[j], e[j]) }) // z = s·eps + mu
 		st(e, z, i, ks, mask)
 	})
 	sum := reduceSum(accs, zeroedX())
@@ -562,6 +564,28 @@ func reparamKL() {
 	Store(sum, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
+}
+
+// expLabels numbers the labels of expBranchy.
+var expLabels int
+
+// expBranchy replaces the lanes of xs by e^x with vecmath's Exp, taking its
+// cheaper in-range variant (no clamp, one-step scaling: the same bits) when
+// every lane has |x| ≤ vecmath.InRangeMax, as nearly all do in training.
+func expBranchy(name string, xs []reg.VecVirtual) {
+	expLabels++
+	slow := fmt.Sprintf("%s_exp%d_slow", name, expLabels)
+	join := fmt.Sprintf("%s_exp%d_join", name, expLabels)
+	ops := make([]Op, len(xs))
+	for j, x := range xs {
+		ops[j] = x
+	}
+	vecmath.BranchIfOutOfRangeAVX2(slow, ops...)
+	vecmath.ExpInRangeAVX2(xs)
+	JMP(LabelRef(join))
+	Label(slow)
+	vecmath.ExpAVX2(xs)
+	Label(join)
 }
 
 // zeroedX returns a new XMM set to zero.
@@ -634,21 +658,20 @@ func bceWithLogits() {
 	logits := Load(Param("logits").Base(), GP64())
 	target := Load(Param("target").Base(), GP64())
 	n := Load(Param("logits").Len(), GP64())
-	lo, _ := clampRegs(false)
 	scale := broadcast("scale")
 	accs := zeroed(2)
 
 	vecStream("bce", n, unrollExp, func(i reg.GPVirtual, ks []int, mask reg.VecVirtual) {
 		u := len(ks)
 		l := ld(logits, i, ks, mask)
-		x := ymms(u)
-		each(u, func(j int) { VORPS(splat(signBt), l[j], x[j]) }) // −|l|
-		ex := exp(x, lo, nil)                                     // e = e^−|l| in [0, 1]
+		ev := ymms(u)
+		each(u, func(j int) { VORPS(splat(signBt), l[j], ev[j]) }) // −|l|
+		expBranchy("bce", ev)                                      // e = e^−|l| in [0, 1]
 		// q = sigmoid(−|l|) = e/(1+e).
-		q := x // x is free again
+		q := ymms(u)
 		each(u, func(j int) {
-			VADDPS(f32(1), ex[j].s, q[j])
-			VDIVPS(q[j], ex[j].s, q[j])
+			VADDPS(f32(1), ev[j], q[j])
+			VDIVPS(q[j], ev[j], q[j])
 		})
 		// c = step(l) − t with the step from the sign bit (−0 counts as
 		// negative): l·c = max(l,0) − t·l ≥ 0 without cancellation, and
@@ -656,9 +679,10 @@ func bceWithLogits() {
 		t := ld(target, i, ks, mask)
 		c := t
 		each(u, func(j int) {
-			VBROADCASTSS(f32(1), ex[j].r)             // r is free
-			VBLENDVPS(l[j], f32(0), ex[j].r, ex[j].r) // sign(l) ? 0 : 1
-			VSUBPS(t[j], ex[j].r, c[j])
+			one := YMM()
+			VBROADCASTSS(f32(1), one)
+			VBLENDVPS(l[j], f32(0), one, one) // sign(l) ? 0 : 1
+			VSUBPS(t[j], one, c[j])
 		})
 		d := ymms(u)
 		each(u, func(j int) {
@@ -671,9 +695,7 @@ func bceWithLogits() {
 		// Stored now to free registers; l and c stay in registers, so
 		// dlogits may alias logits or target.
 		st(d, dl, i, ks, mask)
-		e := make([]reg.VecVirtual, u)
-		each(u, func(j int) { e[j] = ex[j].s })
-		sp := log1p01(e) // ln(1 + e)
+		sp := vecmath.Log1pUnitAVX2(ev) // ln(1 + e)
 		each(u, func(j int) {
 			VFMADD231PS(l[j], c[j], sp[j]) // + l·c
 			if mask != nil {

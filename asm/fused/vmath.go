@@ -9,9 +9,12 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// Vector float32 math for the fused kernels. (The elementwise family may
-// grow a shared exp emitter under asm/internal; until it lands these live
-// here, private to this generator.)
+// Vector float32 math private to the fused kernels. ReparamKL and
+// BCEWithLogits take e^x (and ln(1+x)) from the shared emitters of
+// asm/internal/vecmath; ReparamKLBackward needs e^x together with the pieces
+// of its evaluation (e^r − 1 where k = 0 is e^x − 1 without cancellation,
+// for e^logvar − 1 near logvar = 0), which vecmath's Exp does not expose, so
+// exp below serves it, with the same 1-ULP contract.
 
 // consts holds one 32-byte RODATA vector per distinct constant.
 var consts = map[string]Mem{}
@@ -70,8 +73,8 @@ var (
 	expQ = []uint32{0x3f000000, 0x3e2aaaab, 0x3d2aaa75, 0x3c088870, 0x3ab6a192, 0x39509279}
 	// klQ: (e^x − 1 − x)/x² on −1 ≤ x ≤ 2, relative error 0.33 u.
 	klQ = []uint32{0x3f000000, 0x3e2aaaad, 0x3d2aaaa8, 0x3c08878a, 0x3ab60eb9, 0x3950761f, 0x37ce07a0, 0x362da546, 0x34e7e74a}
-	// log1pR: (atanh(s)/s − 1)/s² for s² ≤ 1/9, relative error 7 u, which
-	// reaches ln(1+e) scaled by s²R/(1+s²R) ≤ 0.04: under 0.3 u.
+	// log1pR: (atanh(s)/s − 1)/s² for s² ≤ 1/9, as in vecmath's Log1pUnitAVX2,
+	// for the AVX-512 BCEWithLogits.
 	log1pR = []uint32{0x3eaaaaa6, 0x3e4cd6b6, 0x3e10924d, 0x3e097acc}
 )
 
@@ -171,32 +174,6 @@ func exp(xs []reg.VecVirtual, lo, hi reg.VecVirtual) []expParts {
 		VMULPS(k, parts[j].s, parts[j].s)
 	}
 	return parts
-}
-
-// log1p01 emits ln(1+e) for each e in [0, 1] (NaN propagates), accurate to
-// a few ULP relative to the result also where 1+e rounds to 1:
-// ln(1+e) = 2·atanh(s) = 2s + 2s·z·R(z) with s = e/(2+e) ≤ 1/3, z = s². A
-// division and a short polynomial cost less here than a long division-free
-// polynomial: the FMA pipes, not the divider, limit these kernels.
-func log1p01(es []reg.VecVirtual) []reg.VecVirtual {
-	n := len(es)
-	s, z := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
-	for j, e := range es {
-		s[j] = YMM()
-		VADDPS(f32(2), e, s[j])
-		VDIVPS(s[j], e, s[j]) // s = e/(2+e)
-	}
-	for j := range es {
-		z[j] = YMM()
-		VMULPS(s[j], s[j], z[j])
-	}
-	rp := horner(z, log1pR)
-	for j := range es {
-		VADDPS(s[j], s[j], s[j]) // 2s
-		VMULPS(s[j], z[j], z[j]) // 2s·z
-		VFMADD213PS(s[j], z[j], rp[j])
-	}
-	return rp
 }
 
 // cvtAdd widens the 8 float32 lanes of x to float64 and adds them to the
