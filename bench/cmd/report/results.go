@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 
@@ -204,7 +205,9 @@ func (b *bench) metric() string {
 }
 
 // metrics are the units a bench gets tables for: the main one, then any
-// other custom metric it reports (e.g. GFLOP/cpu-s), alphabetically.
+// other custom metric it reports (e.g. GFLOP/cpu-s), alphabetically, except
+// those that are the main one times a constant (Gelem/s beside B/s), which
+// would only repeat its table.
 func (b *bench) metrics() []string {
 	main := b.metric()
 	var extra []string
@@ -214,13 +217,37 @@ func (b *bench) metrics() []string {
 			case main, "sec/op", "B/op", "allocs/op", "B/s":
 				continue
 			}
-			if !slices.Contains(extra, unit) {
+			if !slices.Contains(extra, unit) && !b.proportional(unit, main) {
 				extra = append(extra, unit)
 			}
 		}
 	}
 	slices.Sort(extra)
 	return append([]string{main}, extra...)
+}
+
+// proportional reports whether every result's value in unit is the same
+// multiple of its value in main, up to the rounding of go test's output.
+func (b *bench) proportional(unit, main string) bool {
+	ratio := 0.0
+	for _, cell := range b.cells {
+		u, m := cell[unit], cell[main]
+		if len(u) != len(m) {
+			return false
+		}
+		for i := range u {
+			if m[i] == 0 {
+				return false
+			}
+			r := u[i] / m[i]
+			if ratio == 0 {
+				ratio = r
+			} else if math.Abs(r/ratio-1) > 2e-3 {
+				return false
+			}
+		}
+	}
+	return ratio != 0
 }
 
 func (b *bench) has(unit string) bool {
