@@ -8,18 +8,18 @@ import "github.com/klauspost/cpuid/v2"
 // AVX and AVX2 only when XGETBV says the OS does).
 var avx2Kernels = kernelSet{
 	name:              "avx2",
-	exp:               expGeneric,
-	sigmoid:           sigmoidGeneric,
+	exp:               expAVX2,
+	sigmoid:           sigmoidAVX2,
 	relu:              reluAVX2,
 	reluBackward:      reluBackwardAVX2,
 	sgemm:             sgemmAVX2,
-	reparamKL:         reparamKLGeneric,
-	reparamKLBackward: reparamKLBackwardGeneric,
-	bceWithLogits:     bceWithLogitsGeneric,
-	squaredError:      squaredErrorGeneric,
-	adamStep:          adamStepGeneric,
-	addBias:           addBiasGeneric,
-	sumRows:           sumRowsGeneric,
+	reparamKL:         reparamKLAVX2,
+	reparamKLBackward: reparamKLBackwardAVX2,
+	bceWithLogits:     bceWithLogitsAVX2,
+	squaredError:      squaredErrorAVX2,
+	adamStep:          adamStepAVX2Hyper,
+	addBias:           addBiasAVX2,
+	sumRows:           sumRowsAVX2,
 }
 
 // avx512Kernels is avx2Kernels with the kernels that have AVX-512F code
