@@ -18,9 +18,9 @@ type gemmConfig struct {
 	mc     int // rows of A packed at once, a multiple of mr
 	nc     int // columns of B packed at once, a multiple of nr
 
-	// speed is the kernel's multiply-add rate relative to the 16 a cycle of
-	// one core at peak, as BenchmarkGemmMicroKernel measures it; pickGemm
-	// weighs tile shapes with it.
+	// speed is the kernel's multiply-add rate as a fraction of one core's
+	// peak (16 a cycle with AVX2 or AVX-512 on Zen 4), as
+	// BenchmarkGemmMicroKernel measures it; pickGemm weighs tiles with it.
 	speed float64
 
 	// kernel sets C = alpha·Ã·B̃ + beta·C on the rows×cols corner of the
@@ -31,8 +31,8 @@ type gemmConfig struct {
 	// tiles fall.
 	kernel gemmKernel
 
-	// kernelAT and kernelAN, when not nil, are kernel reading a full mr-row
-	// panel of A in place: transposed (a[p*lda+i]) or as stored
+	// kernelAT and kernelAN, when not nil, are forms of kernel that read a
+	// full mr-row panel of A in place: transposed (a[p*lda+i]) or as stored
 	// (a[i*lda+p]). Packing A buys nothing when each panel is used once,
 	// which is when n fits one B panel; they round exactly like kernel.
 	kernelAT, kernelAN gemmKernel

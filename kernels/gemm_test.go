@@ -366,3 +366,41 @@ func TestSgemmNoAllocs(t *testing.T) {
 		}
 	})
 }
+
+// TestSgemmConcurrentCalls runs parallel products from several goroutines at
+// once: they share the worker goroutines and the buffer pool, and each must
+// still get the single-threaded result.
+func TestSgemmConcurrentCalls(t *testing.T) {
+	defer SetThreads(Threads())
+	rng := rand.New(rand.NewPCG(7, 8))
+	const m, n, k = 150, 140, 130
+	a := newGemmOperand(rng, m, k, false, 0)
+	b := newGemmOperand(rng, k, n, true, 0)
+	forEachImpl(t, func(t *testing.T) {
+		SetThreads(1)
+		want := make([]float32, m*n)
+		Sgemm(false, true, m, n, k, 1, a.data, a.ld, b.data, b.ld, 0, want, n)
+		SetThreads(2)
+		const callers = 4
+		got := make([][]float32, callers)
+		done := make(chan int)
+		for g := range callers {
+			go func() {
+				got[g] = make([]float32, m*n)
+				for range 5 {
+					Sgemm(false, true, m, n, k, 1, a.data, a.ld, b.data, b.ld, 0, got[g], n)
+				}
+				done <- g
+			}()
+		}
+		for range callers {
+			g := <-done
+			for i := range want {
+				if math.Float32bits(got[g][i]) != math.Float32bits(want[i]) {
+					assert.Failf(t, "concurrent result differs", "caller %d, element %d: %v != %v", g, i, got[g][i], want[i])
+					break
+				}
+			}
+		}
+	})
+}
