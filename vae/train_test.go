@@ -123,6 +123,9 @@ func TestDeterminism(t *testing.T) {
 // two (testing.AllocsPerRun, which reports the average rounded down), and
 // with one thread not a single allocation in 40 steps (counted exactly).
 func TestTrainStepAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	defer kernels.SetThreads(kernels.Threads())
 	cfgs := map[string]Config{"small": smallConfig(Gaussian), "default": DefaultConfig()}
 	for _, name := range []string{"small", "default"} {
@@ -164,6 +167,9 @@ func TestTrainStepAllocs(t *testing.T) {
 }
 
 func TestReserve(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	cfg := smallConfig(Bernoulli)
 	m, err := New(cfg, 1)
 	require.NoError(t, err)
