@@ -333,7 +333,7 @@ func (t *trainer) run(ctx context.Context) error {
 		}
 		perm := rand.New(t.shuffle).Perm(n)
 		t.prog.begin(fmt.Sprintf("epoch %d/%d", e, st.Epochs), min(st.Batch*bs, n), n)
-		start, startBatch := time.Now(), st.Batch
+		start, startCPU, startBatch := time.Now(), cpuTime(), st.Batch
 		for b := st.Batch; b < nb; b++ {
 			lo, hi := b*bs, min((b+1)*bs, n)
 			rows := hi - lo
@@ -362,7 +362,7 @@ func (t *trainer) run(ctx context.Context) error {
 				return t.stop(ctx, fmt.Sprintf("in epoch %d after batch %d of %d", e, b+1, nb))
 			}
 		}
-		trainTime := time.Since(start)
+		trainTime, trainCPU := time.Since(start), cpuTime()-startCPU
 		t.prog.clear()
 		images := min(nb*bs, n) - min(startBatch*bs, n)
 		t.prog.logf("====> Epoch: %d Average loss: %.4f", e, st.Partial.Loss/float64(st.Partial.N))
@@ -388,7 +388,7 @@ func (t *trainer) run(ctx context.Context) error {
 			"train_loss": trainLoss, "train_recon": trainRecon, "train_kl": trainKL,
 			"test_loss": testLoss, "test_recon": testRecon, "test_kl": testKL,
 			"train_seconds": trainTime.Seconds(), "train_images": images, "images_per_second": float64(images) / trainTime.Seconds(),
-			"test_seconds": testTime.Seconds(), "threads": kernels.Threads(), "kernels": kernels.Impl(),
+			"train_cpu_seconds": trainCPU.Seconds(), "test_seconds": testTime.Seconds(), "threads": kernels.Threads(), "kernels": kernels.Impl(),
 			"model": t.cfg.String(), "batch_size": bs, "seed": st.Seed, "time": time.Now().UTC().Format(time.RFC3339),
 		}); err != nil {
 			return err
