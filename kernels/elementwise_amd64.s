@@ -670,23 +670,41 @@ TEXT ·reluAVX2(SB), NOSPLIT, $0-48
 	VXORPS Y0, Y0, Y0
 	XORQ   BX, BX
 
+relu_block:
+	MOVQ    DX, SI
+	SUBQ    BX, SI
+	CMPQ    SI, $0x00000020
+	JB      relu_vector
+	VMAXPS  (CX)(BX*4), Y0, Y1
+	VMAXPS  32(CX)(BX*4), Y0, Y2
+	VMAXPS  64(CX)(BX*4), Y0, Y3
+	VMAXPS  96(CX)(BX*4), Y0, Y4
+	VMOVUPS Y1, (AX)(BX*4)
+	VMOVUPS Y2, 32(AX)(BX*4)
+	VMOVUPS Y3, 64(AX)(BX*4)
+	VMOVUPS Y4, 96(AX)(BX*4)
+	ADDQ    $0x00000020, BX
+	JMP     relu_block
+
 relu_vector:
-	MOVQ    BX, SI
-	ADDQ    $0x08, SI
-	CMPQ    SI, DX
-	JA      relu_tail
+	MOVQ    DX, SI
+	SUBQ    BX, SI
+	CMPQ    SI, $0x00000008
+	JB      relu_masked
 	VMAXPS  (CX)(BX*4), Y0, Y1
 	VMOVUPS Y1, (AX)(BX*4)
-	MOVQ    SI, BX
+	ADDQ    $0x00000008, BX
 	JMP     relu_vector
 
-relu_tail:
-	CMPQ   BX, DX
-	JAE    relu_done
-	VMAXSS (CX)(BX*4), X0, X1
-	VMOVSS X1, (AX)(BX*4)
-	INCQ   BX
-	JMP    relu_tail
+relu_masked:
+	SUBQ       BX, DX
+	JZ         relu_done
+	LEAQ       vecmath_exp<>+576(SB), SI
+	NEGQ       DX
+	VMOVDQU    (SI)(DX*4), Y1
+	VMASKMOVPS (CX)(BX*4), Y1, Y2
+	VMAXPS     Y2, Y0, Y0
+	VMASKMOVPS Y0, Y1, (AX)(BX*4)
 
 relu_done:
 	VZEROUPPER
@@ -702,26 +720,48 @@ TEXT ·reluBackwardAVX2(SB), NOSPLIT, $0-72
 	VXORPS Y0, Y0, Y0
 	XORQ   SI, SI
 
+reluback_block:
+	MOVQ    BX, DI
+	SUBQ    SI, DI
+	CMPQ    DI, $0x00000020
+	JB      reluback_vector
+	VCMPPS  $0x11, (DX)(SI*4), Y0, Y1
+	VANDPS  (CX)(SI*4), Y1, Y1
+	VCMPPS  $0x11, 32(DX)(SI*4), Y0, Y2
+	VANDPS  32(CX)(SI*4), Y2, Y2
+	VCMPPS  $0x11, 64(DX)(SI*4), Y0, Y3
+	VANDPS  64(CX)(SI*4), Y3, Y3
+	VCMPPS  $0x11, 96(DX)(SI*4), Y0, Y4
+	VANDPS  96(CX)(SI*4), Y4, Y4
+	VMOVUPS Y1, (AX)(SI*4)
+	VMOVUPS Y2, 32(AX)(SI*4)
+	VMOVUPS Y3, 64(AX)(SI*4)
+	VMOVUPS Y4, 96(AX)(SI*4)
+	ADDQ    $0x00000020, SI
+	JMP     reluback_block
+
 reluback_vector:
-	MOVQ    SI, DI
-	ADDQ    $0x08, DI
-	CMPQ    DI, BX
-	JA      reluback_tail
+	MOVQ    BX, DI
+	SUBQ    SI, DI
+	CMPQ    DI, $0x00000008
+	JB      reluback_masked
 	VCMPPS  $0x11, (DX)(SI*4), Y0, Y1
 	VANDPS  (CX)(SI*4), Y1, Y1
 	VMOVUPS Y1, (AX)(SI*4)
-	MOVQ    DI, SI
+	ADDQ    $0x00000008, SI
 	JMP     reluback_vector
 
-reluback_tail:
-	CMPQ   SI, BX
-	JAE    reluback_done
-	VCMPSS $0x11, (DX)(SI*4), X0, X1
-	VMOVSS (CX)(SI*4), X2
-	VANDPS X2, X1, X1
-	VMOVSS X1, (AX)(SI*4)
-	INCQ   SI
-	JMP    reluback_tail
+reluback_masked:
+	SUBQ       SI, BX
+	JZ         reluback_done
+	LEAQ       vecmath_exp<>+576(SB), DI
+	NEGQ       BX
+	VMOVDQU    (DI)(BX*4), Y1
+	VMASKMOVPS (CX)(SI*4), Y1, Y2
+	VMASKMOVPS (DX)(SI*4), Y1, Y3
+	VCMPPS     $0x11, Y3, Y0, Y0
+	VANDPS     Y2, Y0, Y0
+	VMASKMOVPS Y0, Y1, (AX)(SI*4)
 
 reluback_done:
 	VZEROUPPER
