@@ -22,8 +22,21 @@ var avx2Kernels = kernelSet{
 	sumRows:           sumRowsGeneric,
 }
 
+// avx512Kernels is avx2Kernels with the kernels that have AVX-512F code
+// swapped in. It needs AVX512F with the OS saving opmask and ZMM state (cpuid
+// reports AVX512F only when XGETBV says the OS does) and, for the kernels it
+// shares, everything avx2Kernels needs.
+var avx512Kernels = func() kernelSet {
+	ks := avx2Kernels
+	ks.name = "avx512"
+	ks.exp = expAVX512
+	ks.sigmoid = sigmoidAVX512
+	return ks
+}()
+
 func archImplementations() []implementation {
 	return []implementation{
+		{kernelSet: &avx512Kernels, missing: missingFeatures(cpuid.AVX, cpuid.AVX2, cpuid.FMA3, cpuid.AVX512F)},
 		{kernelSet: &avx2Kernels, missing: missingFeatures(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)},
 	}
 }

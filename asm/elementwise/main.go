@@ -1,5 +1,6 @@
-// Command elementwise generates the AVX2 assembly of the elementwise kernels
-// (Exp, Sigmoid, ReLU, ReLUBackward) into package kernels.
+// Command elementwise generates the assembly of the elementwise kernels into
+// package kernels: AVX2 Exp, Sigmoid, ReLU and ReLUBackward, and AVX-512 Exp
+// and Sigmoid.
 package main
 
 import (
@@ -13,6 +14,8 @@ func main() {
 	ConstraintExpr("amd64,gc,!purego,!noasm")
 	expAVX2()
 	sigmoidAVX2()
+	expAVX512()
+	sigmoidAVX512()
 	reluAVX2()
 	reluBackwardAVX2()
 	Generate()

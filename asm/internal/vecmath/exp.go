@@ -94,7 +94,7 @@ func consts() *expData {
 			DATA(off+4*i, U32(v))
 		}
 	}
-	hi, rho := expTable()
+	hi, rho := expTable(8)
 	f32(offLog2E8, float32(8/math.Ln2))
 	f32(offMagic, magic)
 	ln2Hi := float32(math.Ln2 / 8)
@@ -104,18 +104,15 @@ func consts() *expData {
 	f32(offC2, 1.0/6)
 	f32(offC1, 0.5)
 	f32(offOne, 1)
-	f32(offTabHi, hi[:]...)
-	f32(offTabRho, rho[:]...)
+	f32(offTabHi, hi...)
+	f32(offTabRho, rho...)
 	u32(offAbsMask, 0x7fffffff)
 	u32(offSignMask, 0x80000000)
 	u32(offInRange, math.Float32bits(InRangeMax))
 	f32(offClampLo, clampLo)
 	f32(offClampHi, clampHi)
 	u32(offScaleBias, math.Float32bits(magic)>>3-254)
-	// The relative error of 1 − c·e against 1/(1+e) on [0, 1] is
-	// e(1−c) − c·e²; c = (1+√8)/7 balances its extremes at e = (1−c)/(2c)
-	// and e = 1 at 2c−1 = 0.094.
-	f32(offRecipC, float32((1+math.Sqrt(8))/7))
+	f32(offRecipC, recipC)
 	for i := range 16 {
 		v := uint32(0)
 		if i < 8 {
@@ -129,16 +126,17 @@ func consts() *expData {
 
 func (d *expData) at(off int) Mem { return d.base.Offset(off) }
 
-// expTable returns hi_j, the float32 nearest 2^(j/8), and rho_j, the float32
-// nearest 2^(j/8)/hi_j − 1, computed in 200-bit arithmetic.
-func expTable() (hi, rho [8]float32) {
+// expTable returns hi_j, the float32 nearest 2^(j/n), and rho_j, the float32
+// nearest 2^(j/n)/hi_j − 1, for j < n = 2^m, computed in 200-bit arithmetic.
+func expTable(n int) (hi, rho []float32) {
 	const prec = 200
 	root := new(big.Float).SetPrec(prec).SetInt64(2)
-	for range 3 {
-		root.Sqrt(root) // 2^(1/8) after three square roots
+	for i := 1; i < n; i *= 2 {
+		root.Sqrt(root) // 2^(1/n) after log2(n) square roots
 	}
 	t := new(big.Float).SetPrec(prec).SetInt64(1)
-	for j := range 8 {
+	hi, rho = make([]float32, n), make([]float32, n)
+	for j := range n {
 		hi[j], _ = t.Float32()
 		h := new(big.Float).SetPrec(prec).SetFloat64(float64(hi[j]))
 		r := new(big.Float).SetPrec(prec).Quo(t, h)
@@ -148,6 +146,12 @@ func expTable() (hi, rho [8]float32) {
 	}
 	return hi, rho
 }
+
+// recipC is c in 1 − c·e ≈ 1/(1+e), the factor of the sigmoid's correction.
+// The relative error of 1 − c·e on e in [0, 1] is e(1−c) − c·e²;
+// c = (1+√8)/7 balances its extremes at e = (1−c)/(2c) and e = 1 at
+// 2c−1 = 0.094.
+var recipC = float32((1 + math.Sqrt(8)) / 7)
 
 // AVX2 emits the AVX2+FMA3 functions. Its constants are memory operands in
 // the data block, except those NewAVX2 keeps in registers.
