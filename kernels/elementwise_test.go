@@ -327,7 +327,8 @@ func TestElementwiseLengthMismatch(t *testing.T) {
 
 // TestExhaustive checks Exp and Sigmoid of every implementation this CPU runs
 // on all 2^32 inputs, split across the CPUs; each input's reference is
-// computed once for all implementations. Opt in with -exhaustive.
+// computed once for all implementations. Opt in with -exhaustive (make
+// exhaustive; add -v to see the maximum errors on success).
 func TestExhaustive(t *testing.T) {
 	if !*exhaustive {
 		t.Skip("needs -exhaustive")

@@ -2,15 +2,21 @@
 // generators of package kernels, so that every kernel family computes e^x
 // (and what is built on it) with the same instructions and the same bits.
 //
+//   - AVX2 (YMM, AVX2+FMA3): Exp for every input, ExpInRange for
+//     |x| ≤ InRangeMax with BranchIfOutOfRange to pick between them, Sigmoid,
+//     NegAbs. NewAVX2(regs) keeps some constants in registers; the
+//     package-level ExpAVX2 and friends keep them all in memory.
+//   - AVX512 (ZMM, AVX-512F): Exp for every input, Sigmoid.
+//
 // The emitters work in place on lists of virtual vector registers and
 // interleave their steps across the list, so that the latency of one
 // register's dependency chain hides behind the others': pass as many registers
 // as the kernel unrolls. They allocate their temporaries as virtual registers
-// and take their constants from a read-only data block that they add to the
+// and take their constants from read-only data blocks that they add to the
 // generated file on first use.
 //
-// The AVX2 emitters need AVX2 and FMA3 and assume the Go runtime's MXCSR
-// (round to nearest, no flush to zero, exceptions masked).
+// They assume the Go runtime's MXCSR: round to nearest, no flush to zero, no
+// denormals-are-zero, exceptions masked.
 package vecmath
 
 import (
@@ -26,7 +32,7 @@ import (
 // e^x = 2^(k>>3) · 2^((k&7)/8) · e^r. The table 2^(j/8) = hi_j·(1+rho_j) is
 // looked up with VPERMPS (hi_j is the nearest float32, rho_j the relative
 // rest), and e^r = 1 + r·q(r) with q the degree-3 Taylor polynomial of
-// (e^r−1)/r, whose truncation error (≤ r⁴/120·|r| < 2⁻³⁰) is negligible. The
+// (e^r−1)/r, whose truncation error (r⁴/120·|r| < 2⁻²⁹) is negligible. The
 // result hi·(1 + (r·q + rho)) is rounded once, by the last FMA, so the
 // error stays near half an ULP; the power of two is exact. Measured over all
 // 2³² inputs: see the kernels package's exhaustive test.
@@ -47,9 +53,9 @@ const (
 // k and leaves k in the low mantissa bits (its own low 3 bits are zero).
 const magic = 0x1.8p23
 
-// expData holds the offsets of the constants in the data block. Each
-// constant fills 32 bytes (8 lanes), so that VEX instructions can take it as
-// a memory operand.
+// expData is the AVX2 data block. Each constant fills 32 bytes (8 lanes), so
+// that VEX instructions can take it as a memory operand; the off constants
+// are their offsets.
 type expData struct {
 	base Mem
 }
