@@ -876,8 +876,8 @@ TEXT ·sigmoidAVX512(SB), NOSPLIT, $0-48
 	VBROADCASTSS vecmath_exp512<>+28(SB), Z7
 	VBROADCASTSS vecmath_exp512<>+32(SB), Z8
 	VBROADCASTSS vecmath_exp512<>+36(SB), Z9
-	VMOVUPS      vecmath_exp512<>+64(SB), Z10
-	VMOVUPS      vecmath_exp512<>+128(SB), Z11
+	VMOVUPS      vecmath_exp512<>+64(SB), Z9
+	VMOVUPS      vecmath_exp512<>+128(SB), Z15
 	XORQ         BX, BX
 
 sigmoidAVX512_block:
@@ -885,87 +885,84 @@ sigmoidAVX512_block:
 	SUBQ              BX, SI
 	CMPQ              SI, $0x00000030
 	JB                sigmoidAVX512_vector
-	VMOVUPS           (CX)(BX*4), Z12
-	VMOVUPS           64(CX)(BX*4), Z13
-	VMOVUPS           128(CX)(BX*4), Z14
-	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z12, K1
-	VPORD.BCST        vecmath_exp512<>+40(SB), Z12, Z12
-	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z13, K2
-	VPORD.BCST        vecmath_exp512<>+40(SB), Z13, Z13
-	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z14, K3
-	VPORD.BCST        vecmath_exp512<>+40(SB), Z14, Z14
-	VMAXPS            Z12, Z8, Z12
-	VMINPS            Z12, Z9, Z12
-	VMAXPS            Z13, Z8, Z13
-	VMINPS            Z13, Z9, Z13
-	VMAXPS            Z14, Z8, Z14
-	VMINPS            Z14, Z9, Z14
-	VMOVAPS           Z0, Z15
-	VFMADD231PS       Z1, Z12, Z15
-	VMOVAPS           Z0, Z16
-	VFMADD231PS       Z1, Z13, Z16
-	VMOVAPS           Z0, Z17
-	VFMADD231PS       Z1, Z14, Z17
-	VSUBPS            Z0, Z15, Z18
-	VSUBPS            Z0, Z16, Z19
-	VSUBPS            Z0, Z17, Z20
-	VFNMADD231PS      Z2, Z18, Z12
-	VFNMADD231PS      Z2, Z19, Z13
-	VFNMADD231PS      Z2, Z20, Z14
-	VFNMADD231PS      Z3, Z18, Z12
-	VFNMADD231PS      Z3, Z19, Z13
-	VFNMADD231PS      Z3, Z20, Z14
-	VMOVAPS           Z4, Z21
-	VFMADD213PS       Z5, Z12, Z21
-	VMOVAPS           Z4, Z22
-	VFMADD213PS       Z5, Z13, Z22
-	VMOVAPS           Z4, Z23
-	VFMADD213PS       Z5, Z14, Z23
-	VFMADD213PS       Z6, Z12, Z21
-	VFMADD213PS       Z6, Z13, Z22
-	VFMADD213PS       Z6, Z14, Z23
-	VPERMPS           Z11, Z15, Z24
-	VFMADD231PS       Z21, Z12, Z24
-	VPERMPS           Z11, Z16, Z21
-	VFMADD231PS       Z22, Z13, Z21
-	VPERMPS           Z11, Z17, Z22
-	VFMADD231PS       Z23, Z14, Z22
-	VPERMPS           Z10, Z15, Z12
-	VFMADD213PS       Z12, Z12, Z24
-	VPERMPS           Z10, Z16, Z13
-	VFMADD213PS       Z13, Z13, Z21
-	VPERMPS           Z10, Z17, Z14
-	VFMADD213PS       Z14, Z14, Z22
-	VMULPS            Z7, Z18, Z18
-	VSCALEFPS         Z18, Z24, Z12
-	VMULPS            Z7, Z19, Z19
-	VSCALEFPS         Z19, Z21, Z13
-	VMULPS            Z7, Z20, Z20
-	VSCALEFPS         Z20, Z22, Z14
-	VADDPS            Z6, Z12, Z15
-	VBLENDMPS         Z12, Z6, K1, Z25
-	VDIVPS            Z15, Z25, Z15
-	VSUBPS            Z15, Z25, Z25
-	VFNMADD231PS      Z12, Z15, Z25
-	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z12
-	VFMADD213PS       Z15, Z25, Z12
-	VADDPS            Z6, Z13, Z15
-	VBLENDMPS         Z13, Z6, K2, Z26
-	VDIVPS            Z15, Z26, Z15
-	VSUBPS            Z15, Z26, Z26
-	VFNMADD231PS      Z13, Z15, Z26
-	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z13
-	VFMADD213PS       Z15, Z26, Z13
-	VADDPS            Z6, Z14, Z15
-	VBLENDMPS         Z14, Z6, K3, Z27
-	VDIVPS            Z15, Z27, Z15
-	VSUBPS            Z15, Z27, Z27
-	VFNMADD231PS      Z14, Z15, Z27
-	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z14
-	VFMADD213PS       Z15, Z27, Z14
-	VMOVUPS           Z12, (AX)(BX*4)
-	VMOVUPS           Z13, 64(AX)(BX*4)
-	VMOVUPS           Z14, 128(AX)(BX*4)
+	VMOVUPS           (CX)(BX*4), Z16
+	VMOVUPS           64(CX)(BX*4), Z17
+	VMOVUPS           128(CX)(BX*4), Z18
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z16, K1
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z16, Z16
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z17, K2
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z17, Z17
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z18, K3
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z18, Z18
+	VMAXPS            Z16, Z8, Z16
+	VMAXPS            Z17, Z8, Z17
+	VMAXPS            Z18, Z8, Z18
+	VMOVAPS           Z0, Z19
+	VFMADD231PS       Z1, Z16, Z19
+	VMOVAPS           Z0, Z20
+	VFMADD231PS       Z1, Z17, Z20
+	VMOVAPS           Z0, Z21
+	VFMADD231PS       Z1, Z18, Z21
+	VSUBPS            Z0, Z19, Z22
+	VSUBPS            Z0, Z20, Z23
+	VSUBPS            Z0, Z21, Z24
+	VFNMADD231PS      Z2, Z22, Z16
+	VFNMADD231PS      Z2, Z23, Z17
+	VFNMADD231PS      Z2, Z24, Z18
+	VFNMADD231PS      Z3, Z22, Z16
+	VFNMADD231PS      Z3, Z23, Z17
+	VFNMADD231PS      Z3, Z24, Z18
+	VMOVAPS           Z4, Z25
+	VFMADD213PS       Z5, Z16, Z25
+	VMOVAPS           Z4, Z26
+	VFMADD213PS       Z5, Z17, Z26
+	VMOVAPS           Z4, Z27
+	VFMADD213PS       Z5, Z18, Z27
+	VFMADD213PS       Z6, Z16, Z25
+	VFMADD213PS       Z6, Z17, Z26
+	VFMADD213PS       Z6, Z18, Z27
+	VPERMPS           Z15, Z19, Z28
+	VFMADD231PS       Z25, Z16, Z28
+	VPERMPS           Z15, Z20, Z25
+	VFMADD231PS       Z26, Z17, Z25
+	VPERMPS           Z15, Z21, Z26
+	VFMADD231PS       Z27, Z18, Z26
+	VPERMPS           Z9, Z19, Z16
+	VFMADD213PS       Z16, Z16, Z28
+	VPERMPS           Z9, Z20, Z17
+	VFMADD213PS       Z17, Z17, Z25
+	VPERMPS           Z9, Z21, Z18
+	VFMADD213PS       Z18, Z18, Z26
+	VMULPS            Z7, Z22, Z22
+	VSCALEFPS         Z22, Z28, Z16
+	VMULPS            Z7, Z23, Z23
+	VSCALEFPS         Z23, Z25, Z17
+	VMULPS            Z7, Z24, Z24
+	VSCALEFPS         Z24, Z26, Z18
+	VADDPS            Z6, Z16, Z19
+	VBLENDMPS         Z16, Z6, K1, Z10
+	VDIVPS            Z19, Z10, Z19
+	VSUBPS            Z19, Z10, Z10
+	VFNMADD231PS      Z16, Z19, Z10
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z16
+	VFMADD213PS       Z19, Z10, Z16
+	VADDPS            Z6, Z17, Z19
+	VBLENDMPS         Z17, Z6, K2, Z11
+	VDIVPS            Z19, Z11, Z19
+	VSUBPS            Z19, Z11, Z11
+	VFNMADD231PS      Z17, Z19, Z11
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z17
+	VFMADD213PS       Z19, Z11, Z17
+	VADDPS            Z6, Z18, Z19
+	VBLENDMPS         Z18, Z6, K3, Z12
+	VDIVPS            Z19, Z12, Z19
+	VSUBPS            Z19, Z12, Z12
+	VFNMADD231PS      Z18, Z19, Z12
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z18
+	VFMADD213PS       Z19, Z12, Z18
+	VMOVUPS           Z16, (AX)(BX*4)
+	VMOVUPS           Z17, 64(AX)(BX*4)
+	VMOVUPS           Z18, 128(AX)(BX*4)
 	ADDQ              $0x00000030, BX
 	JMP               sigmoidAVX512_block
 
@@ -974,33 +971,32 @@ sigmoidAVX512_vector:
 	SUBQ              BX, SI
 	CMPQ              SI, $0x00000010
 	JB                sigmoidAVX512_masked
-	VMOVUPS           (CX)(BX*4), Z12
-	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z12, K1
-	VPORD.BCST        vecmath_exp512<>+40(SB), Z12, Z12
-	VMAXPS            Z12, Z8, Z12
-	VMINPS            Z12, Z9, Z12
-	VMOVAPS           Z0, Z13
-	VFMADD231PS       Z1, Z12, Z13
-	VSUBPS            Z0, Z13, Z14
-	VFNMADD231PS      Z2, Z14, Z12
-	VFNMADD231PS      Z3, Z14, Z12
-	VMOVAPS           Z4, Z15
-	VFMADD213PS       Z5, Z12, Z15
-	VFMADD213PS       Z6, Z12, Z15
-	VPERMPS           Z11, Z13, Z16
-	VFMADD231PS       Z15, Z12, Z16
-	VPERMPS           Z10, Z13, Z12
-	VFMADD213PS       Z12, Z12, Z16
-	VMULPS            Z7, Z14, Z14
-	VSCALEFPS         Z14, Z16, Z12
-	VADDPS            Z6, Z12, Z13
-	VBLENDMPS         Z12, Z6, K1, Z28
-	VDIVPS            Z13, Z28, Z13
-	VSUBPS            Z13, Z28, Z28
-	VFNMADD231PS      Z12, Z13, Z28
-	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z12
-	VFMADD213PS       Z13, Z28, Z12
-	VMOVUPS           Z12, (AX)(BX*4)
+	VMOVUPS           (CX)(BX*4), Z10
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z10, K1
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z10, Z10
+	VMAXPS            Z10, Z8, Z10
+	VMOVAPS           Z0, Z11
+	VFMADD231PS       Z1, Z10, Z11
+	VSUBPS            Z0, Z11, Z12
+	VFNMADD231PS      Z2, Z12, Z10
+	VFNMADD231PS      Z3, Z12, Z10
+	VMOVAPS           Z4, Z16
+	VFMADD213PS       Z5, Z10, Z16
+	VFMADD213PS       Z6, Z10, Z16
+	VPERMPS           Z15, Z11, Z17
+	VFMADD231PS       Z16, Z10, Z17
+	VPERMPS           Z9, Z11, Z10
+	VFMADD213PS       Z10, Z10, Z17
+	VMULPS            Z7, Z12, Z12
+	VSCALEFPS         Z12, Z17, Z10
+	VADDPS            Z6, Z10, Z11
+	VBLENDMPS         Z10, Z6, K1, Z13
+	VDIVPS            Z11, Z13, Z11
+	VSUBPS            Z11, Z13, Z13
+	VFNMADD231PS      Z10, Z11, Z13
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z10
+	VFMADD213PS       Z11, Z13, Z10
+	VMOVUPS           Z10, (AX)(BX*4)
 	ADDQ              $0x00000010, BX
 	JMP               sigmoidAVX512_vector
 
@@ -1009,33 +1005,32 @@ sigmoidAVX512_masked:
 	JZ                sigmoidAVX512_done
 	LEAQ              vecmath_exp512<>+192(SB), SI
 	KMOVW             (SI)(DX*2), K1
-	VMOVUPS.Z         (CX)(BX*4), K1, Z12
-	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z12, K2
-	VPORD.BCST        vecmath_exp512<>+40(SB), Z12, Z12
-	VMAXPS            Z12, Z8, Z12
-	VMINPS            Z12, Z9, Z12
+	VMOVUPS.Z         (CX)(BX*4), K1, Z10
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z10, K2
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z10, Z10
+	VMAXPS            Z10, Z8, Z10
 	VMOVAPS           Z0, Z8
-	VFMADD231PS       Z1, Z12, Z8
+	VFMADD231PS       Z1, Z10, Z8
 	VSUBPS            Z0, Z8, Z0
-	VFNMADD231PS      Z2, Z0, Z12
-	VFNMADD231PS      Z3, Z0, Z12
+	VFNMADD231PS      Z2, Z0, Z10
+	VFNMADD231PS      Z3, Z0, Z10
 	VMOVAPS           Z4, Z1
-	VFMADD213PS       Z5, Z12, Z1
-	VFMADD213PS       Z6, Z12, Z1
-	VPERMPS           Z11, Z8, Z2
-	VFMADD231PS       Z1, Z12, Z2
-	VPERMPS           Z10, Z8, Z12
-	VFMADD213PS       Z12, Z12, Z2
+	VFMADD213PS       Z5, Z10, Z1
+	VFMADD213PS       Z6, Z10, Z1
+	VPERMPS           Z15, Z8, Z2
+	VFMADD231PS       Z1, Z10, Z2
+	VPERMPS           Z9, Z8, Z10
+	VFMADD213PS       Z10, Z10, Z2
 	VMULPS            Z7, Z0, Z0
-	VSCALEFPS         Z0, Z2, Z12
-	VADDPS            Z6, Z12, Z0
-	VBLENDMPS         Z12, Z6, K2, Z29
-	VDIVPS            Z0, Z29, Z0
-	VSUBPS            Z0, Z29, Z29
-	VFNMADD231PS      Z12, Z0, Z29
-	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z12
-	VFMADD213PS       Z0, Z29, Z12
-	VMOVUPS           Z12, K1, (AX)(BX*4)
+	VSCALEFPS         Z0, Z2, Z10
+	VADDPS            Z6, Z10, Z0
+	VBLENDMPS         Z10, Z6, K2, Z14
+	VDIVPS            Z0, Z14, Z0
+	VSUBPS            Z0, Z14, Z14
+	VFNMADD231PS      Z10, Z0, Z14
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z10
+	VFMADD213PS       Z0, Z14, Z10
+	VMOVUPS           Z10, K1, (AX)(BX*4)
 
 sigmoidAVX512_done:
 	VZEROUPPER

@@ -111,14 +111,19 @@ func NewAVX512() *AVX512 {
 // 1 ULP of the correctly rounded value for every input (0.52 ULP measured
 // over all 2³² inputs): subnormal results are rounded once, never flushed;
 // e^x = +Inf for x > 88.7228... and for +Inf, 0 for −Inf, NaN for NaN.
-func (a *AVX512) Exp(xs []reg.VecVirtual) {
+func (a *AVX512) Exp(xs []reg.VecVirtual) { a.exp(xs, false) }
+
+// exp is Exp; nonPositive skips the clamp from above when no x exceeds 0.
+func (a *AVX512) exp(xs []reg.VecVirtual, nonPositive bool) {
 	n := len(xs)
 	ts, ks, qs, vs := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
 	for _, x := range xs {
 		// With x as the second source, VMAXPS and VMINPS return it when it
 		// is NaN, so NaN survives the clamp.
 		VMAXPS(x, a.lo, x)
-		VMINPS(x, a.hi, x)
+		if !nonPositive {
+			VMINPS(x, a.hi, x)
+		}
 	}
 	for i, x := range xs {
 		ts[i] = ZMM()
@@ -170,7 +175,7 @@ func (a *AVX512) Sigmoid(xs []reg.VecVirtual) {
 		VPTESTMD_BCST(d.at(off5SignMask), x, neg[i])
 		VPORD_BCST(d.at(off5SignMask), x, x) // −|x|
 	}
-	a.Exp(xs)
+	a.exp(xs, true)
 	for i, e := range xs {
 		den, n, q := ZMM(), ZMM(), ZMM()
 		VADDPS(a.one, e, den)
