@@ -10,8 +10,8 @@ import (
 
 // The AVX-512F version of the method: a 16-entry table (one VPERMPS on a
 // ZMM register) halves |r| to ln2/32, so that e^r = 1 + r·q with q of degree
-// 2, and VSCALEFPS applies 2^(k>>4) exactly: it overflows to +Inf, and rounds
-// results in the subnormal range once. No range check and no slow path.
+// 2, and VSCALEFPS applies 2^(k>>4): it overflows to +Inf and rounds results
+// in the subnormal range correctly. No range check and no slow path.
 //
 // q = 1 + c1·r + r²/6 where c1 = 1/2 + (√2−1)/12·a², a = ln2/32, balances
 // the error r⁴/24 − (c1−1/2)·r² of the even terms over |r| ≤ a: it stays
@@ -108,9 +108,10 @@ func NewAVX512() *AVX512 {
 }
 
 // Exp replaces every float32 lane of the ZMM registers xs by e^x, within
-// 1 ULP of the correctly rounded value for every input (0.52 ULP measured
-// over all 2³² inputs): subnormal results are rounded once, never flushed;
-// e^x = +Inf for x > 88.7228... and for +Inf, 0 for −Inf, NaN for NaN.
+// 1 ULP of the correctly rounded value for every input (0.77 ULP measured
+// over all 2³² inputs, 0.54 for normal results; subnormal results are
+// rounded twice, never flushed). e^x = +Inf for x > 88.7228... and for
+// +Inf, 0 for −Inf, NaN for NaN.
 func (a *AVX512) Exp(xs []reg.VecVirtual) { a.exp(xs, false) }
 
 // exp is Exp; nonPositive skips the clamp from above when no x exceeds 0.
@@ -165,7 +166,7 @@ func (a *AVX512) exp(xs []reg.VecVirtual, nonPositive bool) {
 }
 
 // Sigmoid replaces every float32 lane of the ZMM registers xs by
-// σ(x) = 1/(1+e^-x), within 2 ULP (1.4 measured over all 2³² inputs), by the
+// σ(x) = 1/(1+e^-x), within 2 ULP (1.51 measured over all 2³² inputs), by the
 // method of AVX2.Sigmoid. σ(+Inf) = 1, σ(−Inf) = 0, NaN gives NaN.
 func (a *AVX512) Sigmoid(xs []reg.VecVirtual) {
 	d := consts512()

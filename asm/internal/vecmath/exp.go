@@ -221,8 +221,8 @@ func (a *AVX2) ExpInRange(xs []reg.VecVirtual) {
 
 // Exp replaces every float32 lane of the YMM registers xs by e^x, within
 // 1 ULP of the correctly rounded value for every input (0.79 ULP measured
-// over all 2³² inputs, the worst for results in the subnormal range, which
-// are rounded twice but never flushed to zero). e^x = +Inf for
+// over all 2³² inputs, 0.57 for normal results; results in the subnormal
+// range are rounded twice but never flushed to zero). e^x = +Inf for
 // x > 88.7228... and for +Inf, 0 for −Inf, NaN for NaN.
 // It costs about eight instructions per vector more than ExpInRange.
 func (a *AVX2) Exp(xs []reg.VecVirtual) {
@@ -240,8 +240,8 @@ func (a *AVX2) Exp(xs []reg.VecVirtual) {
 	hs := make([]reg.VecVirtual, len(xs))
 	for i, t := range ts {
 		// m = (k>>3) + 254 lies in [104, 382]: split 2^(k>>3) into two
-		// normal factors 2^(h−127) and 2^(m−h−127), h = m>>1. The second
-		// product rounds once, straight to the subnormal or infinite result.
+		// normal factors 2^(h−127) and 2^(m−h−127), h = m>>1. Only the
+		// second product rounds: to a subnormal or infinite result.
 		VPSRLD(Imm(3), t, t)
 		VPSUBD(d.at(offScaleBias), t, t)
 		hs[i] = YMM()
