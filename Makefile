@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: all deps generate check-generate vet test bench exhaustive
+.PHONY: all deps deps-bench generate check-generate vet test bench bench-smoke bench-numpy exhaustive
 
 all: vet test
 
@@ -10,6 +10,14 @@ all: vet test
 deps:
 	$(GO) mod download
 	cd asm && $(GO) mod download
+	cd bench && $(GO) mod download
+
+# deps-bench adds what bench-numpy compares against: Debian's numpy on
+# OpenBLAS (pthreads build) and threadpoolctl to check which BLAS numpy runs.
+deps-bench: deps
+	@if ! $(PYTHON) -c 'import numpy, threadpoolctl' 2>/dev/null; then \
+		apt-get update && apt-get install -y python3-numpy libopenblas0-pthread python3-threadpoolctl; \
+	fi
 
 # generate rewrites the assembly and its Go stubs from the avo programs in asm/.
 generate:
@@ -29,6 +37,7 @@ vet:
 	GOARCH=arm64 $(GO) vet ./...
 	$(GO) vet -tags purego ./...
 	cd asm && $(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 test: vet
 	$(GO) test -count=1 ./...
@@ -36,6 +45,13 @@ test: vet
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags purego ./kernels
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags noasm ./kernels
 	GOARCH=arm64 $(GO) build ./...
+	$(MAKE) bench-smoke
+
+# bench-smoke runs the benchmarks of the bench module once each (-short
+# leaves out the largest products for the scalar implementations), so that CI
+# sees them build and run without paying for real timings.
+bench-smoke:
+	cd bench && $(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x .
 
 # exhaustive checks Exp and Sigmoid of every implementation on all 2^32
 # float32 inputs and prints the maximum errors (minutes on two cores).
@@ -44,5 +60,19 @@ exhaustive:
 
 BENCHTIME ?= 1s
 COUNT ?= 1
+PYTHON ?= /usr/bin/python3
+SGEMM_OUT ?= bench/results/sgemm.tmp
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) ./kernels
+	cd bench && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) .
+
+# bench-numpy runs BenchmarkSgemm (fastvae's implementations and gonum, 1 and
+# 2 threads) and numpy's OpenBLAS matmul at the same shapes, interleaved shape
+# by shape, COUNT rounds, and prints them side by side with fastvae/OpenBLAS
+# ratios. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for that command
+# only, so OpenBLAS tunes itself to this CPU; the script pins
+# OPENBLAS_NUM_THREADS to 1 and 2. The Go results go to SGEMM_OUT.
+bench-numpy: deps-bench
+	@mkdir -p $(dir $(SGEMM_OUT))
+	cd bench && $(GO) test -c -o results/bench.test .
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/numpy_sgemm.py --count $(COUNT) --benchtime $(BENCHTIME) --raw $(SGEMM_OUT) bench/results/bench.test

@@ -12,14 +12,14 @@ var avx2Kernels = kernelSet{
 	sigmoid:           sigmoidAVX2,
 	relu:              reluAVX2,
 	reluBackward:      reluBackwardAVX2,
-	sgemm:             sgemmGeneric,
-	reparamKL:         reparamKLGeneric,
-	reparamKLBackward: reparamKLBackwardGeneric,
-	bceWithLogits:     bceWithLogitsGeneric,
-	squaredError:      squaredErrorGeneric,
-	adamStep:          adamStepGeneric,
-	addBias:           addBiasGeneric,
-	sumRows:           sumRowsGeneric,
+	sgemm:             sgemmAVX2,
+	reparamKL:         reparamKLAVX2,
+	reparamKLBackward: reparamKLBackwardAVX2,
+	bceWithLogits:     bceWithLogitsAVX2,
+	squaredError:      squaredErrorAVX2,
+	adamStep:          adamStepAVX2Hyper,
+	addBias:           addBiasAVX2,
+	sumRows:           sumRowsAcc,
 }
 
 // avx512Kernels is avx2Kernels with the kernels that have AVX-512F code
@@ -31,6 +31,10 @@ var avx512Kernels = func() kernelSet {
 	ks.name = "avx512"
 	ks.exp = expAVX512
 	ks.sigmoid = sigmoidAVX512
+	ks.sgemm = sgemmAVX512
+	ks.reparamKL = reparamKLAVX512
+	ks.reparamKLBackward = reparamKLBackwardAVX512
+	ks.bceWithLogits = bceWithLogitsAVX512
 	return ks
 }()
 

@@ -15,11 +15,13 @@ const (
 	expUnderflow = -104
 )
 
-// expScale(expReduce(x)) is e^x within about 2^-39 relative error for
+// exp64 returns e^x within about 2^-39 relative error for
 // expUnderflow ≤ x ≤ 89: x = k·ln2/32 + r with |r| ≤ ln2/64, and
 // e^x = 2^(k>>5) · 2^((k&31)/32) · e^r with e^r from its degree-4 Taylor
-// polynomial (truncation error r^5/120 < 2^-39). The two halves are small
-// enough for the compiler to inline into the kernels' loops.
+// polynomial (truncation error r^5/120 < 2^-39). Its two halves,
+// expReduce and expScale, are small enough for the compiler to inline into
+// loops, where the kernels call them directly.
+func exp64(x float64) float64 { return expScale(expReduce(x)) }
 
 const (
 	expMagic     = 0x1.8p52 // adding it rounds |y| < 2^51 to an integer
