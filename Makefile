@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 
 .PHONY: all deps deps-bench generate check-generate vet test bench bench-smoke bench-numpy \
-	bench-compare bench-impls bench-report bench-baseline
+	bench-compare bench-impls bench-report bench-baseline exhaustive
 .PHONY: data deps-torch bench-torch build train
 
 # Debian's Fashion-MNIST package puts the four gzipped IDX files here.
@@ -68,6 +68,11 @@ bench-smoke:
 	(cd bench && $(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x ./...) | tee -a "$$out" && \
 	echo "bench-smoke: $$(grep -c '^Benchmark' "$$out") benchmarks ran once" && \
 	cd bench && $(GO) run ./cmd/report -check "$$out" && echo "bench-smoke: every name is key=value with impl="
+
+# exhaustive checks Exp and Sigmoid of every implementation on all 2^32
+# float32 inputs and prints the maximum errors (minutes on two cores).
+exhaustive:
+	$(GO) test -count=1 -v -timeout 2h -run Exhaustive -exhaustive ./kernels
 
 # bench runs the whole suite (every package of both modules, and the numpy
 # peer when $(PYTHON) has numpy) COUNT rounds, interleaved, pinned to

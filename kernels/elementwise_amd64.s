@@ -661,6 +661,381 @@ sigmoidAVX2_done:
 	VZEROUPPER
 	RET
 
+// func expAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·expAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS vecmath_exp512<>+0(SB), Z0
+	VBROADCASTSS vecmath_exp512<>+4(SB), Z1
+	VBROADCASTSS vecmath_exp512<>+8(SB), Z2
+	VBROADCASTSS vecmath_exp512<>+12(SB), Z3
+	VBROADCASTSS vecmath_exp512<>+16(SB), Z4
+	VBROADCASTSS vecmath_exp512<>+20(SB), Z5
+	VBROADCASTSS vecmath_exp512<>+24(SB), Z6
+	VBROADCASTSS vecmath_exp512<>+28(SB), Z7
+	VBROADCASTSS vecmath_exp512<>+32(SB), Z8
+	VBROADCASTSS vecmath_exp512<>+36(SB), Z9
+	VMOVUPS      vecmath_exp512<>+64(SB), Z10
+	VMOVUPS      vecmath_exp512<>+128(SB), Z11
+	XORQ         BX, BX
+
+expAVX512_block:
+	MOVQ         DX, SI
+	SUBQ         BX, SI
+	CMPQ         SI, $0x00000030
+	JB           expAVX512_vector
+	VMOVUPS      (CX)(BX*4), Z12
+	VMOVUPS      64(CX)(BX*4), Z13
+	VMOVUPS      128(CX)(BX*4), Z14
+	VMAXPS       Z12, Z8, Z12
+	VMINPS       Z12, Z9, Z12
+	VMAXPS       Z13, Z8, Z13
+	VMINPS       Z13, Z9, Z13
+	VMAXPS       Z14, Z8, Z14
+	VMINPS       Z14, Z9, Z14
+	VMOVAPS      Z0, Z15
+	VFMADD231PS  Z1, Z12, Z15
+	VMOVAPS      Z0, Z16
+	VFMADD231PS  Z1, Z13, Z16
+	VMOVAPS      Z0, Z17
+	VFMADD231PS  Z1, Z14, Z17
+	VSUBPS       Z0, Z15, Z18
+	VSUBPS       Z0, Z16, Z19
+	VSUBPS       Z0, Z17, Z20
+	VFNMADD231PS Z2, Z18, Z12
+	VFNMADD231PS Z2, Z19, Z13
+	VFNMADD231PS Z2, Z20, Z14
+	VFNMADD231PS Z3, Z18, Z12
+	VFNMADD231PS Z3, Z19, Z13
+	VFNMADD231PS Z3, Z20, Z14
+	VMOVAPS      Z4, Z21
+	VFMADD213PS  Z5, Z12, Z21
+	VMOVAPS      Z4, Z22
+	VFMADD213PS  Z5, Z13, Z22
+	VMOVAPS      Z4, Z23
+	VFMADD213PS  Z5, Z14, Z23
+	VFMADD213PS  Z6, Z12, Z21
+	VFMADD213PS  Z6, Z13, Z22
+	VFMADD213PS  Z6, Z14, Z23
+	VPERMPS      Z11, Z15, Z24
+	VFMADD231PS  Z21, Z12, Z24
+	VPERMPS      Z11, Z16, Z21
+	VFMADD231PS  Z22, Z13, Z21
+	VPERMPS      Z11, Z17, Z22
+	VFMADD231PS  Z23, Z14, Z22
+	VPERMPS      Z10, Z15, Z12
+	VFMADD213PS  Z12, Z12, Z24
+	VPERMPS      Z10, Z16, Z13
+	VFMADD213PS  Z13, Z13, Z21
+	VPERMPS      Z10, Z17, Z14
+	VFMADD213PS  Z14, Z14, Z22
+	VMULPS       Z7, Z18, Z18
+	VSCALEFPS    Z18, Z24, Z12
+	VMULPS       Z7, Z19, Z19
+	VSCALEFPS    Z19, Z21, Z13
+	VMULPS       Z7, Z20, Z20
+	VSCALEFPS    Z20, Z22, Z14
+	VMOVUPS      Z12, (AX)(BX*4)
+	VMOVUPS      Z13, 64(AX)(BX*4)
+	VMOVUPS      Z14, 128(AX)(BX*4)
+	ADDQ         $0x00000030, BX
+	JMP          expAVX512_block
+
+expAVX512_vector:
+	MOVQ         DX, SI
+	SUBQ         BX, SI
+	CMPQ         SI, $0x00000010
+	JB           expAVX512_masked
+	VMOVUPS      (CX)(BX*4), Z12
+	VMAXPS       Z12, Z8, Z12
+	VMINPS       Z12, Z9, Z12
+	VMOVAPS      Z0, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VSUBPS       Z0, Z13, Z14
+	VFNMADD231PS Z2, Z14, Z12
+	VFNMADD231PS Z3, Z14, Z12
+	VMOVAPS      Z4, Z15
+	VFMADD213PS  Z5, Z12, Z15
+	VFMADD213PS  Z6, Z12, Z15
+	VPERMPS      Z11, Z13, Z16
+	VFMADD231PS  Z15, Z12, Z16
+	VPERMPS      Z10, Z13, Z12
+	VFMADD213PS  Z12, Z12, Z16
+	VMULPS       Z7, Z14, Z14
+	VSCALEFPS    Z14, Z16, Z12
+	VMOVUPS      Z12, (AX)(BX*4)
+	ADDQ         $0x00000010, BX
+	JMP          expAVX512_vector
+
+expAVX512_masked:
+	SUBQ         BX, DX
+	JZ           expAVX512_done
+	LEAQ         vecmath_exp512<>+192(SB), SI
+	KMOVW        (SI)(DX*2), K1
+	VMOVUPS.Z    (CX)(BX*4), K1, Z12
+	VMAXPS       Z12, Z8, Z12
+	VMINPS       Z12, Z9, Z12
+	VMOVAPS      Z0, Z8
+	VFMADD231PS  Z1, Z12, Z8
+	VSUBPS       Z0, Z8, Z0
+	VFNMADD231PS Z2, Z0, Z12
+	VFNMADD231PS Z3, Z0, Z12
+	VMOVAPS      Z4, Z1
+	VFMADD213PS  Z5, Z12, Z1
+	VFMADD213PS  Z6, Z12, Z1
+	VPERMPS      Z11, Z8, Z2
+	VFMADD231PS  Z1, Z12, Z2
+	VPERMPS      Z10, Z8, Z12
+	VFMADD213PS  Z12, Z12, Z2
+	VMULPS       Z7, Z0, Z0
+	VSCALEFPS    Z0, Z2, Z12
+	VMOVUPS      Z12, K1, (AX)(BX*4)
+
+expAVX512_done:
+	VZEROUPPER
+	RET
+
+DATA vecmath_exp512<>+0(SB)/4, $0x4b400000
+DATA vecmath_exp512<>+4(SB)/4, $0x41b8aa3b
+DATA vecmath_exp512<>+8(SB)/4, $0x3d317218
+DATA vecmath_exp512<>+12(SB)/4, $0xaf02e308
+DATA vecmath_exp512<>+16(SB)/4, $0x3e2aaaab
+DATA vecmath_exp512<>+20(SB)/4, $0x3f000110
+DATA vecmath_exp512<>+24(SB)/4, $0x3f800000
+DATA vecmath_exp512<>+28(SB)/4, $0x3d800000
+DATA vecmath_exp512<>+32(SB)/4, $0xc2d00000
+DATA vecmath_exp512<>+36(SB)/4, $0x42b20000
+DATA vecmath_exp512<>+40(SB)/4, $0x80000000
+DATA vecmath_exp512<>+44(SB)/4, $0x3f0c02d4
+DATA vecmath_exp512<>+64(SB)/4, $0x3f800000
+DATA vecmath_exp512<>+68(SB)/4, $0x3f85aac3
+DATA vecmath_exp512<>+72(SB)/4, $0x3f8b95c2
+DATA vecmath_exp512<>+76(SB)/4, $0x3f91c3d3
+DATA vecmath_exp512<>+80(SB)/4, $0x3f9837f0
+DATA vecmath_exp512<>+84(SB)/4, $0x3f9ef532
+DATA vecmath_exp512<>+88(SB)/4, $0x3fa5fed7
+DATA vecmath_exp512<>+92(SB)/4, $0x3fad583f
+DATA vecmath_exp512<>+96(SB)/4, $0x3fb504f3
+DATA vecmath_exp512<>+100(SB)/4, $0x3fbd08a4
+DATA vecmath_exp512<>+104(SB)/4, $0x3fc5672a
+DATA vecmath_exp512<>+108(SB)/4, $0x3fce248c
+DATA vecmath_exp512<>+112(SB)/4, $0x3fd744fd
+DATA vecmath_exp512<>+116(SB)/4, $0x3fe0ccdf
+DATA vecmath_exp512<>+120(SB)/4, $0x3feac0c7
+DATA vecmath_exp512<>+124(SB)/4, $0x3ff5257d
+DATA vecmath_exp512<>+128(SB)/4, $0x00000000
+DATA vecmath_exp512<>+132(SB)/4, $0x3346cb6a
+DATA vecmath_exp512<>+136(SB)/4, $0xb24e0611
+DATA vecmath_exp512<>+140(SB)/4, $0x334b2482
+DATA vecmath_exp512<>+144(SB)/4, $0x33092801
+DATA vecmath_exp512<>+148(SB)/4, $0x331b85f2
+DATA vecmath_exp512<>+152(SB)/4, $0xb3051aa8
+DATA vecmath_exp512<>+156(SB)/4, $0xb2006c56
+DATA vecmath_exp512<>+160(SB)/4, $0x329302ae
+DATA vecmath_exp512<>+164(SB)/4, $0xb302e5a2
+DATA vecmath_exp512<>+168(SB)/4, $0x31b3d0e5
+DATA vecmath_exp512<>+172(SB)/4, $0x31d1daf2
+DATA vecmath_exp512<>+176(SB)/4, $0xb27ce182
+DATA vecmath_exp512<>+180(SB)/4, $0xb1b4b0da
+DATA vecmath_exp512<>+184(SB)/4, $0xb1d290be
+DATA vecmath_exp512<>+188(SB)/4, $0x31b0a147
+DATA vecmath_exp512<>+192(SB)/2, $0x0000
+DATA vecmath_exp512<>+194(SB)/2, $0x0001
+DATA vecmath_exp512<>+196(SB)/2, $0x0003
+DATA vecmath_exp512<>+198(SB)/2, $0x0007
+DATA vecmath_exp512<>+200(SB)/2, $0x000f
+DATA vecmath_exp512<>+202(SB)/2, $0x001f
+DATA vecmath_exp512<>+204(SB)/2, $0x003f
+DATA vecmath_exp512<>+206(SB)/2, $0x007f
+DATA vecmath_exp512<>+208(SB)/2, $0x00ff
+DATA vecmath_exp512<>+210(SB)/2, $0x01ff
+DATA vecmath_exp512<>+212(SB)/2, $0x03ff
+DATA vecmath_exp512<>+214(SB)/2, $0x07ff
+DATA vecmath_exp512<>+216(SB)/2, $0x0fff
+DATA vecmath_exp512<>+218(SB)/2, $0x1fff
+DATA vecmath_exp512<>+220(SB)/2, $0x3fff
+DATA vecmath_exp512<>+222(SB)/2, $0x7fff
+DATA vecmath_exp512<>+224(SB)/2, $0xffff
+GLOBL vecmath_exp512<>(SB), RODATA|NOPTR, $226
+
+// func sigmoidAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·sigmoidAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS vecmath_exp512<>+0(SB), Z0
+	VBROADCASTSS vecmath_exp512<>+4(SB), Z1
+	VBROADCASTSS vecmath_exp512<>+8(SB), Z2
+	VBROADCASTSS vecmath_exp512<>+12(SB), Z3
+	VBROADCASTSS vecmath_exp512<>+16(SB), Z4
+	VBROADCASTSS vecmath_exp512<>+20(SB), Z5
+	VBROADCASTSS vecmath_exp512<>+24(SB), Z6
+	VBROADCASTSS vecmath_exp512<>+28(SB), Z7
+	VBROADCASTSS vecmath_exp512<>+32(SB), Z8
+	VBROADCASTSS vecmath_exp512<>+36(SB), Z9
+	VMOVUPS      vecmath_exp512<>+64(SB), Z9
+	VMOVUPS      vecmath_exp512<>+128(SB), Z15
+	XORQ         BX, BX
+
+sigmoidAVX512_block:
+	MOVQ              DX, SI
+	SUBQ              BX, SI
+	CMPQ              SI, $0x00000030
+	JB                sigmoidAVX512_vector
+	VMOVUPS           (CX)(BX*4), Z16
+	VMOVUPS           64(CX)(BX*4), Z17
+	VMOVUPS           128(CX)(BX*4), Z18
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z16, K1
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z16, Z16
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z17, K2
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z17, Z17
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z18, K3
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z18, Z18
+	VMAXPS            Z16, Z8, Z16
+	VMAXPS            Z17, Z8, Z17
+	VMAXPS            Z18, Z8, Z18
+	VMOVAPS           Z0, Z19
+	VFMADD231PS       Z1, Z16, Z19
+	VMOVAPS           Z0, Z20
+	VFMADD231PS       Z1, Z17, Z20
+	VMOVAPS           Z0, Z21
+	VFMADD231PS       Z1, Z18, Z21
+	VSUBPS            Z0, Z19, Z22
+	VSUBPS            Z0, Z20, Z23
+	VSUBPS            Z0, Z21, Z24
+	VFNMADD231PS      Z2, Z22, Z16
+	VFNMADD231PS      Z2, Z23, Z17
+	VFNMADD231PS      Z2, Z24, Z18
+	VFNMADD231PS      Z3, Z22, Z16
+	VFNMADD231PS      Z3, Z23, Z17
+	VFNMADD231PS      Z3, Z24, Z18
+	VMOVAPS           Z4, Z25
+	VFMADD213PS       Z5, Z16, Z25
+	VMOVAPS           Z4, Z26
+	VFMADD213PS       Z5, Z17, Z26
+	VMOVAPS           Z4, Z27
+	VFMADD213PS       Z5, Z18, Z27
+	VFMADD213PS       Z6, Z16, Z25
+	VFMADD213PS       Z6, Z17, Z26
+	VFMADD213PS       Z6, Z18, Z27
+	VPERMPS           Z15, Z19, Z28
+	VFMADD231PS       Z25, Z16, Z28
+	VPERMPS           Z15, Z20, Z25
+	VFMADD231PS       Z26, Z17, Z25
+	VPERMPS           Z15, Z21, Z26
+	VFMADD231PS       Z27, Z18, Z26
+	VPERMPS           Z9, Z19, Z16
+	VFMADD213PS       Z16, Z16, Z28
+	VPERMPS           Z9, Z20, Z17
+	VFMADD213PS       Z17, Z17, Z25
+	VPERMPS           Z9, Z21, Z18
+	VFMADD213PS       Z18, Z18, Z26
+	VMULPS            Z7, Z22, Z22
+	VSCALEFPS         Z22, Z28, Z16
+	VMULPS            Z7, Z23, Z23
+	VSCALEFPS         Z23, Z25, Z17
+	VMULPS            Z7, Z24, Z24
+	VSCALEFPS         Z24, Z26, Z18
+	VADDPS            Z6, Z16, Z19
+	VBLENDMPS         Z16, Z6, K1, Z10
+	VDIVPS            Z19, Z10, Z19
+	VSUBPS            Z19, Z10, Z10
+	VFNMADD231PS      Z16, Z19, Z10
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z16
+	VFMADD213PS       Z19, Z10, Z16
+	VADDPS            Z6, Z17, Z19
+	VBLENDMPS         Z17, Z6, K2, Z11
+	VDIVPS            Z19, Z11, Z19
+	VSUBPS            Z19, Z11, Z11
+	VFNMADD231PS      Z17, Z19, Z11
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z17
+	VFMADD213PS       Z19, Z11, Z17
+	VADDPS            Z6, Z18, Z19
+	VBLENDMPS         Z18, Z6, K3, Z12
+	VDIVPS            Z19, Z12, Z19
+	VSUBPS            Z19, Z12, Z12
+	VFNMADD231PS      Z18, Z19, Z12
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z18
+	VFMADD213PS       Z19, Z12, Z18
+	VMOVUPS           Z16, (AX)(BX*4)
+	VMOVUPS           Z17, 64(AX)(BX*4)
+	VMOVUPS           Z18, 128(AX)(BX*4)
+	ADDQ              $0x00000030, BX
+	JMP               sigmoidAVX512_block
+
+sigmoidAVX512_vector:
+	MOVQ              DX, SI
+	SUBQ              BX, SI
+	CMPQ              SI, $0x00000010
+	JB                sigmoidAVX512_masked
+	VMOVUPS           (CX)(BX*4), Z10
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z10, K1
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z10, Z10
+	VMAXPS            Z10, Z8, Z10
+	VMOVAPS           Z0, Z11
+	VFMADD231PS       Z1, Z10, Z11
+	VSUBPS            Z0, Z11, Z12
+	VFNMADD231PS      Z2, Z12, Z10
+	VFNMADD231PS      Z3, Z12, Z10
+	VMOVAPS           Z4, Z16
+	VFMADD213PS       Z5, Z10, Z16
+	VFMADD213PS       Z6, Z10, Z16
+	VPERMPS           Z15, Z11, Z17
+	VFMADD231PS       Z16, Z10, Z17
+	VPERMPS           Z9, Z11, Z10
+	VFMADD213PS       Z10, Z10, Z17
+	VMULPS            Z7, Z12, Z12
+	VSCALEFPS         Z12, Z17, Z10
+	VADDPS            Z6, Z10, Z11
+	VBLENDMPS         Z10, Z6, K1, Z13
+	VDIVPS            Z11, Z13, Z11
+	VSUBPS            Z11, Z13, Z13
+	VFNMADD231PS      Z10, Z11, Z13
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z10
+	VFMADD213PS       Z11, Z13, Z10
+	VMOVUPS           Z10, (AX)(BX*4)
+	ADDQ              $0x00000010, BX
+	JMP               sigmoidAVX512_vector
+
+sigmoidAVX512_masked:
+	SUBQ              BX, DX
+	JZ                sigmoidAVX512_done
+	LEAQ              vecmath_exp512<>+192(SB), SI
+	KMOVW             (SI)(DX*2), K1
+	VMOVUPS.Z         (CX)(BX*4), K1, Z10
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z10, K2
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z10, Z10
+	VMAXPS            Z10, Z8, Z10
+	VMOVAPS           Z0, Z8
+	VFMADD231PS       Z1, Z10, Z8
+	VSUBPS            Z0, Z8, Z0
+	VFNMADD231PS      Z2, Z0, Z10
+	VFNMADD231PS      Z3, Z0, Z10
+	VMOVAPS           Z4, Z1
+	VFMADD213PS       Z5, Z10, Z1
+	VFMADD213PS       Z6, Z10, Z1
+	VPERMPS           Z15, Z8, Z2
+	VFMADD231PS       Z1, Z10, Z2
+	VPERMPS           Z9, Z8, Z10
+	VFMADD213PS       Z10, Z10, Z2
+	VMULPS            Z7, Z0, Z0
+	VSCALEFPS         Z0, Z2, Z10
+	VADDPS            Z6, Z10, Z0
+	VBLENDMPS         Z10, Z6, K2, Z14
+	VDIVPS            Z0, Z14, Z0
+	VSUBPS            Z0, Z14, Z14
+	VFNMADD231PS      Z10, Z0, Z14
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z10
+	VFMADD213PS       Z0, Z14, Z10
+	VMOVUPS           Z10, K1, (AX)(BX*4)
+
+sigmoidAVX512_done:
+	VZEROUPPER
+	RET
+
 // func reluAVX2(dst []float32, src []float32)
 // Requires: AVX
 TEXT ·reluAVX2(SB), NOSPLIT, $0-48
@@ -670,23 +1045,41 @@ TEXT ·reluAVX2(SB), NOSPLIT, $0-48
 	VXORPS Y0, Y0, Y0
 	XORQ   BX, BX
 
+relu_block:
+	MOVQ    DX, SI
+	SUBQ    BX, SI
+	CMPQ    SI, $0x00000020
+	JB      relu_vector
+	VMAXPS  (CX)(BX*4), Y0, Y1
+	VMAXPS  32(CX)(BX*4), Y0, Y2
+	VMAXPS  64(CX)(BX*4), Y0, Y3
+	VMAXPS  96(CX)(BX*4), Y0, Y4
+	VMOVUPS Y1, (AX)(BX*4)
+	VMOVUPS Y2, 32(AX)(BX*4)
+	VMOVUPS Y3, 64(AX)(BX*4)
+	VMOVUPS Y4, 96(AX)(BX*4)
+	ADDQ    $0x00000020, BX
+	JMP     relu_block
+
 relu_vector:
-	MOVQ    BX, SI
-	ADDQ    $0x08, SI
-	CMPQ    SI, DX
-	JA      relu_tail
+	MOVQ    DX, SI
+	SUBQ    BX, SI
+	CMPQ    SI, $0x00000008
+	JB      relu_masked
 	VMAXPS  (CX)(BX*4), Y0, Y1
 	VMOVUPS Y1, (AX)(BX*4)
-	MOVQ    SI, BX
+	ADDQ    $0x00000008, BX
 	JMP     relu_vector
 
-relu_tail:
-	CMPQ   BX, DX
-	JAE    relu_done
-	VMAXSS (CX)(BX*4), X0, X1
-	VMOVSS X1, (AX)(BX*4)
-	INCQ   BX
-	JMP    relu_tail
+relu_masked:
+	SUBQ       BX, DX
+	JZ         relu_done
+	LEAQ       vecmath_exp<>+576(SB), SI
+	NEGQ       DX
+	VMOVDQU    (SI)(DX*4), Y1
+	VMASKMOVPS (CX)(BX*4), Y1, Y2
+	VMAXPS     Y2, Y0, Y0
+	VMASKMOVPS Y0, Y1, (AX)(BX*4)
 
 relu_done:
 	VZEROUPPER
@@ -702,26 +1095,48 @@ TEXT ·reluBackwardAVX2(SB), NOSPLIT, $0-72
 	VXORPS Y0, Y0, Y0
 	XORQ   SI, SI
 
+reluback_block:
+	MOVQ    BX, DI
+	SUBQ    SI, DI
+	CMPQ    DI, $0x00000020
+	JB      reluback_vector
+	VCMPPS  $0x11, (DX)(SI*4), Y0, Y1
+	VANDPS  (CX)(SI*4), Y1, Y1
+	VCMPPS  $0x11, 32(DX)(SI*4), Y0, Y2
+	VANDPS  32(CX)(SI*4), Y2, Y2
+	VCMPPS  $0x11, 64(DX)(SI*4), Y0, Y3
+	VANDPS  64(CX)(SI*4), Y3, Y3
+	VCMPPS  $0x11, 96(DX)(SI*4), Y0, Y4
+	VANDPS  96(CX)(SI*4), Y4, Y4
+	VMOVUPS Y1, (AX)(SI*4)
+	VMOVUPS Y2, 32(AX)(SI*4)
+	VMOVUPS Y3, 64(AX)(SI*4)
+	VMOVUPS Y4, 96(AX)(SI*4)
+	ADDQ    $0x00000020, SI
+	JMP     reluback_block
+
 reluback_vector:
-	MOVQ    SI, DI
-	ADDQ    $0x08, DI
-	CMPQ    DI, BX
-	JA      reluback_tail
+	MOVQ    BX, DI
+	SUBQ    SI, DI
+	CMPQ    DI, $0x00000008
+	JB      reluback_masked
 	VCMPPS  $0x11, (DX)(SI*4), Y0, Y1
 	VANDPS  (CX)(SI*4), Y1, Y1
 	VMOVUPS Y1, (AX)(SI*4)
-	MOVQ    DI, SI
+	ADDQ    $0x00000008, SI
 	JMP     reluback_vector
 
-reluback_tail:
-	CMPQ   SI, BX
-	JAE    reluback_done
-	VCMPSS $0x11, (DX)(SI*4), X0, X1
-	VMOVSS (CX)(SI*4), X2
-	VANDPS X2, X1, X1
-	VMOVSS X1, (AX)(SI*4)
-	INCQ   SI
-	JMP    reluback_tail
+reluback_masked:
+	SUBQ       SI, BX
+	JZ         reluback_done
+	LEAQ       vecmath_exp<>+576(SB), DI
+	NEGQ       BX
+	VMOVDQU    (DI)(BX*4), Y1
+	VMASKMOVPS (CX)(SI*4), Y1, Y2
+	VMASKMOVPS (DX)(SI*4), Y1, Y3
+	VCMPPS     $0x11, Y3, Y0, Y0
+	VANDPS     Y2, Y0, Y0
+	VMASKMOVPS Y0, Y1, (AX)(SI*4)
 
 reluback_done:
 	VZEROUPPER

@@ -18,23 +18,30 @@ const (
 // exp64 returns e^x within about 2^-39 relative error for
 // expUnderflow ≤ x ≤ 89: x = k·ln2/32 + r with |r| ≤ ln2/64, and
 // e^x = 2^(k>>5) · 2^((k&31)/32) · e^r with e^r from its degree-4 Taylor
-// polynomial (truncation error r^5/120 < 2^-39).
-func exp64(x float64) float64 {
-	const (
-		invLn2x32 = 32 / math.Ln2
-		ln2d32    = math.Ln2 / 32
-		magic     = 0x1.8p52 // adding it rounds |y| < 2^51 to an integer
-	)
-	kf := float64(x*invLn2x32) + magic
-	kf -= magic
-	k := int64(kf)
-	r := x - float64(kf*ln2d32)
-	p := float64(r*(1.0/24)) + 1.0/6
-	p = float64(p*r) + 0.5
+// polynomial (truncation error r^5/120 < 2^-39). Its two halves,
+// expReduce and expScale, are small enough for the compiler to inline into
+// loops, where the kernels call them directly.
+func exp64(x float64) float64 { return expScale(expReduce(x)) }
+
+const (
+	expMagic     = 0x1.8p52 // adding it rounds |y| < 2^51 to an integer
+	expMagicBits = 0x4338000000000000
+)
+
+// expReduce returns r and the bits of expMagic + k.
+func expReduce(x float64) (kb uint64, r float64) {
+	kf := float64(x*(32/math.Ln2)) + expMagic
+	kb = math.Float64bits(kf) // expMagicBits + k: k&31 and k>>5 are in its low bits
+	kf -= expMagic
+	return kb, x - float64(kf*(math.Ln2/32))
+}
+
+// expScale returns 2^(k>>5) · 2^((k&31)/32) · e^r.
+func expScale(kb uint64, r float64) float64 {
+	p := float64(float64(float64(float64(float64(r*(1.0/24))+1.0/6)*r)+0.5)*r) + 1
 	p = float64(p*r) + 1
-	p = float64(p*r) + 1
-	scale := math.Float64frombits(uint64(k>>5+1023) << 52)
-	return float64(expTab[k&31]*p) * scale
+	scale := math.Float64frombits((kb>>5 - (expMagicBits>>5 - 1023)) << 52)
+	return float64(expTab[kb&31]*p) * scale
 }
 
 // expTab[j] is the float64 nearest 2^(j/32).
@@ -73,19 +80,42 @@ var expTab = [32]float64{
 	0x1.f50765b6e454p+00,  // 2^(31/32)
 }
 
+// widenBlock is how many inputs the generic Exp and Sigmoid convert to
+// float64 before computing on them. On amd64 the conversion instruction
+// merges into its destination register; inside the computing loop that
+// register would carry a dependency from each element's result to the next
+// element's start and serialise the loop (Sigmoid ran 6x slower).
+const widenBlock = 128
+
+// widen converts src to float64 in buf, at most widenBlock elements, and
+// returns them.
+func widen(buf *[widenBlock]float64, src []float32) []float64 {
+	b := buf[:min(len(src), widenBlock)]
+	for i := range b {
+		b[i] = float64(src[i])
+	}
+	return b
+}
+
 // expGeneric is within 0.5 + 2^-15 ULP of the correctly rounded e^x.
 func expGeneric(dst, src []float32) {
-	for i, x := range src {
-		switch {
-		case x > expOverflow: // and +Inf
-			dst[i] = float32(math.Inf(1))
-		case x < expUnderflow: // and -Inf
-			dst[i] = 0
-		case x == x:
-			dst[i] = float32(exp64(float64(x)))
-		default: // NaN
-			dst[i] = x
+	var buf [widenBlock]float64
+	for len(src) > 0 {
+		xs := widen(&buf, src)
+		d := dst[:len(xs)]
+		for i, x := range xs {
+			switch {
+			case x > expOverflow: // and +Inf
+				d[i] = float32(math.Inf(1))
+			case x < expUnderflow: // and -Inf
+				d[i] = 0
+			case x == x:
+				d[i] = float32(expScale(expReduce(x)))
+			default: // NaN
+				d[i] = float32(x)
+			}
 		}
+		src, dst = src[len(xs):], dst[len(xs):]
 	}
 }
 
@@ -93,20 +123,26 @@ func expGeneric(dst, src []float32) {
 // n = 1 for x ≥ 0 and e for x < 0, so that e never overflows and σ of large
 // negative x keeps its subnormal value. Within 0.5 + 2^-15 ULP.
 func sigmoidGeneric(dst, src []float32) {
-	for i, x := range src {
-		a := math.Abs(float64(x))
-		e := 0.0
-		if a <= -expUnderflow {
-			e = exp64(-a)
+	var buf [widenBlock]float64
+	for len(src) > 0 {
+		xs := widen(&buf, src)
+		d := dst[:len(xs)]
+		for i, x := range xs {
+			a := math.Abs(x)
+			e := 0.0
+			if a <= -expUnderflow {
+				e = expScale(expReduce(-a))
+			}
+			// n = x < 0 ? e : 1, selected with bit operations: the sign
+			// of x is as unpredictable as the data.
+			neg := -(math.Float64bits(x) >> 63)
+			n := math.Float64frombits(math.Float64bits(1) ^ (math.Float64bits(1)^math.Float64bits(e))&neg)
+			if x != x {
+				n = x
+			}
+			d[i] = float32(n / (1 + e))
 		}
-		n := 1.0
-		if math.Signbit(float64(x)) {
-			n = e
-		}
-		if x != x {
-			n = float64(x)
-		}
-		dst[i] = float32(n / (1 + e))
+		src, dst = src[len(xs):], dst[len(xs):]
 	}
 }
 

@@ -1,8 +1,10 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -325,7 +327,8 @@ func TestElementwiseLengthMismatch(t *testing.T) {
 
 // TestExhaustive checks Exp and Sigmoid of every implementation this CPU runs
 // on all 2^32 inputs, split across the CPUs; each input's reference is
-// computed once for all implementations. Opt in with -exhaustive.
+// computed once for all implementations. Opt in with -exhaustive (make
+// exhaustive; add -v to see the maximum errors on success).
 func TestExhaustive(t *testing.T) {
 	if !*exhaustive {
 		t.Skip("needs -exhaustive")
@@ -382,5 +385,33 @@ func TestExhaustive(t *testing.T) {
 			t.Log(msg)
 			assert.LessOrEqual(t, m.ulps, op.ulps, msg)
 		}
+	}
+}
+
+// TestGenericGolden pins the bits of the generic Exp and Sigmoid over the
+// sweep inputs: they must be the same on every architecture (checked under
+// qemu for arm64), so a change to them is a change to every result.
+func TestGenericGolden(t *testing.T) {
+	src := sweepInputs()
+	dst := make([]float32, len(src))
+	for _, c := range []struct {
+		name string
+		f    func(dst, src []float32)
+		want uint64
+	}{
+		{"exp", expGeneric, 0x53f100e12128b5f0},
+		{"sigmoid", sigmoidGeneric, 0xc55bddbd2b025451},
+	} {
+		c.f(dst, src)
+		buf := make([]byte, 0, 4*len(dst))
+		for _, v := range dst {
+			if v != v {
+				v = float32(math.NaN()) // any NaN will do
+			}
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
+		h := fnv.New64a()
+		h.Write(buf)
+		assert.Equal(t, c.want, h.Sum64(), "%s: hash %#x", c.name, h.Sum64())
 	}
 }

@@ -2,15 +2,21 @@
 // generators of package kernels, so that every kernel family computes e^x
 // (and what is built on it) with the same instructions and the same bits.
 //
+//   - AVX2 (YMM, AVX2+FMA3): Exp for every input, ExpInRange for
+//     |x| ≤ InRangeMax with BranchIfOutOfRange to pick between them, Sigmoid,
+//     NegAbs. NewAVX2(regs) keeps some constants in registers; the
+//     package-level ExpAVX2 and friends keep them all in memory.
+//   - AVX512 (ZMM, AVX-512F): Exp for every input, Sigmoid.
+//
 // The emitters work in place on lists of virtual vector registers and
 // interleave their steps across the list, so that the latency of one
 // register's dependency chain hides behind the others': pass as many registers
 // as the kernel unrolls. They allocate their temporaries as virtual registers
-// and take their constants from a read-only data block that they add to the
+// and take their constants from read-only data blocks that they add to the
 // generated file on first use.
 //
-// The AVX2 emitters need AVX2 and FMA3 and assume the Go runtime's MXCSR
-// (round to nearest, no flush to zero, exceptions masked).
+// They assume the Go runtime's MXCSR: round to nearest, no flush to zero, no
+// denormals-are-zero, exceptions masked.
 package vecmath
 
 import (
@@ -26,7 +32,7 @@ import (
 // e^x = 2^(k>>3) · 2^((k&7)/8) · e^r. The table 2^(j/8) = hi_j·(1+rho_j) is
 // looked up with VPERMPS (hi_j is the nearest float32, rho_j the relative
 // rest), and e^r = 1 + r·q(r) with q the degree-3 Taylor polynomial of
-// (e^r−1)/r, whose truncation error (≤ r⁴/120·|r| < 2⁻³⁰) is negligible. The
+// (e^r−1)/r, whose truncation error (r⁴/120·|r| < 2⁻²⁹) is negligible. The
 // result hi·(1 + (r·q + rho)) is rounded once, by the last FMA, so the
 // error stays near half an ULP; the power of two is exact. Measured over all
 // 2³² inputs: see the kernels package's exhaustive test.
@@ -47,9 +53,9 @@ const (
 // k and leaves k in the low mantissa bits (its own low 3 bits are zero).
 const magic = 0x1.8p23
 
-// expData holds the offsets of the constants in the data block. Each
-// constant fills 32 bytes (8 lanes), so that VEX instructions can take it as
-// a memory operand.
+// expData is the AVX2 data block. Each constant fills 32 bytes (8 lanes), so
+// that VEX instructions can take it as a memory operand; the off constants
+// are their offsets.
 type expData struct {
 	base Mem
 }
@@ -94,7 +100,7 @@ func consts() *expData {
 			DATA(off+4*i, U32(v))
 		}
 	}
-	hi, rho := expTable()
+	hi, rho := expTable(8)
 	f32(offLog2E8, float32(8/math.Ln2))
 	f32(offMagic, magic)
 	ln2Hi := float32(math.Ln2 / 8)
@@ -104,18 +110,15 @@ func consts() *expData {
 	f32(offC2, 1.0/6)
 	f32(offC1, 0.5)
 	f32(offOne, 1)
-	f32(offTabHi, hi[:]...)
-	f32(offTabRho, rho[:]...)
+	f32(offTabHi, hi...)
+	f32(offTabRho, rho...)
 	u32(offAbsMask, 0x7fffffff)
 	u32(offSignMask, 0x80000000)
 	u32(offInRange, math.Float32bits(InRangeMax))
 	f32(offClampLo, clampLo)
 	f32(offClampHi, clampHi)
 	u32(offScaleBias, math.Float32bits(magic)>>3-254)
-	// The relative error of 1 − c·e against 1/(1+e) on [0, 1] is
-	// e(1−c) − c·e²; c = (1+√8)/7 balances its extremes at e = (1−c)/(2c)
-	// and e = 1 at 2c−1 = 0.094.
-	f32(offRecipC, float32((1+math.Sqrt(8))/7))
+	f32(offRecipC, recipC)
 	for i := range 16 {
 		v := uint32(0)
 		if i < 8 {
@@ -129,16 +132,17 @@ func consts() *expData {
 
 func (d *expData) at(off int) Mem { return d.base.Offset(off) }
 
-// expTable returns hi_j, the float32 nearest 2^(j/8), and rho_j, the float32
-// nearest 2^(j/8)/hi_j − 1, computed in 200-bit arithmetic.
-func expTable() (hi, rho [8]float32) {
+// expTable returns hi_j, the float32 nearest 2^(j/n), and rho_j, the float32
+// nearest 2^(j/n)/hi_j − 1, for j < n = 2^m, computed in 200-bit arithmetic.
+func expTable(n int) (hi, rho []float32) {
 	const prec = 200
 	root := new(big.Float).SetPrec(prec).SetInt64(2)
-	for range 3 {
-		root.Sqrt(root) // 2^(1/8) after three square roots
+	for i := 1; i < n; i *= 2 {
+		root.Sqrt(root) // 2^(1/n) after log2(n) square roots
 	}
 	t := new(big.Float).SetPrec(prec).SetInt64(1)
-	for j := range 8 {
+	hi, rho = make([]float32, n), make([]float32, n)
+	for j := range n {
 		hi[j], _ = t.Float32()
 		h := new(big.Float).SetPrec(prec).SetFloat64(float64(hi[j]))
 		r := new(big.Float).SetPrec(prec).Quo(t, h)
@@ -148,6 +152,12 @@ func expTable() (hi, rho [8]float32) {
 	}
 	return hi, rho
 }
+
+// recipC is c in 1 − c·e ≈ 1/(1+e), the factor of the sigmoid's correction.
+// The relative error of 1 − c·e on e in [0, 1] is e(1−c) − c·e²;
+// c = (1+√8)/7 balances its extremes at e = (1−c)/(2c) and e = 1 at
+// 2c−1 = 0.094.
+var recipC = float32((1 + math.Sqrt(8)) / 7)
 
 // AVX2 emits the AVX2+FMA3 functions. Its constants are memory operands in
 // the data block, except those NewAVX2 keeps in registers.
@@ -211,8 +221,8 @@ func (a *AVX2) ExpInRange(xs []reg.VecVirtual) {
 
 // Exp replaces every float32 lane of the YMM registers xs by e^x, within
 // 1 ULP of the correctly rounded value for every input (0.79 ULP measured
-// over all 2³² inputs, the worst for results in the subnormal range, which
-// are rounded twice but never flushed to zero). e^x = +Inf for
+// over all 2³² inputs, 0.57 for normal results; results in the subnormal
+// range are rounded twice but never flushed to zero). e^x = +Inf for
 // x > 88.7228... and for +Inf, 0 for −Inf, NaN for NaN.
 // It costs about eight instructions per vector more than ExpInRange.
 func (a *AVX2) Exp(xs []reg.VecVirtual) {
@@ -230,8 +240,8 @@ func (a *AVX2) Exp(xs []reg.VecVirtual) {
 	hs := make([]reg.VecVirtual, len(xs))
 	for i, t := range ts {
 		// m = (k>>3) + 254 lies in [104, 382]: split 2^(k>>3) into two
-		// normal factors 2^(h−127) and 2^(m−h−127), h = m>>1. The second
-		// product rounds once, straight to the subnormal or infinite result.
+		// normal factors 2^(h−127) and 2^(m−h−127), h = m>>1. Only the
+		// second product rounds: to a subnormal or infinite result.
 		VPSRLD(Imm(3), t, t)
 		VPSUBD(d.at(offScaleBias), t, t)
 		hs[i] = YMM()
