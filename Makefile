@@ -78,7 +78,10 @@ exhaustive:
 # peer when $(PYTHON) has numpy) COUNT rounds, interleaved, pinned to
 # GOMAXPROCS=PROCS, into bench/results/DATE-COMMIT.txt: see bench/run.sh.
 # BENCH narrows it as go test -bench does, e.g. BENCH=Sgemm/impl=avx512.
-BENCHTIME ?= 1s
+# BENCHTIME is half go test's default: the suite has some 330 benchmarks, and
+# ten interleaved rounds of shorter runs say more on a shared machine than
+# fewer long ones (a full run takes about an hour here).
+BENCHTIME ?= 0.5s
 COUNT ?= 10
 BENCH ?= .
 PROCS ?= $(shell nproc)

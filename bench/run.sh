@@ -6,7 +6,7 @@
 #
 #   COUNT      rounds (default 10): every benchmark runs once per round
 #   BENCH      go test -bench regexp (default .), also applied to the peers
-#   BENCHTIME  go test -benchtime (default 1s), also the peers' target time
+#   BENCHTIME  go test -benchtime (default 0.5s), also the peers' target time
 #   PROCS      GOMAXPROCS for every benchmark binary (default: nproc)
 #   PYTHON     the Python with numpy and torch (default /usr/bin/python3)
 #   PEERS      set to 0 to leave the Python peers out (numpy_sgemm.py for
@@ -30,7 +30,7 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 COUNT=${COUNT:-10}
 BENCH=${BENCH:-.}
-BENCHTIME=${BENCHTIME:-1s}
+BENCHTIME=${BENCHTIME:-0.5s}
 PROCS=${PROCS:-$(nproc)}
 PYTHON=${PYTHON:-/usr/bin/python3}
 PEERS=${PEERS:-1}
