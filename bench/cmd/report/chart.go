@@ -91,7 +91,7 @@ func writeChart(w io.Writer, x *bench) error {
 		p.Add(plotter.NewGrid())
 		p.NominalX(labels...)
 		p.X.Min, p.X.Max = -0.5, float64(len(rows))-0.5
-		p.Y.Max = top * 1.3 // room for the legend above the bars
+		p.Y.Max = top * 1.65 // room for the legend above the bars
 		plots = append(plots, []*plot.Plot{p})
 	}
 

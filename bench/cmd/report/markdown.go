@@ -64,7 +64,8 @@ func writeMarkdown(w io.Writer, r *run, source, chart string) error {
 	b.WriteString("Each cell is the median over the rounds ± the half-width of its 95% confidence interval " +
 		"(as benchstat computes them; no ± with fewer than 6 rounds). A column `A vs B` says how many times faster " +
 		"A ran than B, from the medians (a ratio of throughputs, or the inverse ratio of times): above 1× fastvae is " +
-		"faster; against `go copy` (a plain copy of as many bytes) it is the fraction of copy's bandwidth reached. " +
+		"faster; against `go copy` (Go's copy moving as many bytes; for the elementwise kernels, BenchmarkCopy at the " +
+		"same n) it is the fraction of copy's bandwidth reached. " +
 		"Reproduce with `make bench` (see the top-level README), compare two runs with `make bench-compare`.\n")
 
 	benches := slices.Clone(r.benches)
@@ -144,7 +145,7 @@ func writeTable(b *strings.Builder, x *bench, unit string, secondary bool) {
 		}
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}
-	if !secondary {
+	if !secondary && len(x.ours()) > 0 {
 		b.WriteString("\n" + allocsLine(x) + "\n")
 	}
 }

@@ -161,3 +161,31 @@ func TestCheckName(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedCopy checks that BenchmarkCopy's rows become the "go copy"
+// column of the other bandwidth benchmarks of its package.
+func TestSharedCopy(t *testing.T) {
+	const in = `pkg: example/kernels
+BenchmarkExp/impl=avx2/n=8-2 1 10 ns/op 500 MB/s 0.0625 Gelem/s 0 B/op 0 allocs/op
+BenchmarkExp/impl=avx2/n=16-2 1 10 ns/op 600 MB/s 0.075 Gelem/s 0 B/op 0 allocs/op
+BenchmarkCopy/impl=go/n=8-2 1 8 ns/op 1000 MB/s 0.125 Gelem/s 0 B/op 0 allocs/op
+BenchmarkTime/impl=avx2/n=8-2 1 8 ns/op
+pkg: example/other
+BenchmarkSig/impl=avx2/n=8-2 1 10 ns/op 500 MB/s
+`
+	r, err := readRun(strings.NewReader(in), "in.txt")
+	require.NoError(t, err)
+	require.Len(t, r.benches, 4)
+	var b strings.Builder
+	writeTable(&b, r.benches[0], "B/s", false)
+	assert.Contains(t, b.String(), "| n | avx2 | go copy | avx2 vs go copy |")
+	assert.Contains(t, b.String(), "| 8 | 0.500 | 1.00 | 0.50× |")
+	assert.Contains(t, b.String(), "| 16 | 0.600 | – | – |")
+	assert.Equal(t, []string{"B/s"}, r.benches[0].metrics(), "the shared column does not make Gelem/s look independent")
+	assert.Equal(t, []string{"go"}, names(r.benches[1].cols), "Copy itself is unchanged")
+	assert.Equal(t, []string{"avx2"}, names(r.benches[2].cols), "a time-only benchmark gets no bandwidth reference")
+	assert.Equal(t, []string{"avx2"}, names(r.benches[3].cols), "another package's benchmark gets none")
+	b.Reset()
+	writeTable(&b, r.benches[1], "B/s", false)
+	assert.NotContains(t, b.String(), "Allocations", "no fastvae column, no allocation line")
+}

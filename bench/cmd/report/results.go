@@ -109,7 +109,35 @@ func readRun(r io.Reader, name string) (*run, error) {
 	if len(res.benches) == 0 {
 		return nil, fmt.Errorf("%s: no benchmark results", name)
 	}
+	res.shareCopy()
 	return res, nil
+}
+
+// shareCopy gives every bandwidth benchmark without a copy reference of its
+// own the rows of its package's BenchmarkCopy (the elementwise kernels'
+// reference), as a "go copy" column, where the row keys match.
+func (r *run) shareCopy() {
+	for _, ref := range r.benches {
+		if ref.name != "Copy" || ref.metric() != "B/s" {
+			continue
+		}
+		for _, x := range r.benches {
+			if x == ref || x.pkg != ref.pkg || x.metric() != "B/s" || !slices.Equal(x.keys, ref.keys) ||
+				slices.ContainsFunc(x.cols, func(c column) bool { return c.variant == "copy" }) {
+				continue
+			}
+			to := column{impl: "go", variant: "copy"}
+			for key, cell := range ref.cells {
+				if !slices.Contains(x.rows, key.row) {
+					continue
+				}
+				x.cells[cellKey{key.row, to}] = map[string][]float64{"B/s": cell["B/s"]}
+				if !slices.Contains(x.cols, to) {
+					x.cols = append(x.cols, to)
+				}
+			}
+		}
+	}
 }
 
 // checkName returns what is wrong with a benchmark name's parts, or "":
@@ -227,11 +255,15 @@ func (b *bench) metrics() []string {
 }
 
 // proportional reports whether every result's value in unit is the same
-// multiple of its value in main, up to the rounding of go test's output.
+// multiple of its value in main, up to the rounding of go test's output, over
+// at least two results.
 func (b *bench) proportional(unit, main string) bool {
-	ratio := 0.0
+	ratio, seen := 0.0, 0
 	for _, cell := range b.cells {
 		u, m := cell[unit], cell[main]
+		if len(u) == 0 {
+			continue // a column without the metric (a shared copy reference)
+		}
 		if len(u) != len(m) {
 			return false
 		}
@@ -240,6 +272,7 @@ func (b *bench) proportional(unit, main string) bool {
 				return false
 			}
 			r := u[i] / m[i]
+			seen++
 			if ratio == 0 {
 				ratio = r
 			} else if math.Abs(r/ratio-1) > 2e-3 {
@@ -247,7 +280,7 @@ func (b *bench) proportional(unit, main string) bool {
 			}
 		}
 	}
-	return ratio != 0
+	return seen >= 2
 }
 
 func (b *bench) has(unit string) bool {
