@@ -95,7 +95,8 @@ bench:
 # CPU model against the newest run. One table per package and
 # implementation; the per-file keys that always differ between runs are
 # ignored so that they do not split the tables (a different Go version or
-# CPU is printed as a note instead).
+# CPU is printed as a note instead). Benchmarks NEW did not run (BENCH=...)
+# are left out of OLD, with a note.
 BENCHSTAT_IGNORE := go,commit,date,count,benchtime,procs,loadavg
 BENCHSTAT_FLAGS ?= -table .config,/impl
 bench-compare:
@@ -106,8 +107,9 @@ bench-compare:
 		a=$$(sed -n "s/^$$k: //p" "$$old" | head -n 1); b=$$(sed -n "s/^$$k: //p" "$$new" | head -n 1); \
 		[ "$$a" = "$$b" ] || echo "benchstat: note: $$k differs: old $$a, new $$b"; \
 	done && \
+	sub=$$(mktemp) && trap 'rm -f "$$sub"' EXIT && bench/results.sh subset "$$old" "$$new" >"$$sub" && \
 	cd bench && $(GO) tool benchstat -ignore $(BENCHSTAT_IGNORE) $(BENCHSTAT_FLAGS) \
-		"old=$$(realpath ../$$old)" "new=$$(realpath ../$$new)"
+		"old=$$sub" "new=$$(realpath ../$$new)"
 
 # bench-impls compares the implementations within one run (IN, default the
 # newest): benchstat with a column per impl= value, the first as the base.

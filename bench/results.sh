@@ -4,6 +4,7 @@
 #   bench/results.sh newest          the newest file in bench/results/
 #   bench/results.sh slug FILE       the CPU slug of FILE's first cpu: line
 #   bench/results.sh baseline FILE   bench/baselines/SLUG.txt for FILE's CPU
+#   bench/results.sh subset OLD NEW  OLD without the benchmarks NEW lacks
 #
 # A slug is the cpu: line as go test prints it, lower-cased, with every run
 # of other characters than letters and digits turned into one dash:
@@ -44,8 +45,19 @@ baseline)
 	fi
 	echo "$b"
 	;;
+subset)
+	# OLD's lines without the benchmarks NEW did not run (a BENCH=... run),
+	# so that benchstat compares only what both have; config and comment
+	# lines are kept. The count of benchmarks left out goes to stderr.
+	awk -v new="$3" '
+		BEGIN { while ((getline l < new) > 0) if (l ~ /^Benchmark/) { split(l, f); want[f[1]] = 1 } }
+		/^Benchmark/ { if (!($1 in want)) { if (!($1 in gone)) { gone[$1] = 1; n++ } ; next } }
+		{ print }
+		END { if (n) printf "bench-compare: %d benchmarks of %s not in %s left out\n", n, FILENAME, new > "/dev/stderr" }
+	' "$2"
+	;;
 *)
-	echo "usage: bench/results.sh newest | slug FILE | baseline FILE" >&2
+	echo "usage: bench/results.sh newest | slug FILE | baseline FILE | subset OLD NEW" >&2
 	exit 2
 	;;
 esac
