@@ -99,6 +99,9 @@ bench:
 # are left out of OLD, with a note.
 BENCHSTAT_IGNORE := go,commit,date,count,benchtime,procs,loadavg
 BENCHSTAT_FLAGS ?= -table .config,/impl
+# FILTER is a benchstat -filter query for bench-compare and bench-impls,
+# e.g. FILTER='.name:TrainStep' or FILTER='/threads:1 .unit:GFLOP/s'.
+FILTER ?= *
 bench-compare:
 	@new='$(NEW)'; new=$${new:-$$(bench/results.sh newest)} && \
 	old='$(OLD)'; old=$${old:-$$(bench/results.sh baseline "$$new")} && \
@@ -108,14 +111,14 @@ bench-compare:
 		[ "$$a" = "$$b" ] || echo "benchstat: note: $$k differs: old $$a, new $$b"; \
 	done && \
 	sub=$$(mktemp) && trap 'rm -f "$$sub"' EXIT && bench/results.sh subset "$$old" "$$new" >"$$sub" && \
-	cd bench && $(GO) tool benchstat -ignore $(BENCHSTAT_IGNORE) $(BENCHSTAT_FLAGS) \
+	cd bench && $(GO) tool benchstat -ignore $(BENCHSTAT_IGNORE) $(BENCHSTAT_FLAGS) -filter '$(FILTER)' \
 		"old=$$sub" "new=$$(realpath ../$$new)"
 
 # bench-impls compares the implementations within one run (IN, default the
 # newest): benchstat with a column per impl= value, the first as the base.
 bench-impls:
 	@in='$(IN)'; in=$${in:-$$(bench/results.sh newest)} && echo "benchstat: $$in" && \
-	cd bench && $(GO) tool benchstat -col /impl "$$(realpath ../$$in)"
+	cd bench && $(GO) tool benchstat -col /impl -filter '$(FILTER)' "$$(realpath ../$$in)"
 
 # bench-report renders bench/README.md and bench/sgemm.png from a results
 # file (IN, default the newest); the README names the file and the run.
