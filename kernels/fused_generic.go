@@ -50,10 +50,13 @@ func squaredErrorGeneric(dout, out, target []float32, scale float32) float64 {
 }
 
 func adamStepGeneric(param, grad, m, v []float32, beta1, beta2, stepSize, eps, invSqrtBias2 float32) {
+	// The float32(...) conversions stop Go from fusing x*y+z into an FMA on
+	// arm64 and GOAMD64=v3, which would change the bits from one build to
+	// another.
 	for i, g := range grad {
-		m[i] = beta1*m[i] + (1-beta1)*g
-		v[i] = beta2*v[i] + (1-beta2)*g*g
-		denom := float32(math.Sqrt(float64(v[i])))*invSqrtBias2 + eps
+		m[i] = float32(beta1*m[i]) + float32((1-beta1)*g)
+		v[i] = float32(beta2*v[i]) + float32((1-beta2)*g*g)
+		denom := float32(float32(math.Sqrt(float64(v[i])))*invSqrtBias2) + eps
 		param[i] -= stepSize * m[i] / denom
 	}
 }
