@@ -8,13 +8,16 @@ func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 		for j := range row {
 			var sum float32
 			for p := 0; p < k; p++ {
-				av := a[i*lda+p]
+				var av, bv float32
 				if transA {
 					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
 				}
-				bv := b[p*ldb+j]
 				if transB {
 					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
 				}
 				sum += float32(av * bv)
 			}
