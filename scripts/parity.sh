@@ -32,16 +32,15 @@ start=$SECONDS
 # Packages with tests, as directories relative to the module root.
 mapfile -t pkgs < <($GO list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}' ./... | sed "s|^$PWD/||")
 
-# build NAME VAR=VALUE...: the test binaries and paritycheck into $work/NAME,
-# with the given environment (GOARCH, GOAMD64, GOFLAGS=-tags=...).
+# build NAME VAR=VALUE...: the test binaries (named after their package's
+# directory) and paritycheck into $work/NAME, with the given environment
+# (GOARCH, GOAMD64, GOFLAGS=-tags=...).
 build() {
-	local name=$1 pkg
+	local name=$1
 	shift
 	mkdir -p "$work/$name"
-	for pkg in "${pkgs[@]}"; do
-		env "$@" "$GO" test -c -o "$work/$name/${pkg//\//_}.test" "./$pkg" || return 1
-	done
-	env "$@" "$GO" build -o "$work/$name/paritycheck" ./internal/paritycheck
+	env "$@" "$GO" test -c -o "$work/$name/" ./... >/dev/null &&
+		env "$@" "$GO" build -o "$work/$name/paritycheck" ./internal/paritycheck
 }
 
 echo "parity: building test binaries and paritycheck"
@@ -50,22 +49,23 @@ build v3 GOARCH=amd64 GOAMD64=v3 || exit 1
 build purego GOARCH=amd64 GOAMD64=v1 GOFLAGS=-tags=purego || exit 1
 build noasm GOARCH=amd64 GOAMD64=v1 GOFLAGS=-tags=noasm || exit 1
 build arm64 GOARCH=arm64 || exit 1
+echo "parity: built in $((SECONDS - start))s"
 
 declare -A ref # implementation -> native checksum
 rows=()        # formatted table rows
 failed=0
 n=0
 
-# record CPU ARCH BUILD KERNELS IMPL FEATURES CHECKSUM TESTS RESULT LOG
+# record CPU ARCH BUILD KERNELS IMPL FEATURES CHECKSUM TESTS SECONDS RESULT LOG
 record() {
-	rows+=("$(printf "$format" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9")")
-	if [ "$9" != pass ]; then
+	rows+=("$(printf "$format" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}")")
+	if [ "${10}" != pass ]; then
 		failed=1
-		echo "---- $9: $1 $2 $3 $4; end of its log:"
-		tail -n 30 "${10}"
+		echo "---- ${10}: $1 $2 $3 $4; end of its log:"
+		tail -n 30 "${11}"
 	fi
 }
-format='%-20s %-5s %-6s %-7s %-7s %-29s %-16s %-5s %s'
+format='%-20s %-5s %-6s %-7s %-7s %-29s %-16s %-5s %4s %s'
 
 # row CPU ARCH BUILD KERNELS WANT_IMPL WANT_FEATURES RUNNER...: runs the test
 # binaries and paritycheck of BUILD through RUNNER (a qemu command line, or
@@ -77,10 +77,10 @@ row() {
 	shift 6
 	[ "$want" != "*" ] || expect=
 	n=$((n + 1))
-	local log="$work/row$n.log"
+	local log="$work/row$n.log" t0=$SECONDS
 	for pkg in "${pkgs[@]}"; do
 		(cd "$pkg" && env FASTVAE_KERNELS="$kernels" FASTVAE_EXPECT_KERNELS="$expect" "$@" \
-			"$work/$build/${pkg//\//_}.test" -test.short -test.count=1 -test.timeout=4m) >>"$log" 2>&1 || tests=FAIL
+			"$work/$build/${pkg##*/}.test" -test.short -test.count=1 -test.timeout=4m) >>"$log" 2>&1 || tests=FAIL
 	done
 	out=$(env FASTVAE_KERNELS="$kernels" "$@" "$work/$build/paritycheck" 2>>"$log" | tee -a "$log")
 	impl=$(field impl "$out")
@@ -92,7 +92,7 @@ row() {
 	[ -n "$sum" ] && [ "$sum" = "${ref[$impl]:-}" ] || why+=" checksum(want ${ref[$impl]:-none})"
 	local result=pass
 	[ -z "$why" ] || result="FAIL:$why"
-	record "$cpu" "$arch" "$build" "${kernels:--}" "${impl:-?}" "${feat:-?}" "${sum:-?}" "$tests" "$result" "$log"
+	record "$cpu" "$arch" "$build" "${kernels:--}" "${impl:-?}" "${feat:-?}" "${sum:-?}" "$tests" $((SECONDS - t0)) "$result" "$log"
 }
 
 # field NAME LINE: the value of NAME=value in paritycheck's output line.
@@ -106,7 +106,7 @@ while read -r line; do
 	[ -z "$i" ] || ref[$i]=$(field checksum "$line")
 done <<<"$out"
 impls=$(grep -o 'impl=[^ ]*' <<<"$out" | cut -d= -f2 | paste -sd,)
-record "native: impls agree" amd64 v1 - each "$impls" "diff $(field maxdiff "$out")<=$(field tolerance "$out")" - "$result" "$log"
+record "native: impls agree" amd64 v1 - each "$impls" "diff $(field maxdiff "$out")<=$(field tolerance "$out")" - - "$result" "$log"
 
 echo "parity: native runs"
 row native amd64 v1 - "*" "*"
@@ -134,7 +134,7 @@ x86 Skylake-Server avx2 AVX,AVX2,FMA3,OSXSAVE
 row qemu-aarch64 arm64 arm64 - generic - qemu-aarch64-static
 
 echo
-printf "$format\n" "CPU model" arch build KERNELS impl features checksum tests result
+printf "$format\n" "CPU model" arch build KERNELS impl features checksum tests secs result
 printf '%s\n' "${rows[@]}"
 echo "parity: $n runs and the tolerance check in $((SECONDS - start))s"
 if [ "$failed" != 0 ]; then
