@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: all deps generate check-generate vet test parity bench
+.PHONY: all deps deps-bench generate check-generate vet test parity bench bench-smoke bench-numpy
 
 all: vet test
 
@@ -14,10 +14,18 @@ DEBS := qemu-user-static
 deps:
 	$(GO) mod download
 	cd asm && $(GO) mod download
+	cd bench && $(GO) mod download
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing" $$missing; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+# deps-bench adds what bench-numpy compares against: Debian's numpy on
+# OpenBLAS (pthreads build) and threadpoolctl to check which BLAS numpy runs.
+deps-bench: deps
+	@if ! $(PYTHON) -c 'import numpy, threadpoolctl' 2>/dev/null; then \
+		apt-get update && apt-get install -y python3-numpy libopenblas0-pthread python3-threadpoolctl; \
 	fi
 
 # generate rewrites the assembly and its Go stubs from the avo programs in asm/.
@@ -38,6 +46,7 @@ vet:
 	GOARCH=arm64 $(GO) vet ./...
 	$(GO) vet -tags purego ./...
 	cd asm && $(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 test: vet
 	$(GO) test -count=1 ./...
@@ -45,6 +54,13 @@ test: vet
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags purego ./kernels
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags noasm ./kernels
 	GOARCH=arm64 $(GO) build ./...
+	$(MAKE) bench-smoke
+
+# bench-smoke runs the benchmarks of the bench module once each (-short
+# leaves out the largest products for the scalar implementations), so that CI
+# sees them build and run without paying for real timings.
+bench-smoke:
+	cd bench && $(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x .
 
 # parity runs the tests and a deterministic workload under qemu CPU models that
 # cover every dispatch decision, on arm64, and in the purego, noasm and
@@ -54,5 +70,18 @@ parity:
 
 BENCHTIME ?= 1s
 COUNT ?= 1
+PYTHON ?= /usr/bin/python3
+SGEMM_OUT ?= bench/results/sgemm.tmp
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) ./kernels
+	cd bench && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) .
+
+# bench-numpy runs BenchmarkSgemm (fastvae's implementations and gonum, 1 and
+# 2 threads) and times numpy's OpenBLAS matmul at the same shapes, then prints
+# them side by side with fastvae/OpenBLAS ratios. OPENBLAS_CORETYPE and
+# OPENBLAS_L2_SIZE are unset for that command only, so OpenBLAS tunes itself
+# to this CPU; the script pins OPENBLAS_NUM_THREADS to 1 and 2.
+bench-numpy: deps-bench
+	@mkdir -p $(dir $(SGEMM_OUT))
+	cd bench && $(GO) test -run '^$$' -bench Sgemm -benchtime $(BENCHTIME) -count $(COUNT) . | tee $(abspath $(SGEMM_OUT))
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/numpy_sgemm.py $(SGEMM_OUT)

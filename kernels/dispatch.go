@@ -23,7 +23,7 @@ type kernelSet struct {
 	reparamKLBackward func(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32)
 	bceWithLogits     func(dlogits, logits, target []float32, scale float32) float64
 	squaredError      func(dout, out, target []float32, scale float32) float64
-	adamStep          func(param, grad, m, v []float32, beta1, beta2, stepSize, eps, invSqrtBias2 float32)
+	adamStep          func(param, grad, m, v []float32, h adamHyper)
 	addBias           func(y, bias []float32)
 	sumRows           func(dst, src []float32)
 }

@@ -8,22 +8,34 @@ import "github.com/klauspost/cpuid/v2"
 // AVX and AVX2 only when XGETBV says the OS does).
 var avx2Kernels = kernelSet{
 	name:              "avx2",
-	exp:               expGeneric,
-	sigmoid:           sigmoidGeneric,
+	exp:               expAVX2,
+	sigmoid:           sigmoidAVX2,
 	relu:              reluAVX2,
 	reluBackward:      reluBackwardAVX2,
-	sgemm:             sgemmGeneric,
-	reparamKL:         reparamKLGeneric,
-	reparamKLBackward: reparamKLBackwardGeneric,
-	bceWithLogits:     bceWithLogitsGeneric,
-	squaredError:      squaredErrorGeneric,
-	adamStep:          adamStepGeneric,
-	addBias:           addBiasGeneric,
-	sumRows:           sumRowsGeneric,
+	sgemm:             sgemmAVX2,
+	reparamKL:         reparamKLAVX2,
+	reparamKLBackward: reparamKLBackwardAVX2,
+	bceWithLogits:     bceWithLogitsAVX2,
+	squaredError:      squaredErrorAVX2,
+	adamStep:          adamStepAVX2Hyper,
+	addBias:           addBiasAVX2,
+	sumRows:           sumRowsAVX2,
 }
+
+// avx512Kernels is avx2Kernels with the kernels that have AVX-512F code
+// swapped in. It needs AVX512F with the OS saving opmask and ZMM state (cpuid
+// reports AVX512F only when XGETBV says the OS does) and, for the kernels it
+// shares, everything avx2Kernels needs.
+var avx512Kernels = func() kernelSet {
+	ks := avx2Kernels
+	ks.name = "avx512"
+	ks.sgemm = sgemmAVX512
+	return ks
+}()
 
 func archImplementations() []implementation {
 	return []implementation{
+		{kernelSet: &avx512Kernels, missing: missingFeatures(cpuid.AVX, cpuid.AVX2, cpuid.FMA3, cpuid.AVX512F)},
 		{kernelSet: &avx2Kernels, missing: missingFeatures(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)},
 	}
 }

@@ -46,10 +46,13 @@ func expectedImpl() string {
 	if len(archImplementations()) == 0 { // purego, noasm or not amd64
 		return "generic"
 	}
-	if cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3) {
+	if !cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3) {
+		return "generic"
+	}
+	if env := os.Getenv("FASTVAE_KERNELS"); env == "avx2" || !cpuid.CPU.Supports(cpuid.AVX512F) {
 		return "avx2"
 	}
-	return "generic"
+	return "avx512"
 }
 
 func TestUse(t *testing.T) {

@@ -4,6 +4,844 @@
 
 #include "textflag.h"
 
+// func expAVX2(dst []float32, src []float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·expAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ src_len+32(FP), DX
+	XORQ BX, BX
+
+expAVX2_block:
+	MOVQ         DX, SI
+	SUBQ         BX, SI
+	CMPQ         SI, $0x00000020
+	JB           expAVX2_vector
+	VMOVUPS      vecmath_exp<>+320(SB), Y0
+	VPAND        (CX)(BX*4), Y0, Y1
+	VPAND        32(CX)(BX*4), Y0, Y2
+	VPMAXUD      Y2, Y1, Y1
+	VPAND        64(CX)(BX*4), Y0, Y2
+	VPMAXUD      Y2, Y1, Y1
+	VPAND        96(CX)(BX*4), Y0, Y0
+	VPMAXUD      Y0, Y1, Y1
+	VPCMPGTD     vecmath_exp<>+384(SB), Y1, Y1
+	VPTEST       Y1, Y1
+	JNZ          expAVX2_outside
+	VMOVUPS      (CX)(BX*4), Y0
+	VMOVUPS      32(CX)(BX*4), Y1
+	VMOVUPS      64(CX)(BX*4), Y2
+	VMOVUPS      96(CX)(BX*4), Y3
+	VMOVUPS      vecmath_exp<>+0(SB), Y4
+	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
+	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
+	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
+	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
+	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
+	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y8
+	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
+	VMOVUPS      vecmath_exp<>+128(SB), Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
+	VMOVUPS      vecmath_exp<>+128(SB), Y11
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
+	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
+	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
+	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
+	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
+	VFMADD231PS  Y8, Y0, Y12
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
+	VFMADD231PS  Y9, Y1, Y8
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
+	VFMADD231PS  Y10, Y2, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
+	VFMADD231PS  Y11, Y3, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
+	VFMADD213PS  Y0, Y0, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
+	VFMADD213PS  Y1, Y1, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
+	VFMADD213PS  Y2, Y2, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
+	VFMADD213PS  Y3, Y3, Y10
+	VPSRLD       $0x03, Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       Y4, Y12, Y0
+	VPSRLD       $0x03, Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       Y5, Y8, Y1
+	VPSRLD       $0x03, Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       Y6, Y9, Y2
+	VPSRLD       $0x03, Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       Y7, Y10, Y3
+	VMOVUPS      Y0, (AX)(BX*4)
+	VMOVUPS      Y1, 32(AX)(BX*4)
+	VMOVUPS      Y2, 64(AX)(BX*4)
+	VMOVUPS      Y3, 96(AX)(BX*4)
+	ADDQ         $0x00000020, BX
+	JMP          expAVX2_block
+
+expAVX2_outside:
+	VMOVUPS      (CX)(BX*4), Y0
+	VMOVUPS      32(CX)(BX*4), Y1
+	VMOVUPS      64(CX)(BX*4), Y2
+	VMOVUPS      96(CX)(BX*4), Y3
+	VMOVUPS      vecmath_exp<>+416(SB), Y4
+	VMOVUPS      vecmath_exp<>+448(SB), Y5
+	VMAXPS       Y0, Y4, Y0
+	VMINPS       Y0, Y5, Y0
+	VMAXPS       Y1, Y4, Y1
+	VMINPS       Y1, Y5, Y1
+	VMAXPS       Y2, Y4, Y2
+	VMINPS       Y2, Y5, Y2
+	VMAXPS       Y3, Y4, Y3
+	VMINPS       Y3, Y5, Y3
+	VMOVUPS      vecmath_exp<>+0(SB), Y4
+	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
+	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
+	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
+	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
+	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
+	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y8
+	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
+	VMOVUPS      vecmath_exp<>+128(SB), Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
+	VMOVUPS      vecmath_exp<>+128(SB), Y11
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
+	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
+	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
+	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
+	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
+	VFMADD231PS  Y8, Y0, Y12
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
+	VFMADD231PS  Y9, Y1, Y8
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
+	VFMADD231PS  Y10, Y2, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
+	VFMADD231PS  Y11, Y3, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
+	VFMADD213PS  Y0, Y0, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
+	VFMADD213PS  Y1, Y1, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
+	VFMADD213PS  Y2, Y2, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
+	VFMADD213PS  Y3, Y3, Y10
+	VPSRLD       $0x03, Y4, Y4
+	VPSUBD       vecmath_exp<>+480(SB), Y4, Y4
+	VPSRLD       $0x01, Y4, Y0
+	VPSUBD       Y0, Y4, Y4
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y4, Y4
+	VPSRLD       $0x03, Y5, Y5
+	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
+	VPSRLD       $0x01, Y5, Y1
+	VPSUBD       Y1, Y5, Y5
+	VPSLLD       $0x17, Y1, Y1
+	VPSLLD       $0x17, Y5, Y5
+	VPSRLD       $0x03, Y6, Y6
+	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
+	VPSRLD       $0x01, Y6, Y2
+	VPSUBD       Y2, Y6, Y6
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y6, Y6
+	VPSRLD       $0x03, Y7, Y7
+	VPSUBD       vecmath_exp<>+480(SB), Y7, Y7
+	VPSRLD       $0x01, Y7, Y3
+	VPSUBD       Y3, Y7, Y7
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y7, Y7
+	VMULPS       Y0, Y12, Y12
+	VMULPS       Y4, Y12, Y0
+	VMULPS       Y1, Y8, Y8
+	VMULPS       Y5, Y8, Y1
+	VMULPS       Y2, Y9, Y9
+	VMULPS       Y6, Y9, Y2
+	VMULPS       Y3, Y10, Y10
+	VMULPS       Y7, Y10, Y3
+	VMOVUPS      Y0, (AX)(BX*4)
+	VMOVUPS      Y1, 32(AX)(BX*4)
+	VMOVUPS      Y2, 64(AX)(BX*4)
+	VMOVUPS      Y3, 96(AX)(BX*4)
+	ADDQ         $0x00000020, BX
+	JMP          expAVX2_block
+
+expAVX2_vector:
+	MOVQ         DX, SI
+	SUBQ         BX, SI
+	CMPQ         SI, $0x00000008
+	JB           expAVX2_masked
+	VMOVUPS      (CX)(BX*4), Y0
+	VMOVAPS      Y0, Y1
+	VMOVUPS      vecmath_exp<>+416(SB), Y1
+	VMOVUPS      vecmath_exp<>+448(SB), Y2
+	VMAXPS       Y0, Y1, Y0
+	VMINPS       Y0, Y2, Y0
+	VMOVUPS      vecmath_exp<>+0(SB), Y1
+	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y1
+	VSUBPS       vecmath_exp<>+32(SB), Y1, Y2
+	VFNMADD231PS vecmath_exp<>+64(SB), Y2, Y0
+	VFNMADD231PS vecmath_exp<>+96(SB), Y2, Y0
+	VMOVUPS      vecmath_exp<>+128(SB), Y2
+	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y2
+	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y2
+	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y2
+	VPERMPS      vecmath_exp<>+288(SB), Y1, Y3
+	VFMADD231PS  Y2, Y0, Y3
+	VPERMPS      vecmath_exp<>+256(SB), Y1, Y0
+	VFMADD213PS  Y0, Y0, Y3
+	VPSRLD       $0x03, Y1, Y1
+	VPSUBD       vecmath_exp<>+480(SB), Y1, Y1
+	VPSRLD       $0x01, Y1, Y0
+	VPSUBD       Y0, Y1, Y1
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y0, Y3, Y3
+	VMULPS       Y1, Y3, Y0
+	VMOVUPS      Y0, (AX)(BX*4)
+	ADDQ         $0x00000008, BX
+	JMP          expAVX2_vector
+
+expAVX2_masked:
+	TESTQ        SI, SI
+	JZ           expAVX2_done
+	LEAQ         vecmath_exp<>+544(SB), DX
+	NEGQ         SI
+	VMOVDQU      (DX)(SI*4), Y0
+	VMASKMOVPS   (CX)(BX*4), Y0, Y1
+	VMOVAPS      Y1, Y2
+	VMOVUPS      vecmath_exp<>+416(SB), Y2
+	VMOVUPS      vecmath_exp<>+448(SB), Y3
+	VMAXPS       Y1, Y2, Y1
+	VMINPS       Y1, Y3, Y1
+	VMOVUPS      vecmath_exp<>+0(SB), Y2
+	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y2
+	VSUBPS       vecmath_exp<>+32(SB), Y2, Y3
+	VFNMADD231PS vecmath_exp<>+64(SB), Y3, Y1
+	VFNMADD231PS vecmath_exp<>+96(SB), Y3, Y1
+	VMOVUPS      vecmath_exp<>+128(SB), Y3
+	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y3
+	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y3
+	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y3
+	VPERMPS      vecmath_exp<>+288(SB), Y2, Y4
+	VFMADD231PS  Y3, Y1, Y4
+	VPERMPS      vecmath_exp<>+256(SB), Y2, Y1
+	VFMADD213PS  Y1, Y1, Y4
+	VPSRLD       $0x03, Y2, Y2
+	VPSUBD       vecmath_exp<>+480(SB), Y2, Y2
+	VPSRLD       $0x01, Y2, Y1
+	VPSUBD       Y1, Y2, Y2
+	VPSLLD       $0x17, Y1, Y1
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y1, Y4, Y4
+	VMULPS       Y2, Y4, Y1
+	VMASKMOVPS   Y1, Y0, (AX)(BX*4)
+
+expAVX2_done:
+	VZEROUPPER
+	RET
+
+DATA vecmath_exp<>+0(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+4(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+8(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+12(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+16(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+20(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+24(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+28(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+32(SB)/4, $0x4b400000
+DATA vecmath_exp<>+36(SB)/4, $0x4b400000
+DATA vecmath_exp<>+40(SB)/4, $0x4b400000
+DATA vecmath_exp<>+44(SB)/4, $0x4b400000
+DATA vecmath_exp<>+48(SB)/4, $0x4b400000
+DATA vecmath_exp<>+52(SB)/4, $0x4b400000
+DATA vecmath_exp<>+56(SB)/4, $0x4b400000
+DATA vecmath_exp<>+60(SB)/4, $0x4b400000
+DATA vecmath_exp<>+64(SB)/4, $0x3db17218
+DATA vecmath_exp<>+68(SB)/4, $0x3db17218
+DATA vecmath_exp<>+72(SB)/4, $0x3db17218
+DATA vecmath_exp<>+76(SB)/4, $0x3db17218
+DATA vecmath_exp<>+80(SB)/4, $0x3db17218
+DATA vecmath_exp<>+84(SB)/4, $0x3db17218
+DATA vecmath_exp<>+88(SB)/4, $0x3db17218
+DATA vecmath_exp<>+92(SB)/4, $0x3db17218
+DATA vecmath_exp<>+96(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+100(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+104(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+108(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+112(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+116(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+120(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+124(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+128(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+132(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+136(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+140(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+144(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+148(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+152(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+156(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+160(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+164(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+168(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+172(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+176(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+180(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+184(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+188(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+192(SB)/4, $0x3f000000
+DATA vecmath_exp<>+196(SB)/4, $0x3f000000
+DATA vecmath_exp<>+200(SB)/4, $0x3f000000
+DATA vecmath_exp<>+204(SB)/4, $0x3f000000
+DATA vecmath_exp<>+208(SB)/4, $0x3f000000
+DATA vecmath_exp<>+212(SB)/4, $0x3f000000
+DATA vecmath_exp<>+216(SB)/4, $0x3f000000
+DATA vecmath_exp<>+220(SB)/4, $0x3f000000
+DATA vecmath_exp<>+224(SB)/4, $0x3f800000
+DATA vecmath_exp<>+228(SB)/4, $0x3f800000
+DATA vecmath_exp<>+232(SB)/4, $0x3f800000
+DATA vecmath_exp<>+236(SB)/4, $0x3f800000
+DATA vecmath_exp<>+240(SB)/4, $0x3f800000
+DATA vecmath_exp<>+244(SB)/4, $0x3f800000
+DATA vecmath_exp<>+248(SB)/4, $0x3f800000
+DATA vecmath_exp<>+252(SB)/4, $0x3f800000
+DATA vecmath_exp<>+256(SB)/4, $0x3f800000
+DATA vecmath_exp<>+260(SB)/4, $0x3f8b95c2
+DATA vecmath_exp<>+264(SB)/4, $0x3f9837f0
+DATA vecmath_exp<>+268(SB)/4, $0x3fa5fed7
+DATA vecmath_exp<>+272(SB)/4, $0x3fb504f3
+DATA vecmath_exp<>+276(SB)/4, $0x3fc5672a
+DATA vecmath_exp<>+280(SB)/4, $0x3fd744fd
+DATA vecmath_exp<>+284(SB)/4, $0x3feac0c7
+DATA vecmath_exp<>+288(SB)/4, $0x00000000
+DATA vecmath_exp<>+292(SB)/4, $0xb24e0611
+DATA vecmath_exp<>+296(SB)/4, $0x33092801
+DATA vecmath_exp<>+300(SB)/4, $0xb3051aa8
+DATA vecmath_exp<>+304(SB)/4, $0x329302ae
+DATA vecmath_exp<>+308(SB)/4, $0x31b3d0e5
+DATA vecmath_exp<>+312(SB)/4, $0xb27ce182
+DATA vecmath_exp<>+316(SB)/4, $0xb1d290be
+DATA vecmath_exp<>+320(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+324(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+328(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+332(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+336(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+340(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+344(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+348(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+352(SB)/4, $0x80000000
+DATA vecmath_exp<>+356(SB)/4, $0x80000000
+DATA vecmath_exp<>+360(SB)/4, $0x80000000
+DATA vecmath_exp<>+364(SB)/4, $0x80000000
+DATA vecmath_exp<>+368(SB)/4, $0x80000000
+DATA vecmath_exp<>+372(SB)/4, $0x80000000
+DATA vecmath_exp<>+376(SB)/4, $0x80000000
+DATA vecmath_exp<>+380(SB)/4, $0x80000000
+DATA vecmath_exp<>+384(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+388(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+392(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+396(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+400(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+404(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+408(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+412(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+416(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+420(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+424(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+428(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+432(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+436(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+440(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+444(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+448(SB)/4, $0x42b20000
+DATA vecmath_exp<>+452(SB)/4, $0x42b20000
+DATA vecmath_exp<>+456(SB)/4, $0x42b20000
+DATA vecmath_exp<>+460(SB)/4, $0x42b20000
+DATA vecmath_exp<>+464(SB)/4, $0x42b20000
+DATA vecmath_exp<>+468(SB)/4, $0x42b20000
+DATA vecmath_exp<>+472(SB)/4, $0x42b20000
+DATA vecmath_exp<>+476(SB)/4, $0x42b20000
+DATA vecmath_exp<>+480(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+484(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+488(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+492(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+496(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+500(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+504(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+508(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+512(SB)/4, $0xffffffff
+DATA vecmath_exp<>+516(SB)/4, $0xffffffff
+DATA vecmath_exp<>+520(SB)/4, $0xffffffff
+DATA vecmath_exp<>+524(SB)/4, $0xffffffff
+DATA vecmath_exp<>+528(SB)/4, $0xffffffff
+DATA vecmath_exp<>+532(SB)/4, $0xffffffff
+DATA vecmath_exp<>+536(SB)/4, $0xffffffff
+DATA vecmath_exp<>+540(SB)/4, $0xffffffff
+DATA vecmath_exp<>+544(SB)/4, $0x00000000
+DATA vecmath_exp<>+548(SB)/4, $0x00000000
+DATA vecmath_exp<>+552(SB)/4, $0x00000000
+DATA vecmath_exp<>+556(SB)/4, $0x00000000
+DATA vecmath_exp<>+560(SB)/4, $0x00000000
+DATA vecmath_exp<>+564(SB)/4, $0x00000000
+DATA vecmath_exp<>+568(SB)/4, $0x00000000
+DATA vecmath_exp<>+572(SB)/4, $0x00000000
+GLOBL vecmath_exp<>(SB), RODATA|NOPTR, $576
+
+// func sigmoidAVX2(dst []float32, src []float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ src_len+32(FP), DX
+	XORQ BX, BX
+
+sigmoidAVX2_block:
+	MOVQ         DX, SI
+	SUBQ         BX, SI
+	CMPQ         SI, $0x00000020
+	JB           sigmoidAVX2_vector
+	VMOVUPS      vecmath_exp<>+320(SB), Y0
+	VPAND        (CX)(BX*4), Y0, Y1
+	VPAND        32(CX)(BX*4), Y0, Y2
+	VPMAXUD      Y2, Y1, Y1
+	VPAND        64(CX)(BX*4), Y0, Y2
+	VPMAXUD      Y2, Y1, Y1
+	VPAND        96(CX)(BX*4), Y0, Y0
+	VPMAXUD      Y0, Y1, Y1
+	VPCMPGTD     vecmath_exp<>+384(SB), Y1, Y1
+	VPTEST       Y1, Y1
+	JNZ          sigmoidAVX2_outside
+	VMOVUPS      (CX)(BX*4), Y0
+	VMOVUPS      32(CX)(BX*4), Y1
+	VMOVUPS      64(CX)(BX*4), Y2
+	VMOVUPS      96(CX)(BX*4), Y3
+	VORPS        vecmath_exp<>+352(SB), Y0, Y0
+	VORPS        vecmath_exp<>+352(SB), Y1, Y1
+	VORPS        vecmath_exp<>+352(SB), Y2, Y2
+	VORPS        vecmath_exp<>+352(SB), Y3, Y3
+	VMOVUPS      vecmath_exp<>+0(SB), Y4
+	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
+	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
+	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
+	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
+	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
+	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y8
+	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
+	VMOVUPS      vecmath_exp<>+128(SB), Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
+	VMOVUPS      vecmath_exp<>+128(SB), Y11
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
+	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
+	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
+	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
+	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
+	VFMADD231PS  Y8, Y0, Y12
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
+	VFMADD231PS  Y9, Y1, Y8
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
+	VFMADD231PS  Y10, Y2, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
+	VFMADD231PS  Y11, Y3, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
+	VFMADD213PS  Y0, Y0, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
+	VFMADD213PS  Y1, Y1, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
+	VFMADD213PS  Y2, Y2, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
+	VFMADD213PS  Y3, Y3, Y10
+	VPSRLD       $0x03, Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       Y4, Y12, Y0
+	VPSRLD       $0x03, Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       Y5, Y8, Y1
+	VPSRLD       $0x03, Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       Y6, Y9, Y2
+	VPSRLD       $0x03, Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       Y7, Y10, Y3
+	VMOVUPS      vecmath_exp<>+224(SB), Y4
+	VMOVUPS      (CX)(BX*4), Y5
+	VADDPS       Y4, Y0, Y6
+	VSUBPS       Y6, Y4, Y7
+	VADDPS       Y0, Y7, Y7
+	VBLENDVPS    Y5, Y0, Y4, Y0
+	VDIVPS       Y6, Y0, Y8
+	VFNMADD231PS Y6, Y8, Y0
+	VFNMADD231PS Y7, Y8, Y0
+	VSUBPS       Y8, Y4, Y6
+	VBLENDVPS    Y5, Y6, Y8, Y6
+	VFMADD231PS  Y6, Y0, Y8
+	VMOVAPS      Y8, Y0
+	VMOVUPS      32(CX)(BX*4), Y5
+	VADDPS       Y4, Y1, Y6
+	VSUBPS       Y6, Y4, Y7
+	VADDPS       Y1, Y7, Y7
+	VBLENDVPS    Y5, Y1, Y4, Y1
+	VDIVPS       Y6, Y1, Y8
+	VFNMADD231PS Y6, Y8, Y1
+	VFNMADD231PS Y7, Y8, Y1
+	VSUBPS       Y8, Y4, Y6
+	VBLENDVPS    Y5, Y6, Y8, Y6
+	VFMADD231PS  Y6, Y1, Y8
+	VMOVAPS      Y8, Y1
+	VMOVUPS      64(CX)(BX*4), Y5
+	VADDPS       Y4, Y2, Y6
+	VSUBPS       Y6, Y4, Y7
+	VADDPS       Y2, Y7, Y7
+	VBLENDVPS    Y5, Y2, Y4, Y2
+	VDIVPS       Y6, Y2, Y8
+	VFNMADD231PS Y6, Y8, Y2
+	VFNMADD231PS Y7, Y8, Y2
+	VSUBPS       Y8, Y4, Y6
+	VBLENDVPS    Y5, Y6, Y8, Y6
+	VFMADD231PS  Y6, Y2, Y8
+	VMOVAPS      Y8, Y2
+	VMOVUPS      96(CX)(BX*4), Y5
+	VADDPS       Y4, Y3, Y6
+	VSUBPS       Y6, Y4, Y7
+	VADDPS       Y3, Y7, Y7
+	VBLENDVPS    Y5, Y3, Y4, Y3
+	VDIVPS       Y6, Y3, Y8
+	VFNMADD231PS Y6, Y8, Y3
+	VFNMADD231PS Y7, Y8, Y3
+	VSUBPS       Y8, Y4, Y6
+	VBLENDVPS    Y5, Y6, Y8, Y6
+	VFMADD231PS  Y6, Y3, Y8
+	VMOVAPS      Y8, Y3
+	VMOVUPS      Y0, (AX)(BX*4)
+	VMOVUPS      Y1, 32(AX)(BX*4)
+	VMOVUPS      Y2, 64(AX)(BX*4)
+	VMOVUPS      Y3, 96(AX)(BX*4)
+	ADDQ         $0x00000020, BX
+	JMP          sigmoidAVX2_block
+
+sigmoidAVX2_outside:
+	VMOVUPS      (CX)(BX*4), Y0
+	VMOVUPS      32(CX)(BX*4), Y1
+	VMOVUPS      64(CX)(BX*4), Y2
+	VMOVUPS      96(CX)(BX*4), Y3
+	VORPS        vecmath_exp<>+352(SB), Y0, Y0
+	VORPS        vecmath_exp<>+352(SB), Y1, Y1
+	VORPS        vecmath_exp<>+352(SB), Y2, Y2
+	VORPS        vecmath_exp<>+352(SB), Y3, Y3
+	VMOVUPS      vecmath_exp<>+416(SB), Y4
+	VMOVUPS      vecmath_exp<>+448(SB), Y5
+	VMAXPS       Y0, Y4, Y0
+	VMINPS       Y0, Y5, Y0
+	VMAXPS       Y1, Y4, Y1
+	VMINPS       Y1, Y5, Y1
+	VMAXPS       Y2, Y4, Y2
+	VMINPS       Y2, Y5, Y2
+	VMAXPS       Y3, Y4, Y3
+	VMINPS       Y3, Y5, Y3
+	VMOVUPS      vecmath_exp<>+0(SB), Y4
+	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
+	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
+	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
+	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
+	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
+	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y8
+	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
+	VMOVUPS      vecmath_exp<>+128(SB), Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
+	VMOVUPS      vecmath_exp<>+128(SB), Y11
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
+	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
+	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
+	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
+	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
+	VFMADD231PS  Y8, Y0, Y12
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
+	VFMADD231PS  Y9, Y1, Y8
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
+	VFMADD231PS  Y10, Y2, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
+	VFMADD231PS  Y11, Y3, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
+	VFMADD213PS  Y0, Y0, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
+	VFMADD213PS  Y1, Y1, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
+	VFMADD213PS  Y2, Y2, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
+	VFMADD213PS  Y3, Y3, Y10
+	VPSRLD       $0x03, Y4, Y4
+	VPSUBD       vecmath_exp<>+480(SB), Y4, Y4
+	VPSRLD       $0x01, Y4, Y0
+	VPSUBD       Y0, Y4, Y4
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y4, Y4
+	VPSRLD       $0x03, Y5, Y5
+	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
+	VPSRLD       $0x01, Y5, Y1
+	VPSUBD       Y1, Y5, Y5
+	VPSLLD       $0x17, Y1, Y1
+	VPSLLD       $0x17, Y5, Y5
+	VPSRLD       $0x03, Y6, Y6
+	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
+	VPSRLD       $0x01, Y6, Y2
+	VPSUBD       Y2, Y6, Y6
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y6, Y6
+	VPSRLD       $0x03, Y7, Y7
+	VPSUBD       vecmath_exp<>+480(SB), Y7, Y7
+	VPSRLD       $0x01, Y7, Y3
+	VPSUBD       Y3, Y7, Y7
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y7, Y7
+	VMULPS       Y0, Y12, Y12
+	VMULPS       Y4, Y12, Y0
+	VMULPS       Y1, Y8, Y8
+	VMULPS       Y5, Y8, Y1
+	VMULPS       Y2, Y9, Y9
+	VMULPS       Y6, Y9, Y2
+	VMULPS       Y3, Y10, Y10
+	VMULPS       Y7, Y10, Y3
+	VMOVUPS      vecmath_exp<>+224(SB), Y4
+	VMOVUPS      (CX)(BX*4), Y5
+	VADDPS       Y4, Y0, Y6
+	VSUBPS       Y6, Y4, Y7
+	VADDPS       Y0, Y7, Y7
+	VBLENDVPS    Y5, Y0, Y4, Y0
+	VDIVPS       Y6, Y0, Y8
+	VFNMADD231PS Y6, Y8, Y0
+	VFNMADD231PS Y7, Y8, Y0
+	VSUBPS       Y8, Y4, Y6
+	VBLENDVPS    Y5, Y6, Y8, Y6
+	VFMADD231PS  Y6, Y0, Y8
+	VMOVAPS      Y8, Y0
+	VMOVUPS      32(CX)(BX*4), Y5
+	VADDPS       Y4, Y1, Y6
+	VSUBPS       Y6, Y4, Y7
+	VADDPS       Y1, Y7, Y7
+	VBLENDVPS    Y5, Y1, Y4, Y1
+	VDIVPS       Y6, Y1, Y8
+	VFNMADD231PS Y6, Y8, Y1
+	VFNMADD231PS Y7, Y8, Y1
+	VSUBPS       Y8, Y4, Y6
+	VBLENDVPS    Y5, Y6, Y8, Y6
+	VFMADD231PS  Y6, Y1, Y8
+	VMOVAPS      Y8, Y1
+	VMOVUPS      64(CX)(BX*4), Y5
+	VADDPS       Y4, Y2, Y6
+	VSUBPS       Y6, Y4, Y7
+	VADDPS       Y2, Y7, Y7
+	VBLENDVPS    Y5, Y2, Y4, Y2
+	VDIVPS       Y6, Y2, Y8
+	VFNMADD231PS Y6, Y8, Y2
+	VFNMADD231PS Y7, Y8, Y2
+	VSUBPS       Y8, Y4, Y6
+	VBLENDVPS    Y5, Y6, Y8, Y6
+	VFMADD231PS  Y6, Y2, Y8
+	VMOVAPS      Y8, Y2
+	VMOVUPS      96(CX)(BX*4), Y5
+	VADDPS       Y4, Y3, Y6
+	VSUBPS       Y6, Y4, Y7
+	VADDPS       Y3, Y7, Y7
+	VBLENDVPS    Y5, Y3, Y4, Y3
+	VDIVPS       Y6, Y3, Y8
+	VFNMADD231PS Y6, Y8, Y3
+	VFNMADD231PS Y7, Y8, Y3
+	VSUBPS       Y8, Y4, Y6
+	VBLENDVPS    Y5, Y6, Y8, Y6
+	VFMADD231PS  Y6, Y3, Y8
+	VMOVAPS      Y8, Y3
+	VMOVUPS      Y0, (AX)(BX*4)
+	VMOVUPS      Y1, 32(AX)(BX*4)
+	VMOVUPS      Y2, 64(AX)(BX*4)
+	VMOVUPS      Y3, 96(AX)(BX*4)
+	ADDQ         $0x00000020, BX
+	JMP          sigmoidAVX2_block
+
+sigmoidAVX2_vector:
+	MOVQ         DX, SI
+	SUBQ         BX, SI
+	CMPQ         SI, $0x00000008
+	JB           sigmoidAVX2_masked
+	VMOVUPS      (CX)(BX*4), Y0
+	VMOVAPS      Y0, Y1
+	VORPS        vecmath_exp<>+352(SB), Y0, Y0
+	VMOVUPS      vecmath_exp<>+416(SB), Y2
+	VMOVUPS      vecmath_exp<>+448(SB), Y3
+	VMAXPS       Y0, Y2, Y0
+	VMINPS       Y0, Y3, Y0
+	VMOVUPS      vecmath_exp<>+0(SB), Y2
+	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y2
+	VSUBPS       vecmath_exp<>+32(SB), Y2, Y3
+	VFNMADD231PS vecmath_exp<>+64(SB), Y3, Y0
+	VFNMADD231PS vecmath_exp<>+96(SB), Y3, Y0
+	VMOVUPS      vecmath_exp<>+128(SB), Y3
+	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y3
+	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y3
+	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y3
+	VPERMPS      vecmath_exp<>+288(SB), Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	VPERMPS      vecmath_exp<>+256(SB), Y2, Y0
+	VFMADD213PS  Y0, Y0, Y4
+	VPSRLD       $0x03, Y2, Y2
+	VPSUBD       vecmath_exp<>+480(SB), Y2, Y2
+	VPSRLD       $0x01, Y2, Y0
+	VPSUBD       Y0, Y2, Y2
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y0, Y4, Y4
+	VMULPS       Y2, Y4, Y0
+	VMOVUPS      vecmath_exp<>+224(SB), Y2
+	VADDPS       Y2, Y0, Y3
+	VSUBPS       Y3, Y2, Y4
+	VADDPS       Y0, Y4, Y4
+	VBLENDVPS    Y1, Y0, Y2, Y0
+	VDIVPS       Y3, Y0, Y5
+	VFNMADD231PS Y3, Y5, Y0
+	VFNMADD231PS Y4, Y5, Y0
+	VSUBPS       Y5, Y2, Y3
+	VBLENDVPS    Y1, Y3, Y5, Y3
+	VFMADD231PS  Y3, Y0, Y5
+	VMOVAPS      Y5, Y0
+	VMOVUPS      Y0, (AX)(BX*4)
+	ADDQ         $0x00000008, BX
+	JMP          sigmoidAVX2_vector
+
+sigmoidAVX2_masked:
+	TESTQ        SI, SI
+	JZ           sigmoidAVX2_done
+	LEAQ         vecmath_exp<>+544(SB), DX
+	NEGQ         SI
+	VMOVDQU      (DX)(SI*4), Y0
+	VMASKMOVPS   (CX)(BX*4), Y0, Y1
+	VMOVAPS      Y1, Y2
+	VORPS        vecmath_exp<>+352(SB), Y1, Y1
+	VMOVUPS      vecmath_exp<>+416(SB), Y3
+	VMOVUPS      vecmath_exp<>+448(SB), Y4
+	VMAXPS       Y1, Y3, Y1
+	VMINPS       Y1, Y4, Y1
+	VMOVUPS      vecmath_exp<>+0(SB), Y3
+	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y3
+	VSUBPS       vecmath_exp<>+32(SB), Y3, Y4
+	VFNMADD231PS vecmath_exp<>+64(SB), Y4, Y1
+	VFNMADD231PS vecmath_exp<>+96(SB), Y4, Y1
+	VMOVUPS      vecmath_exp<>+128(SB), Y4
+	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y4
+	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y4
+	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y4
+	VPERMPS      vecmath_exp<>+288(SB), Y3, Y5
+	VFMADD231PS  Y4, Y1, Y5
+	VPERMPS      vecmath_exp<>+256(SB), Y3, Y1
+	VFMADD213PS  Y1, Y1, Y5
+	VPSRLD       $0x03, Y3, Y3
+	VPSUBD       vecmath_exp<>+480(SB), Y3, Y3
+	VPSRLD       $0x01, Y3, Y1
+	VPSUBD       Y1, Y3, Y3
+	VPSLLD       $0x17, Y1, Y1
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y1, Y5, Y5
+	VMULPS       Y3, Y5, Y1
+	VMOVUPS      vecmath_exp<>+224(SB), Y3
+	VADDPS       Y3, Y1, Y4
+	VSUBPS       Y4, Y3, Y5
+	VADDPS       Y1, Y5, Y5
+	VBLENDVPS    Y2, Y1, Y3, Y1
+	VDIVPS       Y4, Y1, Y6
+	VFNMADD231PS Y4, Y6, Y1
+	VFNMADD231PS Y5, Y6, Y1
+	VSUBPS       Y6, Y3, Y4
+	VBLENDVPS    Y2, Y4, Y6, Y4
+	VFMADD231PS  Y4, Y1, Y6
+	VMOVAPS      Y6, Y1
+	VMASKMOVPS   Y1, Y0, (AX)(BX*4)
+
+sigmoidAVX2_done:
+	VZEROUPPER
+	RET
+
 // func reluAVX2(dst []float32, src []float32)
 // Requires: AVX
 TEXT ·reluAVX2(SB), NOSPLIT, $0-48

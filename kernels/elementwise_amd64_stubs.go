@@ -4,6 +4,12 @@
 
 package kernels
 
+// expAVX2 sets dst[i] = e^src[i]. len(dst) == len(src).
+func expAVX2(dst []float32, src []float32)
+
+// sigmoidAVX2 sets dst[i] = 1/(1+e^-src[i]). len(dst) == len(src).
+func sigmoidAVX2(dst []float32, src []float32)
+
 // reluAVX2 sets dst[i] = src[i] < 0 ? 0 : src[i] (NaN and -0 pass through). len(dst) == len(src).
 func reluAVX2(dst []float32, src []float32)
 

@@ -2,62 +2,84 @@ package kernels
 
 import "math"
 
-func pow(x float64, n int) float64 { return math.Pow(x, float64(n)) }
-func sqrt(x float64) float64       { return math.Sqrt(x) }
-
-// TODO(fused): these are plain transcriptions; the fused-kernel work makes
-// them deterministic across architectures and fast.
+// The generic fused kernels compute each element in float64 with the
+// deterministic helpers of detmath.go and round once to float32, so their
+// outputs are within a hair of correctly rounded; sums accumulate in float64
+// in index order. Products that Go could fuse into an FMA on some
+// architectures are wrapped in an explicit conversion, which forbids fusion,
+// so every architecture gets the same bits.
 
 func reparamKLGeneric(z, mu, logvar, eps []float32) float64 {
 	var kl float64
-	for i := range z {
-		s := math.Exp(float64(logvar[i]) / 2)
-		z[i] = float32(float64(mu[i]) + float64(eps[i])*s)
-		m := float64(mu[i])
-		kl += 1 + float64(logvar[i]) - m*m - s*s
+	for i, lv32 := range logvar {
+		lv, m := float64(lv32), float64(mu[i])
+		s := exp64(lv / 2)
+		z[i] = float32(m + float64(float64(eps[i])*s))
+		if math.IsInf(float64(float32(s)), 1) {
+			// As in the vector code, whose exp(logvar/2) overflows here.
+			kl = math.Inf(1)
+		}
+		kl += float64(m*m) + expm1mx64(lv)
 	}
-	return -kl / 2
+	return kl / 2
 }
 
 func reparamKLBackwardGeneric(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32) {
-	for i := range dmu {
-		s := math.Exp(float64(logvar[i]) / 2)
-		g, b := float64(dz[i]), float64(beta)
-		dmu[i] = float32(g + b*float64(mu[i]))
-		dlogvar[i] = float32(g*float64(eps[i])*s/2 + b*(s*s-1)/2)
+	b := float64(beta)
+	for i, lv32 := range logvar {
+		// Read every input before writing: an output may alias any input.
+		lv, g, m, ep := float64(lv32), float64(dz[i]), float64(mu[i]), float64(eps[i])
+		s := exp64(lv / 2)
+		em1 := expm1mx64(lv) + lv // e^lv − 1 without cancellation near 0
+		dmu[i] = float32(g + float64(b*m))
+		dlogvar[i] = float32(float64(g*ep*s)/2 + float64(b*em1)/2)
 	}
 }
 
 func bceWithLogitsGeneric(dlogits, logits, target []float32, scale float32) float64 {
 	var sum float64
+	sc := float64(scale)
 	for i, l32 := range logits {
 		l, t := float64(l32), float64(target[i])
-		softplus := max(l, 0) + math.Log1p(math.Exp(-math.Abs(l)))
-		sum += softplus - t*l
-		dlogits[i] = float32(float64(scale) * (1/(1+math.Exp(-l)) - t))
+		e := exp64(-math.Abs(l)) // in [0, 1]: never overflows
+		q := e / (1 + e)         // sigmoid(−|l|)
+		// c = step(l) − t, taking the step from the sign bit so that −0
+		// counts as negative. l·c = max(l, 0) − t·l ≥ 0 without the
+		// cancellation of that difference, and sigmoid(l) − t is c − q for
+		// l ≥ +0 and c + q below.
+		c, d := -t, q
+		if !math.Signbit(l) {
+			c, d = 1-t, -q
+		}
+		sum += float64(l*c) + log1p01(e)
+		dlogits[i] = float32(sc * (c + d))
 	}
 	return sum
 }
 
 func squaredErrorGeneric(dout, out, target []float32, scale float32) float64 {
 	var sum float64
+	sc := float64(scale)
 	for i, o := range out {
-		d := float64(o) - float64(target[i])
-		sum += d * d / 2
-		dout[i] = float32(float64(scale) * d)
+		d := float64(o) - float64(target[i]) // exact unless the exponents differ by > 29
+		sum += float64(d * d)
+		dout[i] = float32(sc * d)
 	}
-	return sum
+	return sum / 2
 }
 
-func adamStepGeneric(param, grad, m, v []float32, beta1, beta2, stepSize, eps, invSqrtBias2 float32) {
-	// The float32(...) conversions stop Go from fusing x*y+z into an FMA on
-	// arm64 and GOAMD64=v3, which would change the bits from one build to
-	// another.
+// adamStepGeneric follows the formulas and operation order of
+// torch.optim.Adam in float32: m = β1·m + (1−β1)·g; v = β2·v + ((1−β2)·g)·g;
+// denom = √v/√bias2 + eps; p += (−stepSize·m)/denom. No product is fused, and
+// the assembly performs the same operations, so every implementation
+// produces the same bits.
+func adamStepGeneric(param, grad, m, v []float32, h adamHyper) {
 	for i, g := range grad {
-		m[i] = float32(beta1*m[i]) + float32((1-beta1)*g)
-		v[i] = float32(beta2*v[i]) + float32((1-beta2)*g*g)
-		denom := float32(float32(math.Sqrt(float64(v[i])))*invSqrtBias2) + eps
-		param[i] -= stepSize * m[i] / denom
+		mi := float32(h.beta1*m[i]) + float32(h.omb1*g)
+		vi := float32(h.beta2*v[i]) + float32(float32(h.omb2*g)*g)
+		denom := float32(float32(math.Sqrt(float64(vi)))/h.sqrtBias2) + h.eps
+		m[i], v[i] = mi, vi
+		param[i] += float32(h.negStep*mi) / denom
 	}
 }
 
@@ -70,11 +92,26 @@ func addBiasGeneric(y, bias []float32) {
 	}
 }
 
+// sumRowsBlock is how many columns sumRowsGeneric sums at once in float64
+// registers (or at least a stack array), walking down the rows.
+const sumRowsBlock = 64
+
+// sumRowsGeneric adds each column in float64, row after row, and rounds the
+// total once; the assembly adds in the same order and gets the same bits.
 func sumRowsGeneric(dst, src []float32) {
-	clear(dst)
-	for r := 0; r < len(src); r += len(dst) {
-		for j, s := range src[r : r+len(dst)] {
-			dst[j] += s
+	cols := len(dst)
+	var acc [sumRowsBlock]float64
+	for j0 := 0; j0 < cols; j0 += sumRowsBlock {
+		w := min(sumRowsBlock, cols-j0)
+		a := acc[:w]
+		clear(a)
+		for r := j0; r < len(src); r += cols {
+			for k, s := range src[r : r+w] {
+				a[k] += float64(s)
+			}
+		}
+		for k, s := range a {
+			dst[j0+k] = float32(s)
 		}
 	}
 }

@@ -1,29 +1,84 @@
 package kernels
 
-// TODO(gemm): a packed, blocked generic kernel. This placeholder is the plain
-// triple loop with BLAS semantics.
+// genericGemm is the portable blocked SGEMM. Its 4×4 micro-kernel keeps 16
+// accumulators in registers (arm64 has 32 FP registers; amd64's 16 XMM hold
+// them with some spilling) on panels small enough for any L1/L2: a packed
+// B panel of kc=256 k steps is 4 KiB, the packed A block 128×256 is 128 KiB.
+var genericGemm = gemmConfig{
+	mr: 2, nr: 4,
+	kc: 256, mc: 128, nc: 2048,
+	kernel:    sgemmKernel2x4,
+	packTrans: packTransGeneric,
+}
+
 func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	for i := 0; i < m; i++ {
-		row := c[i*ldc : i*ldc+n]
+	sgemmBlocked(&genericGemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmKernel2x4 is the generic micro-kernel: 2×4 accumulators, the 2 values
+// of A and a product in flight fill the 15 XMM registers Go's amd64 ABI
+// leaves free, with no spilling. The explicit float32 conversions keep Go
+// from fusing a*b+c into an FMA (as it may on arm64, or on amd64 with
+// GOAMD64=v3), so every architecture rounds identically.
+func sgemmKernel2x4(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta float32) {
+	var c00, c01, c02, c03, c10, c11, c12, c13 float32
+	a, b = a[:2*k], b[:4*k]
+	p := 0
+	for ; p+4 <= k; p += 4 {
+		ap := (*[8]float32)(a[2*p:])
+		bp := (*[16]float32)(b[4*p:])
+		c00 += float32(ap[0] * bp[0])
+		c10 += float32(ap[1] * bp[0])
+		c01 += float32(ap[0] * bp[1])
+		c11 += float32(ap[1] * bp[1])
+		c02 += float32(ap[0] * bp[2])
+		c12 += float32(ap[1] * bp[2])
+		c03 += float32(ap[0] * bp[3])
+		c13 += float32(ap[1] * bp[3])
+		c00 += float32(ap[2] * bp[4])
+		c10 += float32(ap[3] * bp[4])
+		c01 += float32(ap[2] * bp[5])
+		c11 += float32(ap[3] * bp[5])
+		c02 += float32(ap[2] * bp[6])
+		c12 += float32(ap[3] * bp[6])
+		c03 += float32(ap[2] * bp[7])
+		c13 += float32(ap[3] * bp[7])
+		c00 += float32(ap[4] * bp[8])
+		c10 += float32(ap[5] * bp[8])
+		c01 += float32(ap[4] * bp[9])
+		c11 += float32(ap[5] * bp[9])
+		c02 += float32(ap[4] * bp[10])
+		c12 += float32(ap[5] * bp[10])
+		c03 += float32(ap[4] * bp[11])
+		c13 += float32(ap[5] * bp[11])
+		c00 += float32(ap[6] * bp[12])
+		c10 += float32(ap[7] * bp[12])
+		c01 += float32(ap[6] * bp[13])
+		c11 += float32(ap[7] * bp[13])
+		c02 += float32(ap[6] * bp[14])
+		c12 += float32(ap[7] * bp[14])
+		c03 += float32(ap[6] * bp[15])
+		c13 += float32(ap[7] * bp[15])
+	}
+	for ; p < k; p++ {
+		ap := a[2*p : 2*p+2 : 2*p+2]
+		bp := b[4*p : 4*p+4 : 4*p+4]
+		c00 += float32(ap[0] * bp[0])
+		c10 += float32(ap[1] * bp[0])
+		c01 += float32(ap[0] * bp[1])
+		c11 += float32(ap[1] * bp[1])
+		c02 += float32(ap[0] * bp[2])
+		c12 += float32(ap[1] * bp[2])
+		c03 += float32(ap[0] * bp[3])
+		c13 += float32(ap[1] * bp[3])
+	}
+	acc := [2][4]float32{{c00, c01, c02, c03}, {c10, c11, c12, c13}}
+	for i := 0; i < rows; i++ {
+		row := c[i*ldc : i*ldc+cols]
 		for j := range row {
-			var sum float32
-			for p := 0; p < k; p++ {
-				var av, bv float32
-				if transA {
-					av = a[p*lda+i]
-				} else {
-					av = a[i*lda+p]
-				}
-				if transB {
-					bv = b[j*ldb+p]
-				} else {
-					bv = b[p*ldb+j]
-				}
-				sum += float32(av * bv)
-			}
-			v := alpha * sum
+			v := float32(alpha * acc[i][j])
 			if beta != 0 {
-				v += beta * row[j]
+				v = float32(beta*row[j]) + v
 			}
 			row[j] = v
 		}

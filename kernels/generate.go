@@ -4,3 +4,5 @@ package kernels
 // ../asm, a module of its own so that avo stays out of this module's
 // dependencies. One generator per kernel family.
 //go:generate go run -C ../asm ./elementwise -out ../kernels/elementwise_amd64.s -stubs ../kernels/elementwise_amd64_stubs.go -pkg kernels
+//go:generate go run -C ../asm ./fused -out ../kernels/fused_amd64.s -stubs ../kernels/fused_amd64_stubs.go -pkg kernels
+//go:generate go run -C ../asm ./gemm -out ../kernels/gemm_amd64.s -stubs ../kernels/gemm_amd64_stubs.go -pkg kernels

@@ -61,7 +61,7 @@ func Normal(dst []float32, r *rand.Rand) {
 		if s >= 1 || s == 0 {
 			continue
 		}
-		f := math.Sqrt(-2 * ln(s) / s)
+		f := math.Sqrt(-2 * Log(s) / s)
 		dst[i] = float32(u * f)
 		i++
 		if i < len(dst) {
@@ -87,11 +87,14 @@ var lnTerms = func() (c [12]float64) {
 	return c
 }()
 
-// ln returns the natural logarithm of a positive normal float64 to within a
-// few ULP: x = 2^e·m with m in [√½, √2), ln m = 2·atanh(s) with
-// s = (m−1)/(m+1), |s| ≤ 0.1716, summed to 12 terms of its series. Every
-// product is rounded before the following sum, so no FMA can alter the bits.
-func ln(x float64) float64 {
+// Log returns the natural logarithm of a positive normal float64 to within
+// 2 ULP, with the same bits on every architecture (math.Log is assembly on
+// some): x = 2^e·m with m in [√½, √2), ln m = 2·atanh(s) with
+// s = (m−1)/(m+1), |s| ≤ 0.1716, summed to 12 terms of its series, every
+// product rounded before the following sum so that no FMA alters the bits.
+// Zero, subnormal, negative, infinite and NaN arguments give meaningless
+// results.
+func Log(x float64) float64 {
 	bits := math.Float64bits(x)
 	e := int(bits>>52&0x7ff) - 1023
 	m := math.Float64frombits(bits&^(0x7ff<<52) | 1023<<52) // [1, 2)

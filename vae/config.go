@@ -105,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	switch c.Decoder {
 	case Bernoulli:
+		if math.IsNaN(c.Sigma) || math.IsInf(c.Sigma, 0) {
+			errs = append(errs, fmt.Errorf("sigma=%v must be finite", c.Sigma))
+		}
 	case Gaussian:
 		if !(c.Sigma > 0) || math.IsInf(c.Sigma, 0) {
 			errs = append(errs, fmt.Errorf("sigma=%v must be positive and finite for the gaussian decoder", c.Sigma))

@@ -31,15 +31,16 @@ func smallConfig(d Decoder) Config {
 	return Config{Input: 36, Hidden: []int{24}, Latent: 4, Decoder: d, Sigma: 0.5, Beta: 1}
 }
 
-// synthetic returns n examples of cfg.Input pixels in [0, 1] that lie near
-// a few smooth prototypes, so that a VAE can learn them.
+// synthetic returns n examples of d pixels in [0, 1] that lie near one of
+// four prototypes (the same for every seed), so that a VAE can learn them.
 func synthetic(seed uint64, n, d int) []float32 {
-	r := rand.New(rand.NewPCG(seed, 99))
 	const protos = 4
+	pr := rand.New(rand.NewPCG(uint64(d), 98))
 	p := make([]float32, protos*d)
 	for i := range p {
-		p[i] = r.Float32()
+		p[i] = pr.Float32()
 	}
+	r := rand.New(rand.NewPCG(seed, 99))
 	x := make([]float32, n*d)
 	for i := range n {
 		k := r.IntN(protos)

@@ -104,7 +104,7 @@ func newModel(cfg Config) (*Model, error) {
 	if cfg.Decoder == Gaussian {
 		s2 := cfg.Sigma * cfg.Sigma
 		m.recScale = float32(1 / s2)
-		m.recConst = float64(cfg.Input) / 2 * math.Log(2*math.Pi*s2)
+		m.recConst = float64(cfg.Input) / 2 * nn.Log(2*math.Pi*s2) // nn.Log: same bits everywhere
 	}
 	encNames, muName, logvarName, decNames := cfg.layerNames()
 	in := cfg.Input
@@ -356,9 +356,11 @@ func (m *Model) forward(x []float32, n int, r *rand.Rand) Stats {
 	if m.cfg.Decoder == Bernoulli {
 		rec = kernels.BCEWithLogits(dOut, out, x, 1)
 	} else {
-		rec = kernels.SquaredError(dOut, out, x, m.recScale)/(m.cfg.Sigma*m.cfg.Sigma) + float64(n)*m.recConst
+		rec = kernels.SquaredError(dOut, out, x, m.recScale)/(m.cfg.Sigma*m.cfg.Sigma) + float64(float64(n)*m.recConst)
 	}
-	return Stats{N: n, Loss: rec + m.cfg.Beta*kl, Recon: rec, KL: kl}
+	// The conversions keep the compiler from fusing into FMAs on some
+	// architectures only: the reported losses, too, are the same everywhere.
+	return Stats{N: n, Loss: rec + float64(m.cfg.Beta*kl), Recon: rec, KL: kl}
 }
 
 // backward turns the workspace left by forward into parameter gradients.

@@ -1,5 +1,5 @@
 // Command elementwise generates the AVX2 assembly of the elementwise kernels
-// (ReLU, ReLUBackward) into package kernels.
+// (Exp, Sigmoid, ReLU, ReLUBackward) into package kernels.
 package main
 
 import (
@@ -9,6 +9,8 @@ import (
 
 func main() {
 	ConstraintExpr("amd64,gc,!purego,!noasm")
+	expAVX2()
+	sigmoidAVX2()
 	reluAVX2()
 	reluBackwardAVX2()
 	Generate()

@@ -1,0 +1,824 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// u32 is float32's unit roundoff: a correctly rounded result is within
+// u32·|x| of the exact x.
+const u32 = 0x1p-24
+
+// Error bounds the tests assert for every implementation (the generic ones
+// compute in float64 and do far better). An output x passes when
+// |x − exact| ≤ ulps·ulp(exact) + rel·mag, where mag is the sum of the
+// magnitudes of the terms that make up x, the bound of a computation whose
+// terms may cancel. Sums pass when within sumRel of the float64 reference,
+// plus tinyTerm for every element whose exact term lies below float32's
+// normal range (the vector code computes terms in float32, where they
+// underflow).
+const (
+	zULPs, zRel             = 1, 3 * u32    // z = mu + eps·s, s within 1.5 ULP
+	dmuULPs                 = 1             // dz + beta·mu rounded twice at most
+	dmuRel                  = 1 * u32       //
+	dlogvarULPs, dlogvarRel = 1, 8 * u32    // ½dz·eps·s + ½beta·(s²−1)
+	dlogitsULPs, dlogitsRel = 1, 6 * u32    // scale·(c ∓ sigmoid(−|l|))
+	doutULPs                = 2             // scale·(o − t), two roundings
+	sumRel                  = 1e-6          // the issue's target for every sum
+	tinyTerm                = 0x1p-126      // see above
+	adamRel                 = 100 * 4 * u32 // 100 steps, see TestAdamStepTrajectory
+)
+
+// fusedSizes are the awkward lengths of the foundation issue: empty, below,
+// at and around one and two vectors and unroll blocks, and a run of 41
+// consecutive lengths that ends in every tail.
+var fusedSizes = func() []int {
+	s := []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 255}
+	for n := 1000; n <= 1040; n++ {
+		s = append(s, n)
+	}
+	return s
+}()
+
+// fusedOffsets start slices 0, 1 and 3 elements into their buffers, so the
+// vector code sees aligned and unaligned data.
+var fusedOffsets = []int{0, 1, 3}
+
+// guardedIn returns a copy of vals inside sentinel guard bands. The sentinel
+// is a NaN, so a kernel reading past either end would fold it into its sum;
+// check reports a write into the bands.
+func guardedIn(t *testing.T, vals []float32, off int) (s []float32, check func()) {
+	t.Helper()
+	s, check = guarded(t, len(vals), off)
+	copy(s, vals)
+	return s, check
+}
+
+// errWithin reports whether got is within ulps·ulp(want) + rel·mag of want,
+// where NaN matches only NaN and an infinity only itself.
+func errWithin(got float32, want, mag, ulps, rel float64) bool {
+	g := float64(got)
+	switch {
+	case math.IsNaN(want) || math.IsNaN(g):
+		return math.IsNaN(want) && math.IsNaN(g)
+	case math.IsInf(want, 0) || math.IsInf(g, 0):
+		return ulpDiff(got, want) <= ulps
+	}
+	return math.Abs(g-want) <= ulps*ulp32(want)+rel*mag
+}
+
+// sumWithin asserts that the sum got is within sumRel of want, plus
+// tinyTerm per element whose term is below float32's normal range.
+func sumWithin(t *testing.T, got, want float64, tiny int, msg string, args ...any) bool {
+	t.Helper()
+	margs := append([]any{msg}, args...)
+	if math.IsNaN(want) {
+		return assert.True(t, math.IsNaN(got), margs...)
+	}
+	if math.IsInf(want, 0) {
+		return assert.Equal(t, want, got, margs...)
+	}
+	return assert.InDelta(t, want, got, sumRel*math.Abs(want)+float64(tiny)*tinyTerm, margs...)
+}
+
+// pick returns a random element of vals.
+func pick(r *rand.Rand, vals []float32) float32 { return vals[r.IntN(len(vals))] }
+
+func nan32() float32 { return float32(math.NaN()) }
+
+// Float64 references, written from the definitions with the math package.
+
+// refExpm1mx returns e^x − 1 − x, by its series where expm1 − x would cancel.
+func refExpm1mx(x float64) float64 {
+	if math.Abs(x) < 1e-3 {
+		return x * x * (1.0/2 + x*(1.0/6+x*(1.0/24+x/120)))
+	}
+	return math.Expm1(x) - x
+}
+
+func refKLTerm(mu, lv float32) float64 {
+	m := float64(mu)
+	return (m*m + refExpm1mx(float64(lv))) / 2
+}
+
+// refBCE returns the loss term softplus(l) − t·l and sigmoid(l) − t, both
+// without cancellation beyond what the data implies, and the magnitude of
+// the parts of the latter.
+func refBCE(l32, t32 float32) (loss, grad, mag float64) {
+	l, t := float64(l32), float64(t32)
+	e := math.Exp(-math.Abs(l))
+	q := e / (1 + e)
+	c, d := -t, q
+	if !math.Signbit(l) {
+		c, d = 1-t, -q
+	}
+	return l*c + math.Log1p(e), c + d, math.Abs(c) + q
+}
+
+// klInputs draws mu, logvar and eps: mostly random, logvar across −30..30
+// and densely near 0 where e^lv − 1 − lv cancels, with a share of
+// adversarial values.
+func klInputs(r *rand.Rand, n int) (mu, lv, eps []float32) {
+	advMu := []float32{0, float32(math.Copysign(0, -1)), 1e-20, -1e-20, 1, -3, 1e3, -1e4}
+	advLv := []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 1e-8, -1e-8, 0.5, -0.5, 0.75, -0.75,
+		1, -1, 1.5, -1.5, 2, -2, 30, -30, 88, -88, 150, -150, -300}
+	mu, lv, eps = make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range n {
+		mu[i] = float32(2 * r.NormFloat64())
+		eps[i] = float32(r.NormFloat64())
+		switch r.IntN(8) {
+		case 0, 1, 2, 3:
+			lv[i] = float32(60*r.Float64() - 30)
+		case 4, 5:
+			lv[i] = float32(5*r.Float64() - 2)
+		case 6:
+			lv[i] = float32(1e-3 * r.NormFloat64())
+		default:
+			lv[i] = pick(r, advLv)
+			mu[i] = pick(r, advMu)
+		}
+	}
+	return mu, lv, eps
+}
+
+func bceInputs(r *rand.Rand, n int) (logits, target []float32) {
+	advL := []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 1e-7, 1, -1, 17, -17, 30, -30, 87, -87,
+		88, -88, 89, -89, 100, -100, 104, -104, 1e30, -1e30, math.MaxFloat32, -math.MaxFloat32, 0x1p-149, -0x1p-149}
+	advT := []float32{0, 1, 0.5, 0.25, 1 - 0x1p-24, 0x1p-24}
+	logits, target = make([]float32, n), make([]float32, n)
+	for i := range n {
+		switch r.IntN(4) {
+		case 0:
+			logits[i] = pick(r, advL)
+		default:
+			logits[i] = float32(8 * r.NormFloat64())
+		}
+		switch r.IntN(3) {
+		case 0:
+			target[i] = pick(r, advT)
+		default:
+			target[i] = float32(r.Float64())
+		}
+	}
+	return logits, target
+}
+
+func TestReparamKL(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, n := range fusedSizes {
+			for _, off := range fusedOffsets {
+				mu0, lv0, eps0 := klInputs(r, n)
+				mu, _ := guardedIn(t, mu0, off)
+				lv, _ := guardedIn(t, lv0, off+1)
+				eps, _ := guardedIn(t, eps0, off+2)
+				z, check := guarded(t, n, off)
+				kl := ReparamKL(z, mu, lv, eps)
+				check()
+				var want float64
+				tiny := 0
+				for i := range n {
+					s := math.Exp(float64(lv[i]) / 2)
+					zw := float64(mu[i]) + float64(eps[i])*s
+					if !errWithin(z[i], zw, math.Abs(float64(eps[i])*s), zULPs, zRel) {
+						assert.Failf(t, "z", "n=%d off=%d i=%d mu=%v lv=%v eps=%v: z=%v want %v", n, off, i, mu[i], lv[i], eps[i], z[i], zw)
+					}
+					term := refKLTerm(mu[i], lv[i])
+					want += term
+					if term < 0x1p-126 {
+						tiny++
+					}
+				}
+				sumWithin(t, kl, want, tiny, "n=%d off=%d", n, off)
+			}
+		}
+	})
+}
+
+func TestReparamKLSpecial(t *testing.T) {
+	inf := float32(math.Inf(1))
+	cases := []struct {
+		name         string
+		mu, lv, eps  float32
+		z            float32 // NaN means NaN
+		klNaN, klInf bool
+	}{
+		{"nan mu", nan32(), 0, 1, nan32(), true, false},
+		{"nan logvar", 0, nan32(), 1, nan32(), true, false},
+		{"nan eps", 0, 0, nan32(), nan32(), false, false},
+		{"exp overflows", 0, 200, 1, inf, false, true},
+		{"exp underflows", 2, -400, 1, 2, false, false},
+		{"lv=-inf", 2, float32(math.Inf(-1)), 1, 2, false, true},
+		{"lv=+inf", 2, inf, 1, inf, false, true},
+		{"lv=150", 2, 150, -1, float32(2 - math.Exp(75)), false, false},
+	}
+	forEachImpl(t, func(t *testing.T) {
+		for _, c := range cases {
+			// Put the special element in every lane position, vector and tail.
+			for _, n := range []int{1, 9, 37} {
+				for at := range n {
+					mu, lv, eps := make([]float32, n), make([]float32, n), make([]float32, n)
+					mu[at], lv[at], eps[at] = c.mu, c.lv, c.eps
+					z := make([]float32, n)
+					kl := ReparamKL(z, mu, lv, eps)
+					if math.IsNaN(float64(c.z)) {
+						assert.True(t, math.IsNaN(float64(z[at])), "%s n=%d at=%d: z=%v", c.name, n, at, z[at])
+					} else {
+						assert.Equal(t, c.z, z[at], "%s n=%d at=%d", c.name, n, at)
+					}
+					switch {
+					case c.klNaN:
+						assert.True(t, math.IsNaN(kl), "%s n=%d at=%d: kl=%v", c.name, n, at, kl)
+					case c.klInf:
+						assert.True(t, math.IsInf(kl, 1), "%s n=%d at=%d: kl=%v", c.name, n, at, kl)
+					default:
+						assert.False(t, math.IsNaN(kl) || math.IsInf(kl, 0), "%s n=%d at=%d: kl=%v", c.name, n, at, kl)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestReparamKLAlias checks the documented aliasing: z may be mu, logvar or
+// eps.
+func TestReparamKLAlias(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, n := range []int{7, 33, 1031} {
+			mu, lv, eps := klInputs(r, n)
+			z := make([]float32, n)
+			kl := ReparamKL(z, mu, lv, eps)
+			for which, name := range []string{"mu", "logvar", "eps"} {
+				in := [][]float32{clone(mu), clone(lv), clone(eps)}
+				got := ReparamKL(in[which], in[0], in[1], in[2])
+				assert.Equal(t, kl, got, "z=%s n=%d", name, n)
+				assert.Equal(t, bits(z), bits(in[which]), "z=%s n=%d", name, n)
+			}
+		}
+	})
+}
+
+func clone(s []float32) []float32 { return append([]float32(nil), s...) }
+
+func bits(s []float32) []uint32 {
+	b := make([]uint32, len(s))
+	for i, v := range s {
+		b[i] = math.Float32bits(v)
+	}
+	return b
+}
+
+func TestReparamKLBackward(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, n := range fusedSizes {
+			for _, off := range fusedOffsets {
+				mu0, lv0, eps0 := klInputs(r, n)
+				dz0 := make([]float32, n)
+				for i := range dz0 {
+					dz0[i] = float32(r.NormFloat64())
+				}
+				beta := float32(r.Float64() * 2)
+				mu, _ := guardedIn(t, mu0, off)
+				lv, _ := guardedIn(t, lv0, off+1)
+				eps, _ := guardedIn(t, eps0, off+2)
+				dz, _ := guardedIn(t, dz0, off+3)
+				dmu, checkMu := guarded(t, n, off)
+				dlv, checkLv := guarded(t, n, off+5)
+				ReparamKLBackward(dmu, dlv, dz, mu, lv, eps, beta)
+				checkMu()
+				checkLv()
+				for i := range n {
+					g, b, m := float64(dz[i]), float64(beta), float64(mu[i])
+					if want := g + b*m; !errWithin(dmu[i], want, math.Abs(g)+math.Abs(b*m), dmuULPs, dmuRel) {
+						assert.Failf(t, "dmu", "n=%d i=%d: dmu=%v want %v", n, i, dmu[i], want)
+					}
+					s := math.Exp(float64(lv[i]) / 2)
+					em1 := refExpm1mx(float64(lv[i])) + float64(lv[i])
+					a, c := g*float64(eps[i])*s/2, b*em1/2
+					mag := math.Abs(a) + b*(s*s+1)/2
+					if want := a + c; !errWithin(dlv[i], want, mag, dlogvarULPs, dlogvarRel) {
+						assert.Failf(t, "dlogvar", "n=%d i=%d dz=%v lv=%v eps=%v beta=%v: dlogvar=%v want %v", n, i, dz[i], lv[i], eps[i], beta, dlv[i], want)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestReparamKLBackwardAlias checks that each output may be any one input.
+func TestReparamKLBackwardAlias(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		n := 1029
+		mu, lv, eps := klInputs(r, n)
+		dz := make([]float32, n)
+		for i := range dz {
+			dz[i] = float32(r.NormFloat64())
+		}
+		dmu, dlv := make([]float32, n), make([]float32, n)
+		ReparamKLBackward(dmu, dlv, dz, mu, lv, eps, 0.7)
+		names := []string{"dz", "mu", "logvar", "eps"}
+		for a := range names {
+			for b := range names {
+				if a == b {
+					continue
+				}
+				in := [][]float32{clone(dz), clone(mu), clone(lv), clone(eps)}
+				ReparamKLBackward(in[a], in[b], in[0], in[1], in[2], in[3], 0.7)
+				assert.Equal(t, bits(dmu), bits(in[a]), "dmu=%s dlogvar=%s", names[a], names[b])
+				assert.Equal(t, bits(dlv), bits(in[b]), "dmu=%s dlogvar=%s", names[a], names[b])
+			}
+		}
+	})
+}
+
+// TestReparamKLGradient checks ReparamKLBackward against central finite
+// differences of L = Σ dz·z + beta·KL computed with ReparamKL itself.
+func TestReparamKLGradient(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		const n, beta = 37, 0.8
+		mu, lv, eps, dz := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range n {
+			mu[i] = float32(r.NormFloat64())
+			lv[i] = float32(4*r.Float64() - 3)
+			eps[i] = float32(r.NormFloat64())
+			dz[i] = float32(r.NormFloat64())
+		}
+		loss := func() float64 {
+			z := make([]float32, n)
+			kl := ReparamKL(z, mu, lv, eps)
+			var l float64
+			for i := range z {
+				l += float64(dz[i]) * float64(z[i])
+			}
+			return l + beta*kl
+		}
+		dmu, dlv := make([]float32, n), make([]float32, n)
+		ReparamKLBackward(dmu, dlv, dz, mu, lv, eps, beta)
+		const h = 1.0 / 64 // exact in float32 around these magnitudes
+		for i := range n {
+			for _, v := range []struct {
+				name string
+				x    *float32
+				grad float32
+			}{{"mu", &mu[i], dmu[i]}, {"logvar", &lv[i], dlv[i]}} {
+				x0 := *v.x
+				*v.x = x0 + h
+				up := loss()
+				*v.x = x0 - h
+				down := loss()
+				*v.x = x0
+				fd := (up - down) / (2 * h)
+				// Truncation h²/6·|f'''| and float32 rounding of z over 2h.
+				assert.InDelta(t, fd, float64(v.grad), 1e-3*(1+math.Abs(fd)), "d/d%s[%d]", v.name, i)
+			}
+		}
+	})
+}
+
+func TestBCEWithLogits(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for _, n := range fusedSizes {
+			for _, off := range fusedOffsets {
+				l0, t0 := bceInputs(r, n)
+				scale := float32(1 + r.Float64())
+				logits, _ := guardedIn(t, l0, off)
+				target, _ := guardedIn(t, t0, off+1)
+				dl, check := guarded(t, n, off+2)
+				got := BCEWithLogits(dl, logits, target, scale)
+				check()
+				var want float64
+				tiny := 0
+				for i := range n {
+					loss, grad, mag := refBCE(logits[i], target[i])
+					want += loss
+					if loss < 0x1p-126 {
+						tiny++
+					}
+					sc := float64(scale)
+					// Below float32's normal range e^−|l| is rounded to the
+					// subnormal grid before scaling: allow 2·scale steps of it.
+					if !errWithin(dl[i], sc*grad, sc*mag, dlogitsULPs, dlogitsRel) && math.Abs(float64(dl[i])-sc*grad) > 2*sc*0x1p-149 {
+						assert.Failf(t, "dlogits", "n=%d i=%d l=%v t=%v: dlogits=%v want %v", n, i, logits[i], target[i], dl[i], sc*grad)
+					}
+				}
+				sumWithin(t, got, want, tiny, "n=%d off=%d", n, off)
+			}
+		}
+	})
+}
+
+func TestBCEWithLogitsSpecial(t *testing.T) {
+	cases := []struct {
+		name     string
+		l, t     float32
+		loss, dl float64 // scale 1; NaN means NaN
+	}{
+		{"nan logit", nan32(), 0.5, math.NaN(), math.NaN()},
+		{"nan target", 1, nan32(), math.NaN(), math.NaN()},
+		{"max logit t=0", math.MaxFloat32, 0, math.MaxFloat32, 1},
+		{"max logit t=1", math.MaxFloat32, 1, 0, 0},
+		{"-max logit t=0", -math.MaxFloat32, 0, 0, 0},
+		{"-max logit t=1", -math.MaxFloat32, 1, math.MaxFloat32, -1},
+		{"1e30 t=0.5", 1e30, 0.5, 0.5e30, 0.5},
+		{"-1e30 t=0.5", -1e30, 0.5, 0.5e30, -0.5},
+		{"0 t=0", 0, 0, math.Ln2, 0.5},
+		{"-0 t=1", float32(math.Copysign(0, -1)), 1, math.Ln2, -0.5},
+	}
+	forEachImpl(t, func(t *testing.T) {
+		for _, c := range cases {
+			for _, n := range []int{1, 9, 37} {
+				for at := range n {
+					l, tg := make([]float32, n), make([]float32, n)
+					for i := range l {
+						l[i], tg[i] = 200, 1 // loss 0 (below float32), gradient 0
+					}
+					l[at], tg[at] = c.l, c.t
+					dl := make([]float32, n)
+					loss := BCEWithLogits(dl, l, tg, 1)
+					if math.IsNaN(c.loss) {
+						assert.True(t, math.IsNaN(loss), "%s n=%d at=%d: loss=%v", c.name, n, at, loss)
+					} else {
+						assert.InDelta(t, c.loss, loss, 1e-6*c.loss+1e-30, "%s n=%d at=%d", c.name, n, at)
+					}
+					if math.IsNaN(c.dl) {
+						assert.True(t, math.IsNaN(float64(dl[at])), "%s n=%d at=%d: dlogits=%v", c.name, n, at, dl[at])
+					} else {
+						assert.Equal(t, float32(c.dl), dl[at], "%s n=%d at=%d", c.name, n, at)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestBCEWithLogitsAlias(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		n := 1033
+		logits, target := bceInputs(r, n)
+		dl := make([]float32, n)
+		want := BCEWithLogits(dl, logits, target, 0.5)
+		for which, name := range []string{"logits", "target"} {
+			in := [][]float32{clone(logits), clone(target)}
+			got := BCEWithLogits(in[which], in[0], in[1], 0.5)
+			assert.Equal(t, want, got, "dlogits=%s", name)
+			assert.Equal(t, bits(dl), bits(in[which]), "dlogits=%s", name)
+		}
+	})
+}
+
+// TestBCEWithLogitsGradient checks dlogits against central differences of
+// the returned loss, which must be its derivative times scale.
+func TestBCEWithLogitsGradient(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(15, 16))
+		const n, scale = 37, 0.25
+		logits, target := make([]float32, n), make([]float32, n)
+		for i := range n {
+			logits[i] = float32(12*r.Float64() - 6)
+			target[i] = float32(r.Float64())
+		}
+		target[0], target[1] = 0, 1
+		dl := make([]float32, n)
+		BCEWithLogits(dl, logits, target, scale)
+		scratch := make([]float32, n)
+		const h = 1.0 / 256
+		for i := range n {
+			l0 := logits[i]
+			logits[i] = l0 + h
+			up := BCEWithLogits(scratch, logits, target, scale)
+			logits[i] = l0 - h
+			down := BCEWithLogits(scratch, logits, target, scale)
+			logits[i] = l0
+			fd := scale * (up - down) / (2 * h)
+			assert.InDelta(t, fd, float64(dl[i]), 1e-4, "dlogits[%d] l=%v t=%v", i, l0, target[i])
+		}
+	})
+}
+
+func TestSquaredError(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(17, 18))
+		adv := []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 1e20, -1e20, 0x1p-149, 1, -1}
+		for _, n := range fusedSizes {
+			for _, off := range fusedOffsets {
+				o0, t0 := make([]float32, n), make([]float32, n)
+				for i := range n {
+					o0[i], t0[i] = float32(r.NormFloat64()), float32(r.Float64())
+					if r.IntN(5) == 0 {
+						o0[i], t0[i] = pick(r, adv), pick(r, adv)
+					}
+				}
+				scale := float32(r.Float64() + 0.5)
+				out, _ := guardedIn(t, o0, off)
+				target, _ := guardedIn(t, t0, off+1)
+				dout, check := guarded(t, n, off+2)
+				got := SquaredError(dout, out, target, scale)
+				check()
+				var want float64
+				tiny := 0
+				for i := range n {
+					d := float64(out[i]) - float64(target[i])
+					want += d * d / 2
+					if d*d/2 < 0x1p-126 {
+						tiny++
+					}
+					if !errWithin(dout[i], float64(scale)*d, 0, doutULPs, 0) {
+						assert.Failf(t, "dout", "n=%d i=%d o=%v t=%v: dout=%v want %v", n, i, out[i], target[i], dout[i], float64(scale)*d)
+					}
+				}
+				sumWithin(t, got, want, tiny, "n=%d off=%d", n, off)
+			}
+		}
+	})
+}
+
+func TestSquaredErrorSpecialAndAlias(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		for _, n := range []int{1, 9, 37} {
+			for at := range n {
+				o, tg, d := make([]float32, n), make([]float32, n), make([]float32, n)
+				o[at] = nan32()
+				assert.True(t, math.IsNaN(SquaredError(d, o, tg, 1)), "n=%d at=%d", n, at)
+				assert.True(t, math.IsNaN(float64(d[at])), "n=%d at=%d", n, at)
+			}
+		}
+		r := rand.New(rand.NewPCG(19, 20))
+		n := 1037
+		o, tg := make([]float32, n), make([]float32, n)
+		for i := range n {
+			o[i], tg[i] = float32(r.NormFloat64()), float32(r.Float64())
+		}
+		d := make([]float32, n)
+		want := SquaredError(d, o, tg, 3)
+		for which, name := range []string{"out", "target"} {
+			in := [][]float32{clone(o), clone(tg)}
+			assert.Equal(t, want, SquaredError(in[which], in[0], in[1], 3), "dout=%s", name)
+			assert.Equal(t, bits(d), bits(in[which]), "dout=%s", name)
+		}
+	})
+}
+
+func TestSquaredErrorGradient(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(21, 22))
+		const n, scale = 37, 2
+		out, target := make([]float32, n), make([]float32, n)
+		for i := range n {
+			out[i], target[i] = float32(r.NormFloat64()), float32(r.Float64())
+		}
+		dout, scratch := make([]float32, n), make([]float32, n)
+		SquaredError(dout, out, target, scale)
+		const h = 1.0 / 1024
+		for i := range n {
+			o0 := out[i]
+			out[i] = o0 + h
+			up := SquaredError(scratch, out, target, scale)
+			out[i] = o0 - h
+			down := SquaredError(scratch, out, target, scale)
+			out[i] = o0
+			// The loss is quadratic: central differences are exact up to
+			// the rounding of o ± h.
+			assert.InDelta(t, scale*(up-down)/(2*h), float64(dout[i]), 1e-5, "dout[%d]", i)
+		}
+	})
+}
+
+// adamRef is a float64 transcription of torch.optim.Adam's update.
+type adamRef struct{ p, m, v []float64 }
+
+func (a *adamRef) step(grad []float32, lr, beta1, beta2, eps float64, t int) {
+	bias1 := 1 - math.Pow(beta1, float64(t))
+	bias2 := 1 - math.Pow(beta2, float64(t))
+	stepSize := lr / bias1
+	for i, g32 := range grad {
+		g := float64(g32)
+		a.m[i] = beta1*a.m[i] + (1-beta1)*g
+		a.v[i] = beta2*a.v[i] + (1-beta2)*g*g
+		denom := math.Sqrt(a.v[i])/math.Sqrt(bias2) + eps
+		a.p[i] -= stepSize * a.m[i] / denom
+	}
+}
+
+// TestAdamStepTrajectory runs 100 steps against the float64 transcription.
+// Each float32 step rounds p, m and v a few times; the bound adamRel allows
+// 4 units of roundoff per step, accumulated linearly over the 100 steps,
+// relative to |p| + 100·lr (how far p can have moved) for p, and to the
+// running magnitudes for m and v.
+func TestAdamStepTrajectory(t *testing.T) {
+	const (
+		n                     = 1037
+		steps                 = 100
+		lr, beta1, beta2, eps = 1e-3, 0.9, 0.999, 1e-8
+	)
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(23, 24))
+		p0 := make([]float32, n)
+		for i := range p0 {
+			p0[i] = float32(r.NormFloat64())
+		}
+		p, checkP := guardedIn(t, p0, 1)
+		m, checkM := guarded(t, n, 2)
+		v, checkV := guarded(t, n, 3)
+		clear(m)
+		clear(v)
+		ref := adamRef{p: make([]float64, n), m: make([]float64, n), v: make([]float64, n)}
+		for i, x := range p0 {
+			ref.p[i] = float64(x)
+		}
+		maxM, maxV := make([]float64, n), make([]float64, n)
+		grad := make([]float32, n)
+		for step := 1; step <= steps; step++ {
+			for i := range grad {
+				grad[i] = float32(r.NormFloat64() * math.Exp(4*r.Float64()-2))
+				if i%97 == 0 {
+					grad[i] = 0 // v stays 0 for some: eps alone keeps denom positive
+				}
+			}
+			AdamStep(p, grad, m, v, lr, beta1, beta2, eps, step)
+			ref.step(grad, float64(float32(lr)), float64(float32(beta1)), float64(float32(beta2)), float64(float32(eps)), step)
+			for i := range n {
+				maxM[i] = max(maxM[i], math.Abs(ref.m[i]))
+				maxV[i] = max(maxV[i], ref.v[i])
+			}
+		}
+		checkP()
+		checkM()
+		checkV()
+		for i := range n {
+			assert.InDelta(t, ref.p[i], float64(p[i]), adamRel*(math.Abs(ref.p[i])+steps*lr), "p[%d]", i)
+			assert.InDelta(t, ref.m[i], float64(m[i]), adamRel*maxM[i], "m[%d]", i)
+			assert.InDelta(t, ref.v[i], float64(v[i]), adamRel*maxV[i], "v[%d]", i)
+		}
+	})
+}
+
+// TestAdamStepBitIdentical checks the documented promise that every
+// implementation computes the same bits, over the awkward sizes.
+func TestAdamStepBitIdentical(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, n := range fusedSizes {
+		p0, g0, m0, v0 := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range n {
+			p0[i], g0[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+			m0[i], v0[i] = float32(0.1*r.NormFloat64()), float32(r.Float64()*0.01)
+		}
+		if n > 3 {
+			g0[3] = nan32()
+		}
+		wantP, wantM, wantV := clone(p0), clone(m0), clone(v0)
+		adamStepGeneric(wantP, g0, wantM, wantV, newAdamHyper(3e-4, 0.9, 0.999, 1e-8, 7))
+		forEachImpl(t, func(t *testing.T) {
+			for _, off := range fusedOffsets {
+				p, checkP := guardedIn(t, p0, off)
+				m, checkM := guardedIn(t, m0, off+1)
+				v, checkV := guardedIn(t, v0, off+2)
+				AdamStep(p, g0, m, v, 3e-4, 0.9, 0.999, 1e-8, 7)
+				checkP()
+				checkM()
+				checkV()
+				assert.Equal(t, bits(wantP), bits(p), "p n=%d off=%d", n, off)
+				assert.Equal(t, bits(wantM), bits(m), "m n=%d off=%d", n, off)
+				assert.Equal(t, bits(wantV), bits(v), "v n=%d off=%d", n, off)
+			}
+		})
+	}
+}
+
+// biasShapes are rows×cols matrices whose column counts hit every tail of
+// the column loop, including the model's 400 and 784.
+var biasShapes = func() [][2]int {
+	var s [][2]int
+	for _, cols := range []int{1, 3, 7, 8, 9, 16, 17, 31, 33, 40, 65, 100, 400, 784} {
+		for _, rows := range []int{0, 1, 2, 5, 128} {
+			s = append(s, [2]int{rows, cols})
+		}
+	}
+	return s
+}()
+
+func TestAddBias(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(27, 28))
+		for _, sh := range biasShapes {
+			rows, cols := sh[0], sh[1]
+			for _, off := range fusedOffsets {
+				y0, b0 := make([]float32, rows*cols), make([]float32, cols)
+				for i := range y0 {
+					y0[i] = float32(r.NormFloat64())
+				}
+				for i := range b0 {
+					b0[i] = float32(r.NormFloat64())
+				}
+				y, check := guardedIn(t, y0, off)
+				bias, _ := guardedIn(t, b0, off+1)
+				AddBias(y, bias)
+				check()
+				for i := range y {
+					if want := y0[i] + b0[i%cols]; math.Float32bits(want) != math.Float32bits(y[i]) {
+						assert.Failf(t, "AddBias", "%dx%d off=%d i=%d: %v want %v", rows, cols, off, i, y[i], want)
+						break
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestSumRows checks exact agreement with a float64 sum down each column,
+// rounded once: every implementation adds in that order.
+func TestSumRows(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(29, 30))
+		for _, sh := range biasShapes {
+			rows, cols := sh[0], sh[1]
+			for _, off := range fusedOffsets {
+				s0 := make([]float32, rows*cols)
+				for i := range s0 {
+					s0[i] = float32(r.NormFloat64() * math.Exp(10*r.Float64()-5))
+				}
+				src, _ := guardedIn(t, s0, off)
+				dst, check := guarded(t, cols, off+1)
+				SumRows(dst, src)
+				check()
+				for j := range cols {
+					var want float64
+					for i := j; i < len(s0); i += cols {
+						want += float64(s0[i])
+					}
+					if math.Float32bits(float32(want)) != math.Float32bits(dst[j]) {
+						assert.Failf(t, "SumRows", "%dx%d off=%d col %d: %v want %v", rows, cols, off, j, dst[j], float32(want))
+						break
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestFusedPanics(t *testing.T) {
+	a, b := make([]float32, 3), make([]float32, 4)
+	cases := []struct {
+		msg string
+		f   func()
+	}{
+		{"kernels: ReparamKL: len(z)=3 != len(eps)=4", func() { ReparamKL(a, a, a, b) }},
+		{"kernels: ReparamKLBackward: len(dmu)=3 != len(dlogvar)=4", func() { ReparamKLBackward(a, b, a, a, a, a, 1) }},
+		{"kernels: BCEWithLogits: len(dlogits)=3 != len(target)=4", func() { BCEWithLogits(a, a, b, 1) }},
+		{"kernels: SquaredError: len(dout)=3 != len(out)=4", func() { SquaredError(a, b, a, 1) }},
+		{"kernels: AdamStep: len(param)=3 != len(v)=4", func() { AdamStep(a, a, a, b, 1, 0.9, 0.99, 1e-8, 1) }},
+		{"kernels: AdamStep: step=0 < 1", func() { AdamStep(a, a, a, a, 1, 0.9, 0.99, 1e-8, 0) }},
+		{"kernels: AddBias: len(y)=4 is not a multiple of len(bias)=3", func() { AddBias(b, a) }},
+		{"kernels: SumRows: len(src)=3 is not a multiple of len(dst)=4", func() { SumRows(b, a) }},
+		{"kernels: SumRows: len(src)=3 is not a multiple of len(dst)=0", func() { SumRows(nil, a) }},
+	}
+	for _, c := range cases {
+		assert.PanicsWithValue(t, c.msg, c.f)
+	}
+}
+
+// TestFusedSumsLong checks the 1e-6 bound on the sums where float32
+// accumulation would miss it by orders of magnitude: 1e7 terms of similar
+// size. It takes about 2 s and 160 MB; -short skips it.
+func TestFusedSumsLong(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	const n = 10_000_000
+	r := rand.New(rand.NewPCG(31, 32))
+	a, b, c, out := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range n {
+		a[i], b[i], c[i] = float32(r.NormFloat64()), float32(6*r.Float64()-3), float32(r.Float64())
+	}
+	var wantKL, wantBCE, wantSE float64
+	for i := range n {
+		wantKL += refKLTerm(a[i], b[i])
+		l, _, _ := refBCE(b[i], c[i])
+		wantBCE += l
+		d := float64(a[i]) - float64(c[i])
+		wantSE += d * d / 2
+	}
+	forEachImpl(t, func(t *testing.T) {
+		for _, k := range []struct {
+			name string
+			got  func() float64
+			want float64
+		}{
+			{"ReparamKL", func() float64 { return ReparamKL(out, a, b, c) }, wantKL},
+			{"BCEWithLogits", func() float64 { return BCEWithLogits(out, b, c, 1) }, wantBCE},
+			{"SquaredError", func() float64 { return SquaredError(out, a, c, 1) }, wantSE},
+		} {
+			got := k.got()
+			t.Logf("%s: relative error %.2g", k.name, math.Abs(got-k.want)/k.want)
+			sumWithin(t, got, k.want, 0, k.name)
+		}
+	})
+}

@@ -1,0 +1,188 @@
+package vae
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// torchScript holds the PyTorch example's model (pytorch/examples,
+// vae/main.py) and a minimal safetensors reader and writer of its own, so
+// it needs only Debian's python3-torch. "load" runs fastvae's checkpoint in
+// the example's model; "save" writes a freshly initialised example model.
+const torchScript = `
+import json, struct, sys
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+torch.set_num_threads(1)
+
+class VAE(nn.Module):
+    def __init__(self):
+        super(VAE, self).__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def decode(self, z):
+        h3 = F.relu(self.fc3(z))
+        return torch.sigmoid(self.fc4(h3))
+
+def read_st(path):
+    b = open(path, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == '__metadata__':
+            continue
+        s, e = v['data_offsets']
+        dt = {'F32': torch.float32, 'I64': torch.int64}[v['dtype']]
+        out[k] = torch.frombuffer(bytearray(b[8 + n + s:8 + n + e]), dtype=dt).reshape(v['shape'])
+    return h.get('__metadata__', {}), out
+
+def write_st(path, tensors):
+    header, off, blobs = {}, 0, []
+    for k in sorted(tensors):
+        data = tensors[k].detach().contiguous().float().numpy().tobytes()
+        header[k] = {'dtype': 'F32', 'shape': list(tensors[k].shape), 'data_offsets': [off, off + len(data)]}
+        off += len(data)
+        blobs.append(data)
+    hj = json.dumps(header).encode()
+    hj += b' ' * ((8 - len(hj) % 8) % 8)
+    open(path, 'wb').write(struct.pack('<Q', len(hj)) + hj + b''.join(blobs))
+
+def f32(path, cols):
+    return torch.frombuffer(bytearray(open(path, 'rb').read()), dtype=torch.float32).reshape(-1, cols)
+
+mode, xpath, stpath, outpath = sys.argv[1:5]
+x = f32(xpath, 784)
+model = VAE()
+if mode == 'load':
+    meta, t = read_st(stpath)
+    assert meta['format'] == 'pt'
+    model.load_state_dict({k: v for k, v in t.items() if not k.startswith('optim.')}, strict=True)
+    eps = f32(sys.argv[5], 20)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        recon = model.decode(z)
+        BCE = F.binary_cross_entropy(recon, x, reduction='sum')
+        KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        probs = model.decode(mu)
+    out = mu.numpy().tobytes() + logvar.numpy().tobytes() + probs.numpy().tobytes()
+    out += struct.pack('<dd', BCE.item(), KLD.item())
+else:
+    torch.manual_seed(1)
+    write_st(stpath, model.state_dict())
+    with torch.no_grad():
+        out = model.decode(model.encode(x)[0]).numpy().tobytes()
+open(outpath, 'wb').write(out)
+`
+
+// torchPython returns a Python interpreter that can import torch, or skips.
+func torchPython(t *testing.T) string {
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		if exec.Command(py, "-c", "import torch").Run() == nil {
+			return py
+		}
+	}
+	t.Skip("no python3 with torch (apt-get install python3-torch)")
+	return ""
+}
+
+func writeF32(t *testing.T, path string, v []float32) {
+	require.NoError(t, os.WriteFile(path, f32Bytes(v), 0o644))
+}
+
+// TestPyTorchInterop: the PyTorch example's model loads fastvae's checkpoint
+// (strict load_state_dict) and computes the same encoding, decoding and
+// loss; fastvae loads weights saved from the example model and decodes as
+// it does. Float32 GEMMs in different orders agree to about 1e-5.
+func TestPyTorchInterop(t *testing.T) {
+	py := torchPython(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "vae.py")
+	require.NoError(t, os.WriteFile(script, []byte(torchScript), 0o644))
+	const n = 16
+	cfg := DefaultConfig()
+	x := synthetic(12, n, cfg.Input)
+	xpath := filepath.Join(dir, "x.f32")
+	writeF32(t, xpath, x)
+	// run calls the script as "vae.py MODE X SAFETENSORS OUT [EPS]" and
+	// returns what it wrote to OUT.
+	run := func(mode, st string, extra ...string) []byte {
+		out := filepath.Join(dir, "out.bin")
+		args := append([]string{script, mode, xpath, st, out}, extra...)
+		msg, err := exec.Command(py, args...).CombinedOutput()
+		require.NoError(t, err, "%s", msg)
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		return b
+	}
+
+	t.Run("fastvae to torch", func(t *testing.T) {
+		m, err := New(cfg, 21)
+		require.NoError(t, err)
+		ckpt := filepath.Join(dir, "fastvae.safetensors")
+		require.NoError(t, m.Save(ckpt, map[string]string{"epoch": "1"}))
+		m.fixedEps = make([]float32, n*cfg.Latent)
+		for i := range m.fixedEps {
+			m.fixedEps[i] = float32(math.Sin(float64(i))) // any fixed ε
+		}
+		epsPath := filepath.Join(dir, "eps.f32")
+		writeF32(t, epsPath, m.fixedEps)
+		b := run("load", ckpt, epsPath)
+
+		L, D := cfg.Latent, cfg.Input
+		require.Len(t, b, 4*(2*n*L+n*D)+16)
+		tmu, tlogvar, tprobs := make([]float32, n*L), make([]float32, n*L), make([]float32, n*D)
+		readF32(tmu, b)
+		readF32(tlogvar, b[4*n*L:])
+		readF32(tprobs, b[8*n*L:])
+		bce := math.Float64frombits(binary.LittleEndian.Uint64(b[len(b)-16:]))
+		kld := math.Float64frombits(binary.LittleEndian.Uint64(b[len(b)-8:]))
+
+		mu, logvar, probs := make([]float32, n*L), make([]float32, n*L), make([]float32, n*D)
+		m.Encode(mu, logvar, x)
+		m.Reconstruct(probs, x)
+		assert.InDeltaSlice(t, tmu, mu, 1e-5)
+		assert.InDeltaSlice(t, tlogvar, logvar, 1e-5)
+		assert.InDeltaSlice(t, tprobs, probs, 1e-5)
+		m.Reserve(n)
+		st := m.forward(x, n, nil)
+		assert.InEpsilon(t, bce, st.Recon, 1e-5, "BCE")
+		assert.InEpsilon(t, kld, st.KL, 1e-4, "KLD")
+		t.Logf("torch BCE %.6f KLD %.6f, fastvae %.6f %.6f", bce, kld, st.Recon, st.KL)
+	})
+
+	t.Run("torch to fastvae", func(t *testing.T) {
+		sd := filepath.Join(dir, "torch.safetensors")
+		b := run("save", sd)
+		tprobs := make([]float32, n*cfg.Input)
+		readF32(tprobs, b)
+		m, err := New(cfg, 1)
+		require.NoError(t, err)
+		require.NoError(t, m.LoadWeights(sd))
+		probs := make([]float32, n*cfg.Input)
+		m.Reconstruct(probs, x)
+		assert.InDeltaSlice(t, tprobs, probs, 1e-5)
+		raw, err := os.ReadFile(sd)
+		require.NoError(t, err)
+		assert.True(t, bytes.Contains(raw, []byte(`"fc21.weight"`)))
+	})
+}
