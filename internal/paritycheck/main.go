@@ -29,11 +29,12 @@ import (
 	"github.com/klauspost/cpuid/v2"
 )
 
-// tolerance bounds |w − generic| / (1 + |generic|) for every weight w after
-// the run: implementations may round differently (FMA, their own exp,
-// summation order), and Adam, which divides each gradient by its own
-// magnitude, turns a tiny gradient's rounding noise into a step of up to lr.
-const tolerance = 1e-4
+// tolerance bounds ‖w − w_generic‖₂ / ‖w_generic‖₂ for every parameter
+// tensor w after the run. It is the vae package's stated agreement between
+// implementations (TestDeterminism: 1e-3 after 50 steps): they round
+// differently (FMA, their own exp, summation order) by about 1e-6 relative
+// per step, which Adam's normalised steps carry forward.
+const tolerance = 1e-3
 
 func main() {
 	all := flag.Bool("all", false, "run with every available implementation and compare each with generic")
@@ -59,7 +60,7 @@ func run(all bool) error {
 		return nil
 	}
 	names := kernels.Available()
-	results := make(map[string][]float32)
+	results := make(map[string][][]float32)
 	for _, name := range names {
 		if err := kernels.Use(name); err != nil {
 			return err
@@ -73,20 +74,20 @@ func run(all bool) error {
 	}
 	worst, worstName := 0.0, "generic"
 	for _, name := range names {
-		if d := maxRelDiff(results[name], results["generic"]); d > worst {
+		if d := maxRelDiff(results[name], results["generic"]); d > worst || math.IsNaN(d) {
 			worst, worstName = d, name
 		}
 	}
 	fmt.Printf("maxdiff=%.1g tolerance=%.0e\n", worst, tolerance)
-	if worst > tolerance {
+	if !(worst <= tolerance) {
 		return fmt.Errorf("%s differs from generic by %.3g > %g", worstName, worst, tolerance)
 	}
 	return nil
 }
 
 // workload trains a tiny VAE (odd widths, so that the vector code's tails
-// run) for 20 steps on seeded data and returns its final weights.
-func workload() ([]float32, error) {
+// run) for 20 steps on seeded data and returns its final parameter tensors.
+func workload() ([][]float32, error) {
 	cfg := vae.Config{Input: 37, Hidden: []int{19}, Latent: 5, Decoder: vae.Bernoulli, Beta: 1}
 	const batch, steps, seed = 11, 20, 1
 	m, err := vae.New(cfg, seed)
@@ -101,35 +102,48 @@ func workload() ([]float32, error) {
 		}
 		m.TrainStep(x)
 	}
-	var w []float32
+	var w [][]float32
 	for _, p := range m.Params() {
-		w = append(w, p.Value...)
+		w = append(w, p.Value)
 	}
 	return w, nil
 }
 
-// checksum is the FNV-1a hash of the values' bits: equal checksums mean
+// checksum is the FNV-1a hash of the tensors' bits: equal checksums mean
 // bit-identical results.
-func checksum(s []float32) string {
-	buf := make([]byte, 0, 4*len(s))
-	for _, v := range s {
-		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-	}
+func checksum(w [][]float32) string {
 	h := fnv.New64a()
-	h.Write(buf)
+	for _, t := range w {
+		buf := make([]byte, 0, 4*len(t))
+		for _, v := range t {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
+		h.Write(buf)
+	}
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
-func maxRelDiff(a, b []float32) float64 {
-	d := 0.0
+// maxRelDiff returns the largest ‖a_i − b_i‖₂ / ‖b_i‖₂ over the tensors;
+// NaN anywhere makes it NaN.
+func maxRelDiff(a, b [][]float32) float64 {
+	worst := 0.0
 	for i := range a {
-		x, y := float64(a[i]), float64(b[i])
-		if math.IsNaN(x) != math.IsNaN(y) {
-			return math.Inf(1)
+		var diff, norm float64
+		for j := range a[i] {
+			d := float64(a[i][j]) - float64(b[i][j])
+			diff += d * d
+			norm += float64(b[i][j]) * float64(b[i][j])
 		}
-		d = max(d, math.Abs(x-y)/(1+math.Abs(y)))
+		if diff == 0 {
+			continue // also when the tensor is zero
+		}
+		r := math.Sqrt(diff / norm)
+		if math.IsNaN(r) {
+			return r
+		}
+		worst = max(worst, r)
 	}
-	return d
+	return worst
 }
 
 // features lists which of the CPU features dispatch looks at cpuid reports.
