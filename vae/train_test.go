@@ -129,6 +129,9 @@ func TestTrainStepAllocs(t *testing.T) {
 	defer kernels.SetThreads(kernels.Threads())
 	cfgs := map[string]Config{"small": smallConfig(Gaussian), "default": DefaultConfig()}
 	for _, name := range []string{"small", "default"} {
+		if name == "default" && testing.Short() {
+			continue // -short, as the parity matrix runs under qemu: too slow there
+		}
 		cfg := cfgs[name]
 		if name == "default" && kernels.Impl() == "generic" {
 			cfg.Hidden = []int{100} // the placeholder kernels are too slow for the full model in a quick test
