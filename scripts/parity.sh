@@ -101,7 +101,7 @@ run_row() {
 	[ "$tests" = ok ] || why+=" tests"
 	[ "$want" = "*" ] || [ "$impl" = "$want" ] || why+=" impl(want $want)"
 	[ "$wantfeat" = "*" ] || [ "$feat" = "$wantfeat" ] || why+=" features(want $wantfeat)"
-	[ -n "$sum" ] && [ "$sum" = "${ref[$impl]:-}" ] || why+=" checksum(want ${ref[$impl]:-none})"
+	[ -n "$sum" ] && [ "$sum" = "${ref[${impl:-?}]:-}" ] || why+=" checksum(want ${ref[${impl:-?}]:-none})"
 	[ -z "$why" ] || result="FAIL:$why"
 	printf "$format" "$cpu" "$arch" "$build" "${kernels:--}" "${impl:-?}" "${feat:-?}" "${sum:-?}" \
 		"$tests" $((SECONDS - t0)) "$result" >"$base.result"
@@ -131,13 +131,16 @@ x86 Skylake-Server avx2 AVX,AVX2,FMA3,OSXSAVE
 row qemu-aarch64 arm64 arm64 - generic - qemu-aarch64-static
 wait
 
+# A failed row shows the lines of its log that say why: failed tests with
+# testify's messages, panics and signals (an illegal instruction is what a
+# wrong dispatch usually ends in under qemu), paritycheck's errors.
 failed=0
 for i in $(seq 0 "$n"); do
-	if ! grep -q ' pass$' "$work/row$i.result"; then
-		failed=1
-		echo "---- $(cat "$work/row$i.result")"
-		grep -v "TCG doesn't support" "$work/row$i.log" | tail -n 30
-	fi
+	grep -q ' pass$' "$work/row$i.result" && continue
+	failed=1
+	echo "---- $(cat "$work/row$i.result")"
+	grep -v "TCG doesn't support" "$work/row$i.log" |
+		grep -E -A 6 '^(--- FAIL|panic:|fatal|SIG|paritycheck:)|Error:|Messages:' | head -n 40
 done
 echo
 printf "$format" "CPU model" arch build KERNELS impl features checksum tests secs result
