@@ -7,206 +7,121 @@
 // func expAVX2(dst []float32, src []float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·expAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), AX
-	MOVQ src_base+24(FP), CX
-	MOVQ src_len+32(FP), DX
-	XORQ BX, BX
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    src_len+32(FP), DX
+	VMOVUPS vecmath_exp<>+32(SB), Y0
+	VMOVUPS vecmath_exp<>+0(SB), Y1
+	VMOVUPS vecmath_exp<>+64(SB), Y2
+	VMOVUPS vecmath_exp<>+96(SB), Y3
+	VMOVUPS vecmath_exp<>+160(SB), Y4
+	VMOVUPS vecmath_exp<>+192(SB), Y5
+	VMOVUPS vecmath_exp<>+224(SB), Y6
+	VMOVUPS vecmath_exp<>+128(SB), Y7
+	XORQ    BX, BX
 
 expAVX2_block:
 	MOVQ         DX, SI
 	SUBQ         BX, SI
-	CMPQ         SI, $0x00000020
+	CMPQ         SI, $0x00000010
 	JB           expAVX2_vector
-	VMOVUPS      vecmath_exp<>+320(SB), Y0
-	VPAND        (CX)(BX*4), Y0, Y1
-	VPAND        32(CX)(BX*4), Y0, Y2
-	VPMAXUD      Y2, Y1, Y1
-	VPAND        64(CX)(BX*4), Y0, Y2
-	VPMAXUD      Y2, Y1, Y1
-	VPAND        96(CX)(BX*4), Y0, Y0
-	VPMAXUD      Y0, Y1, Y1
-	VPCMPGTD     vecmath_exp<>+384(SB), Y1, Y1
-	VPTEST       Y1, Y1
+	VMOVUPS      (CX)(BX*4), Y8
+	VMOVUPS      32(CX)(BX*4), Y9
+	VPAND        vecmath_exp<>+320(SB), Y8, Y10
+	VPAND        vecmath_exp<>+320(SB), Y9, Y11
+	VPMAXUD      Y11, Y10, Y10
+	VPCMPGTD     vecmath_exp<>+384(SB), Y10, Y10
+	VPTEST       Y10, Y10
 	JNZ          expAVX2_outside
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVUPS      32(CX)(BX*4), Y1
-	VMOVUPS      64(CX)(BX*4), Y2
-	VMOVUPS      96(CX)(BX*4), Y3
-	VMOVUPS      vecmath_exp<>+0(SB), Y4
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
-	VMOVUPS      vecmath_exp<>+0(SB), Y5
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
-	VMOVUPS      vecmath_exp<>+0(SB), Y6
-	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
-	VMOVUPS      vecmath_exp<>+0(SB), Y7
-	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
-	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
-	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
-	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
-	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
-	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
-	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
-	VMOVUPS      vecmath_exp<>+128(SB), Y8
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
-	VMOVUPS      vecmath_exp<>+128(SB), Y9
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
-	VMOVUPS      vecmath_exp<>+128(SB), Y10
-	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
-	VMOVUPS      vecmath_exp<>+128(SB), Y11
-	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
-	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
-	VFMADD231PS  Y8, Y0, Y12
-	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
-	VFMADD231PS  Y9, Y1, Y8
-	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
-	VFMADD231PS  Y10, Y2, Y9
-	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
-	VFMADD231PS  Y11, Y3, Y10
-	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
-	VFMADD213PS  Y0, Y0, Y12
-	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
-	VFMADD213PS  Y1, Y1, Y8
-	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
-	VFMADD213PS  Y2, Y2, Y9
-	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
-	VFMADD213PS  Y3, Y3, Y10
-	VPSRLD       $0x03, Y4, Y4
-	VPSLLD       $0x17, Y4, Y4
-	VPADDD       Y4, Y12, Y0
-	VPSRLD       $0x03, Y5, Y5
-	VPSLLD       $0x17, Y5, Y5
-	VPADDD       Y5, Y8, Y1
-	VPSRLD       $0x03, Y6, Y6
-	VPSLLD       $0x17, Y6, Y6
-	VPADDD       Y6, Y9, Y2
-	VPSRLD       $0x03, Y7, Y7
-	VPSLLD       $0x17, Y7, Y7
-	VPADDD       Y7, Y10, Y3
-	VMOVUPS      Y0, (AX)(BX*4)
-	VMOVUPS      Y1, 32(AX)(BX*4)
-	VMOVUPS      Y2, 64(AX)(BX*4)
-	VMOVUPS      Y3, 96(AX)(BX*4)
-	ADDQ         $0x00000020, BX
+	VMOVAPS      Y0, Y10
+	VFMADD231PS  Y1, Y8, Y10
+	VMOVAPS      Y0, Y11
+	VFMADD231PS  Y1, Y9, Y11
+	VSUBPS       Y0, Y10, Y12
+	VSUBPS       Y0, Y11, Y13
+	VFNMADD231PS Y2, Y12, Y8
+	VFNMADD231PS Y2, Y13, Y9
+	VFNMADD231PS Y3, Y12, Y8
+	VFNMADD231PS Y3, Y13, Y9
+	VMOVUPS      Y7, Y12
+	VFMADD213PS  Y4, Y8, Y12
+	VMOVUPS      Y7, Y13
+	VFMADD213PS  Y4, Y9, Y13
+	VFMADD213PS  Y5, Y8, Y12
+	VFMADD213PS  Y5, Y9, Y13
+	VFMADD213PS  Y6, Y8, Y12
+	VFMADD213PS  Y6, Y9, Y13
+	VPERMPS      vecmath_exp<>+288(SB), Y10, Y14
+	VFMADD231PS  Y12, Y8, Y14
+	VPERMPS      vecmath_exp<>+288(SB), Y11, Y12
+	VFMADD231PS  Y13, Y9, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y10, Y8
+	VFMADD213PS  Y8, Y8, Y14
+	VPERMPS      vecmath_exp<>+256(SB), Y11, Y9
+	VFMADD213PS  Y9, Y9, Y12
+	VPSRLD       $0x03, Y10, Y10
+	VPSLLD       $0x17, Y10, Y10
+	VPADDD       Y10, Y14, Y8
+	VPSRLD       $0x03, Y11, Y11
+	VPSLLD       $0x17, Y11, Y11
+	VPADDD       Y11, Y12, Y9
+	VMOVUPS      Y8, (AX)(BX*4)
+	VMOVUPS      Y9, 32(AX)(BX*4)
+	ADDQ         $0x00000010, BX
 	JMP          expAVX2_block
 
 expAVX2_outside:
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVUPS      32(CX)(BX*4), Y1
-	VMOVUPS      64(CX)(BX*4), Y2
-	VMOVUPS      96(CX)(BX*4), Y3
-	VMOVUPS      vecmath_exp<>+416(SB), Y4
-	VMOVUPS      vecmath_exp<>+448(SB), Y5
-	VMAXPS       Y0, Y4, Y0
-	VMINPS       Y0, Y5, Y0
-	VMAXPS       Y1, Y4, Y1
-	VMINPS       Y1, Y5, Y1
-	VMAXPS       Y2, Y4, Y2
-	VMINPS       Y2, Y5, Y2
-	VMAXPS       Y3, Y4, Y3
-	VMINPS       Y3, Y5, Y3
-	VMOVUPS      vecmath_exp<>+0(SB), Y4
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
-	VMOVUPS      vecmath_exp<>+0(SB), Y5
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
-	VMOVUPS      vecmath_exp<>+0(SB), Y6
-	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
-	VMOVUPS      vecmath_exp<>+0(SB), Y7
-	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
-	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
-	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
-	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
-	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
-	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
-	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
-	VMOVUPS      vecmath_exp<>+128(SB), Y8
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
-	VMOVUPS      vecmath_exp<>+128(SB), Y9
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
-	VMOVUPS      vecmath_exp<>+128(SB), Y10
-	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
-	VMOVUPS      vecmath_exp<>+128(SB), Y11
-	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
-	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
-	VFMADD231PS  Y8, Y0, Y12
-	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
-	VFMADD231PS  Y9, Y1, Y8
-	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
-	VFMADD231PS  Y10, Y2, Y9
-	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
-	VFMADD231PS  Y11, Y3, Y10
-	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
-	VFMADD213PS  Y0, Y0, Y12
-	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
-	VFMADD213PS  Y1, Y1, Y8
-	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
-	VFMADD213PS  Y2, Y2, Y9
-	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
-	VFMADD213PS  Y3, Y3, Y10
-	VPSRLD       $0x03, Y4, Y4
-	VPSUBD       vecmath_exp<>+480(SB), Y4, Y4
-	VPSRLD       $0x01, Y4, Y0
-	VPSUBD       Y0, Y4, Y4
-	VPSLLD       $0x17, Y0, Y0
-	VPSLLD       $0x17, Y4, Y4
-	VPSRLD       $0x03, Y5, Y5
-	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
-	VPSRLD       $0x01, Y5, Y1
-	VPSUBD       Y1, Y5, Y5
-	VPSLLD       $0x17, Y1, Y1
-	VPSLLD       $0x17, Y5, Y5
-	VPSRLD       $0x03, Y6, Y6
-	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
-	VPSRLD       $0x01, Y6, Y2
-	VPSUBD       Y2, Y6, Y6
-	VPSLLD       $0x17, Y2, Y2
-	VPSLLD       $0x17, Y6, Y6
-	VPSRLD       $0x03, Y7, Y7
-	VPSUBD       vecmath_exp<>+480(SB), Y7, Y7
-	VPSRLD       $0x01, Y7, Y3
-	VPSUBD       Y3, Y7, Y7
-	VPSLLD       $0x17, Y3, Y3
-	VPSLLD       $0x17, Y7, Y7
-	VMULPS       Y0, Y12, Y12
-	VMULPS       Y4, Y12, Y0
-	VMULPS       Y1, Y8, Y8
-	VMULPS       Y5, Y8, Y1
-	VMULPS       Y2, Y9, Y9
-	VMULPS       Y6, Y9, Y2
-	VMULPS       Y3, Y10, Y10
-	VMULPS       Y7, Y10, Y3
-	VMOVUPS      Y0, (AX)(BX*4)
-	VMOVUPS      Y1, 32(AX)(BX*4)
-	VMOVUPS      Y2, 64(AX)(BX*4)
-	VMOVUPS      Y3, 96(AX)(BX*4)
-	ADDQ         $0x00000020, BX
+	VMOVUPS      vecmath_exp<>+416(SB), Y10
+	VMOVUPS      vecmath_exp<>+448(SB), Y11
+	VMAXPS       Y8, Y10, Y8
+	VMINPS       Y8, Y11, Y8
+	VMAXPS       Y9, Y10, Y9
+	VMINPS       Y9, Y11, Y9
+	VMOVAPS      Y0, Y10
+	VFMADD231PS  Y1, Y8, Y10
+	VMOVAPS      Y0, Y11
+	VFMADD231PS  Y1, Y9, Y11
+	VSUBPS       Y0, Y10, Y12
+	VSUBPS       Y0, Y11, Y13
+	VFNMADD231PS Y2, Y12, Y8
+	VFNMADD231PS Y2, Y13, Y9
+	VFNMADD231PS Y3, Y12, Y8
+	VFNMADD231PS Y3, Y13, Y9
+	VMOVUPS      Y7, Y12
+	VFMADD213PS  Y4, Y8, Y12
+	VMOVUPS      Y7, Y13
+	VFMADD213PS  Y4, Y9, Y13
+	VFMADD213PS  Y5, Y8, Y12
+	VFMADD213PS  Y5, Y9, Y13
+	VFMADD213PS  Y6, Y8, Y12
+	VFMADD213PS  Y6, Y9, Y13
+	VPERMPS      vecmath_exp<>+288(SB), Y10, Y14
+	VFMADD231PS  Y12, Y8, Y14
+	VPERMPS      vecmath_exp<>+288(SB), Y11, Y12
+	VFMADD231PS  Y13, Y9, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y10, Y8
+	VFMADD213PS  Y8, Y8, Y14
+	VPERMPS      vecmath_exp<>+256(SB), Y11, Y9
+	VFMADD213PS  Y9, Y9, Y12
+	VPSRLD       $0x03, Y10, Y10
+	VPSUBD       vecmath_exp<>+480(SB), Y10, Y10
+	VPSRLD       $0x01, Y10, Y8
+	VPSUBD       Y8, Y10, Y10
+	VPSLLD       $0x17, Y8, Y8
+	VPSLLD       $0x17, Y10, Y10
+	VPSRLD       $0x03, Y11, Y11
+	VPSUBD       vecmath_exp<>+480(SB), Y11, Y11
+	VPSRLD       $0x01, Y11, Y9
+	VPSUBD       Y9, Y11, Y11
+	VPSLLD       $0x17, Y9, Y9
+	VPSLLD       $0x17, Y11, Y11
+	VMULPS       Y8, Y14, Y14
+	VMULPS       Y10, Y14, Y8
+	VMULPS       Y9, Y12, Y12
+	VMULPS       Y11, Y12, Y9
+	VMOVUPS      Y8, (AX)(BX*4)
+	VMOVUPS      Y9, 32(AX)(BX*4)
+	ADDQ         $0x00000010, BX
 	JMP          expAVX2_block
 
 expAVX2_vector:
@@ -214,71 +129,71 @@ expAVX2_vector:
 	SUBQ         BX, SI
 	CMPQ         SI, $0x00000008
 	JB           expAVX2_masked
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVAPS      Y0, Y1
-	VMOVUPS      vecmath_exp<>+416(SB), Y1
-	VMOVUPS      vecmath_exp<>+448(SB), Y2
-	VMAXPS       Y0, Y1, Y0
-	VMINPS       Y0, Y2, Y0
-	VMOVUPS      vecmath_exp<>+0(SB), Y1
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y1
-	VSUBPS       vecmath_exp<>+32(SB), Y1, Y2
-	VFNMADD231PS vecmath_exp<>+64(SB), Y2, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y2, Y0
-	VMOVUPS      vecmath_exp<>+128(SB), Y2
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y2
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y2
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y2
-	VPERMPS      vecmath_exp<>+288(SB), Y1, Y3
-	VFMADD231PS  Y2, Y0, Y3
-	VPERMPS      vecmath_exp<>+256(SB), Y1, Y0
-	VFMADD213PS  Y0, Y0, Y3
-	VPSRLD       $0x03, Y1, Y1
-	VPSUBD       vecmath_exp<>+480(SB), Y1, Y1
-	VPSRLD       $0x01, Y1, Y0
-	VPSUBD       Y0, Y1, Y1
-	VPSLLD       $0x17, Y0, Y0
-	VPSLLD       $0x17, Y1, Y1
-	VMULPS       Y0, Y3, Y3
-	VMULPS       Y1, Y3, Y0
-	VMOVUPS      Y0, (AX)(BX*4)
+	VMOVUPS      (CX)(BX*4), Y8
+	VMOVAPS      Y8, Y9
+	VMOVUPS      vecmath_exp<>+416(SB), Y9
+	VMOVUPS      vecmath_exp<>+448(SB), Y10
+	VMAXPS       Y8, Y9, Y8
+	VMINPS       Y8, Y10, Y8
+	VMOVAPS      Y0, Y9
+	VFMADD231PS  Y1, Y8, Y9
+	VSUBPS       Y0, Y9, Y10
+	VFNMADD231PS Y2, Y10, Y8
+	VFNMADD231PS Y3, Y10, Y8
+	VMOVUPS      Y7, Y10
+	VFMADD213PS  Y4, Y8, Y10
+	VFMADD213PS  Y5, Y8, Y10
+	VFMADD213PS  Y6, Y8, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y9, Y11
+	VFMADD231PS  Y10, Y8, Y11
+	VPERMPS      vecmath_exp<>+256(SB), Y9, Y8
+	VFMADD213PS  Y8, Y8, Y11
+	VPSRLD       $0x03, Y9, Y9
+	VPSUBD       vecmath_exp<>+480(SB), Y9, Y9
+	VPSRLD       $0x01, Y9, Y8
+	VPSUBD       Y8, Y9, Y9
+	VPSLLD       $0x17, Y8, Y8
+	VPSLLD       $0x17, Y9, Y9
+	VMULPS       Y8, Y11, Y11
+	VMULPS       Y9, Y11, Y8
+	VMOVUPS      Y8, (AX)(BX*4)
 	ADDQ         $0x00000008, BX
 	JMP          expAVX2_vector
 
 expAVX2_masked:
 	TESTQ        SI, SI
 	JZ           expAVX2_done
-	LEAQ         vecmath_exp<>+544(SB), DX
+	LEAQ         vecmath_exp<>+576(SB), DX
 	NEGQ         SI
-	VMOVDQU      (DX)(SI*4), Y0
-	VMASKMOVPS   (CX)(BX*4), Y0, Y1
-	VMOVAPS      Y1, Y2
-	VMOVUPS      vecmath_exp<>+416(SB), Y2
-	VMOVUPS      vecmath_exp<>+448(SB), Y3
-	VMAXPS       Y1, Y2, Y1
-	VMINPS       Y1, Y3, Y1
-	VMOVUPS      vecmath_exp<>+0(SB), Y2
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y2
-	VSUBPS       vecmath_exp<>+32(SB), Y2, Y3
-	VFNMADD231PS vecmath_exp<>+64(SB), Y3, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y3, Y1
-	VMOVUPS      vecmath_exp<>+128(SB), Y3
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y3
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y3
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y3
-	VPERMPS      vecmath_exp<>+288(SB), Y2, Y4
-	VFMADD231PS  Y3, Y1, Y4
-	VPERMPS      vecmath_exp<>+256(SB), Y2, Y1
-	VFMADD213PS  Y1, Y1, Y4
-	VPSRLD       $0x03, Y2, Y2
-	VPSUBD       vecmath_exp<>+480(SB), Y2, Y2
-	VPSRLD       $0x01, Y2, Y1
-	VPSUBD       Y1, Y2, Y2
-	VPSLLD       $0x17, Y1, Y1
-	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y1, Y4, Y4
-	VMULPS       Y2, Y4, Y1
-	VMASKMOVPS   Y1, Y0, (AX)(BX*4)
+	VMOVDQU      (DX)(SI*4), Y8
+	VMASKMOVPS   (CX)(BX*4), Y8, Y9
+	VMOVAPS      Y9, Y10
+	VMOVUPS      vecmath_exp<>+416(SB), Y10
+	VMOVUPS      vecmath_exp<>+448(SB), Y11
+	VMAXPS       Y9, Y10, Y9
+	VMINPS       Y9, Y11, Y9
+	VMOVAPS      Y0, Y10
+	VFMADD231PS  Y1, Y9, Y10
+	VSUBPS       Y0, Y10, Y0
+	VFNMADD231PS Y2, Y0, Y9
+	VFNMADD231PS Y3, Y0, Y9
+	VMOVUPS      Y7, Y0
+	VFMADD213PS  Y4, Y9, Y0
+	VFMADD213PS  Y5, Y9, Y0
+	VFMADD213PS  Y6, Y9, Y0
+	VPERMPS      vecmath_exp<>+288(SB), Y10, Y1
+	VFMADD231PS  Y0, Y9, Y1
+	VPERMPS      vecmath_exp<>+256(SB), Y10, Y9
+	VFMADD213PS  Y9, Y9, Y1
+	VPSRLD       $0x03, Y10, Y10
+	VPSUBD       vecmath_exp<>+480(SB), Y10, Y10
+	VPSRLD       $0x01, Y10, Y0
+	VPSUBD       Y0, Y10, Y10
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y10, Y10
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y10, Y1, Y9
+	VMASKMOVPS   Y9, Y8, (AX)(BX*4)
 
 expAVX2_done:
 	VZEROUPPER
@@ -412,333 +327,245 @@ DATA vecmath_exp<>+496(SB)/4, $0x0967ff02
 DATA vecmath_exp<>+500(SB)/4, $0x0967ff02
 DATA vecmath_exp<>+504(SB)/4, $0x0967ff02
 DATA vecmath_exp<>+508(SB)/4, $0x0967ff02
-DATA vecmath_exp<>+512(SB)/4, $0xffffffff
-DATA vecmath_exp<>+516(SB)/4, $0xffffffff
-DATA vecmath_exp<>+520(SB)/4, $0xffffffff
-DATA vecmath_exp<>+524(SB)/4, $0xffffffff
-DATA vecmath_exp<>+528(SB)/4, $0xffffffff
-DATA vecmath_exp<>+532(SB)/4, $0xffffffff
-DATA vecmath_exp<>+536(SB)/4, $0xffffffff
-DATA vecmath_exp<>+540(SB)/4, $0xffffffff
-DATA vecmath_exp<>+544(SB)/4, $0x00000000
-DATA vecmath_exp<>+548(SB)/4, $0x00000000
-DATA vecmath_exp<>+552(SB)/4, $0x00000000
-DATA vecmath_exp<>+556(SB)/4, $0x00000000
-DATA vecmath_exp<>+560(SB)/4, $0x00000000
-DATA vecmath_exp<>+564(SB)/4, $0x00000000
-DATA vecmath_exp<>+568(SB)/4, $0x00000000
-DATA vecmath_exp<>+572(SB)/4, $0x00000000
-GLOBL vecmath_exp<>(SB), RODATA|NOPTR, $576
+DATA vecmath_exp<>+512(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+516(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+520(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+524(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+528(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+532(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+536(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+540(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+544(SB)/4, $0xffffffff
+DATA vecmath_exp<>+548(SB)/4, $0xffffffff
+DATA vecmath_exp<>+552(SB)/4, $0xffffffff
+DATA vecmath_exp<>+556(SB)/4, $0xffffffff
+DATA vecmath_exp<>+560(SB)/4, $0xffffffff
+DATA vecmath_exp<>+564(SB)/4, $0xffffffff
+DATA vecmath_exp<>+568(SB)/4, $0xffffffff
+DATA vecmath_exp<>+572(SB)/4, $0xffffffff
+DATA vecmath_exp<>+576(SB)/4, $0x00000000
+DATA vecmath_exp<>+580(SB)/4, $0x00000000
+DATA vecmath_exp<>+584(SB)/4, $0x00000000
+DATA vecmath_exp<>+588(SB)/4, $0x00000000
+DATA vecmath_exp<>+592(SB)/4, $0x00000000
+DATA vecmath_exp<>+596(SB)/4, $0x00000000
+DATA vecmath_exp<>+600(SB)/4, $0x00000000
+DATA vecmath_exp<>+604(SB)/4, $0x00000000
+GLOBL vecmath_exp<>(SB), RODATA|NOPTR, $608
 
 // func sigmoidAVX2(dst []float32, src []float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), AX
-	MOVQ src_base+24(FP), CX
-	MOVQ src_len+32(FP), DX
-	XORQ BX, BX
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    src_len+32(FP), DX
+	VMOVUPS vecmath_exp<>+32(SB), Y0
+	VMOVUPS vecmath_exp<>+0(SB), Y1
+	VMOVUPS vecmath_exp<>+64(SB), Y2
+	XORQ    BX, BX
 
 sigmoidAVX2_block:
 	MOVQ         DX, SI
 	SUBQ         BX, SI
-	CMPQ         SI, $0x00000020
+	CMPQ         SI, $0x00000018
 	JB           sigmoidAVX2_vector
-	VMOVUPS      vecmath_exp<>+320(SB), Y0
-	VPAND        (CX)(BX*4), Y0, Y1
-	VPAND        32(CX)(BX*4), Y0, Y2
-	VPMAXUD      Y2, Y1, Y1
-	VPAND        64(CX)(BX*4), Y0, Y2
-	VPMAXUD      Y2, Y1, Y1
-	VPAND        96(CX)(BX*4), Y0, Y0
-	VPMAXUD      Y0, Y1, Y1
-	VPCMPGTD     vecmath_exp<>+384(SB), Y1, Y1
-	VPTEST       Y1, Y1
+	VMOVUPS      (CX)(BX*4), Y3
+	VMOVUPS      32(CX)(BX*4), Y4
+	VMOVUPS      64(CX)(BX*4), Y5
+	VPAND        vecmath_exp<>+320(SB), Y3, Y6
+	VPAND        vecmath_exp<>+320(SB), Y4, Y7
+	VPMAXUD      Y7, Y6, Y6
+	VPAND        vecmath_exp<>+320(SB), Y5, Y7
+	VPMAXUD      Y7, Y6, Y6
+	VPCMPGTD     vecmath_exp<>+384(SB), Y6, Y6
+	VPTEST       Y6, Y6
 	JNZ          sigmoidAVX2_outside
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVUPS      32(CX)(BX*4), Y1
-	VMOVUPS      64(CX)(BX*4), Y2
-	VMOVUPS      96(CX)(BX*4), Y3
-	VORPS        vecmath_exp<>+352(SB), Y0, Y0
-	VORPS        vecmath_exp<>+352(SB), Y1, Y1
-	VORPS        vecmath_exp<>+352(SB), Y2, Y2
 	VORPS        vecmath_exp<>+352(SB), Y3, Y3
-	VMOVUPS      vecmath_exp<>+0(SB), Y4
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
-	VMOVUPS      vecmath_exp<>+0(SB), Y5
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
-	VMOVUPS      vecmath_exp<>+0(SB), Y6
-	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
-	VMOVUPS      vecmath_exp<>+0(SB), Y7
-	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
-	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
-	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
-	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
-	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
-	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
-	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
-	VMOVUPS      vecmath_exp<>+128(SB), Y8
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
+	VORPS        vecmath_exp<>+352(SB), Y4, Y4
+	VORPS        vecmath_exp<>+352(SB), Y5, Y5
+	VMOVAPS      Y0, Y6
+	VFMADD231PS  Y1, Y3, Y6
+	VMOVAPS      Y0, Y7
+	VFMADD231PS  Y1, Y4, Y7
+	VMOVAPS      Y0, Y8
+	VFMADD231PS  Y1, Y5, Y8
+	VSUBPS       Y0, Y6, Y9
+	VSUBPS       Y0, Y7, Y10
+	VSUBPS       Y0, Y8, Y11
+	VFNMADD231PS Y2, Y9, Y3
+	VFNMADD231PS Y2, Y10, Y4
+	VFNMADD231PS Y2, Y11, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y5
 	VMOVUPS      vecmath_exp<>+128(SB), Y9
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y9
 	VMOVUPS      vecmath_exp<>+128(SB), Y10
-	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y10
 	VMOVUPS      vecmath_exp<>+128(SB), Y11
-	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
-	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
-	VFMADD231PS  Y8, Y0, Y12
-	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
-	VFMADD231PS  Y9, Y1, Y8
-	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
-	VFMADD231PS  Y10, Y2, Y9
-	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
-	VFMADD231PS  Y11, Y3, Y10
-	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
-	VFMADD213PS  Y0, Y0, Y12
-	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
-	VFMADD213PS  Y1, Y1, Y8
-	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
-	VFMADD213PS  Y2, Y2, Y9
-	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
-	VFMADD213PS  Y3, Y3, Y10
-	VPSRLD       $0x03, Y4, Y4
-	VPSLLD       $0x17, Y4, Y4
-	VPADDD       Y4, Y12, Y0
-	VPSRLD       $0x03, Y5, Y5
-	VPSLLD       $0x17, Y5, Y5
-	VPADDD       Y5, Y8, Y1
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y11
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y11
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y12
+	VFMADD231PS  Y9, Y3, Y12
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y9
+	VFMADD231PS  Y10, Y4, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y8, Y10
+	VFMADD231PS  Y11, Y5, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y3
+	VFMADD213PS  Y3, Y3, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y4
+	VFMADD213PS  Y4, Y4, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y8, Y5
+	VFMADD213PS  Y5, Y5, Y10
 	VPSRLD       $0x03, Y6, Y6
 	VPSLLD       $0x17, Y6, Y6
-	VPADDD       Y6, Y9, Y2
+	VPADDD       Y6, Y12, Y3
 	VPSRLD       $0x03, Y7, Y7
 	VPSLLD       $0x17, Y7, Y7
-	VPADDD       Y7, Y10, Y3
-	VMOVUPS      vecmath_exp<>+224(SB), Y4
-	VMOVUPS      (CX)(BX*4), Y5
-	VADDPS       Y4, Y0, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y0, Y7, Y7
-	VBLENDVPS    Y5, Y0, Y4, Y0
-	VDIVPS       Y6, Y0, Y8
-	VFNMADD231PS Y6, Y8, Y0
-	VFNMADD231PS Y7, Y8, Y0
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y0, Y8
-	VMOVAPS      Y8, Y0
-	VMOVUPS      32(CX)(BX*4), Y5
-	VADDPS       Y4, Y1, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y1, Y7, Y7
-	VBLENDVPS    Y5, Y1, Y4, Y1
-	VDIVPS       Y6, Y1, Y8
-	VFNMADD231PS Y6, Y8, Y1
-	VFNMADD231PS Y7, Y8, Y1
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y1, Y8
-	VMOVAPS      Y8, Y1
-	VMOVUPS      64(CX)(BX*4), Y5
-	VADDPS       Y4, Y2, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y2, Y7, Y7
-	VBLENDVPS    Y5, Y2, Y4, Y2
-	VDIVPS       Y6, Y2, Y8
-	VFNMADD231PS Y6, Y8, Y2
-	VFNMADD231PS Y7, Y8, Y2
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y2, Y8
-	VMOVAPS      Y8, Y2
-	VMOVUPS      96(CX)(BX*4), Y5
-	VADDPS       Y4, Y3, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y3, Y7, Y7
-	VBLENDVPS    Y5, Y3, Y4, Y3
-	VDIVPS       Y6, Y3, Y8
-	VFNMADD231PS Y6, Y8, Y3
-	VFNMADD231PS Y7, Y8, Y3
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y3, Y8
-	VMOVAPS      Y8, Y3
-	VMOVUPS      Y0, (AX)(BX*4)
-	VMOVUPS      Y1, 32(AX)(BX*4)
-	VMOVUPS      Y2, 64(AX)(BX*4)
-	VMOVUPS      Y3, 96(AX)(BX*4)
-	ADDQ         $0x00000020, BX
+	VPADDD       Y7, Y9, Y4
+	VPSRLD       $0x03, Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       Y8, Y10, Y5
+	VMOVUPS      vecmath_exp<>+224(SB), Y6
+	VMOVUPS      (CX)(BX*4), Y7
+	VADDPS       Y6, Y3, Y8
+	VBLENDVPS    Y7, Y3, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y3, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y3
+	VFMADD213PS  Y8, Y7, Y3
+	VMOVUPS      32(CX)(BX*4), Y7
+	VADDPS       Y6, Y4, Y8
+	VBLENDVPS    Y7, Y4, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y4, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y4
+	VFMADD213PS  Y8, Y7, Y4
+	VMOVUPS      64(CX)(BX*4), Y7
+	VADDPS       Y6, Y5, Y8
+	VBLENDVPS    Y7, Y5, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y5, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y5
+	VFMADD213PS  Y8, Y7, Y5
+	VMOVUPS      Y3, (AX)(BX*4)
+	VMOVUPS      Y4, 32(AX)(BX*4)
+	VMOVUPS      Y5, 64(AX)(BX*4)
+	ADDQ         $0x00000018, BX
 	JMP          sigmoidAVX2_block
 
 sigmoidAVX2_outside:
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVUPS      32(CX)(BX*4), Y1
-	VMOVUPS      64(CX)(BX*4), Y2
-	VMOVUPS      96(CX)(BX*4), Y3
-	VORPS        vecmath_exp<>+352(SB), Y0, Y0
-	VORPS        vecmath_exp<>+352(SB), Y1, Y1
-	VORPS        vecmath_exp<>+352(SB), Y2, Y2
 	VORPS        vecmath_exp<>+352(SB), Y3, Y3
-	VMOVUPS      vecmath_exp<>+416(SB), Y4
-	VMOVUPS      vecmath_exp<>+448(SB), Y5
-	VMAXPS       Y0, Y4, Y0
-	VMINPS       Y0, Y5, Y0
-	VMAXPS       Y1, Y4, Y1
-	VMINPS       Y1, Y5, Y1
-	VMAXPS       Y2, Y4, Y2
-	VMINPS       Y2, Y5, Y2
-	VMAXPS       Y3, Y4, Y3
-	VMINPS       Y3, Y5, Y3
-	VMOVUPS      vecmath_exp<>+0(SB), Y4
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
-	VMOVUPS      vecmath_exp<>+0(SB), Y5
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
-	VMOVUPS      vecmath_exp<>+0(SB), Y6
-	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
-	VMOVUPS      vecmath_exp<>+0(SB), Y7
-	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
-	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
-	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
-	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
-	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
-	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
-	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
-	VMOVUPS      vecmath_exp<>+128(SB), Y8
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
+	VORPS        vecmath_exp<>+352(SB), Y4, Y4
+	VORPS        vecmath_exp<>+352(SB), Y5, Y5
+	VMOVUPS      vecmath_exp<>+416(SB), Y6
+	VMOVUPS      vecmath_exp<>+448(SB), Y7
+	VMAXPS       Y3, Y6, Y3
+	VMINPS       Y3, Y7, Y3
+	VMAXPS       Y4, Y6, Y4
+	VMINPS       Y4, Y7, Y4
+	VMAXPS       Y5, Y6, Y5
+	VMINPS       Y5, Y7, Y5
+	VMOVAPS      Y0, Y6
+	VFMADD231PS  Y1, Y3, Y6
+	VMOVAPS      Y0, Y7
+	VFMADD231PS  Y1, Y4, Y7
+	VMOVAPS      Y0, Y8
+	VFMADD231PS  Y1, Y5, Y8
+	VSUBPS       Y0, Y6, Y9
+	VSUBPS       Y0, Y7, Y10
+	VSUBPS       Y0, Y8, Y11
+	VFNMADD231PS Y2, Y9, Y3
+	VFNMADD231PS Y2, Y10, Y4
+	VFNMADD231PS Y2, Y11, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y5
 	VMOVUPS      vecmath_exp<>+128(SB), Y9
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y9
 	VMOVUPS      vecmath_exp<>+128(SB), Y10
-	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y10
 	VMOVUPS      vecmath_exp<>+128(SB), Y11
-	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
-	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
-	VFMADD231PS  Y8, Y0, Y12
-	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
-	VFMADD231PS  Y9, Y1, Y8
-	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
-	VFMADD231PS  Y10, Y2, Y9
-	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
-	VFMADD231PS  Y11, Y3, Y10
-	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
-	VFMADD213PS  Y0, Y0, Y12
-	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
-	VFMADD213PS  Y1, Y1, Y8
-	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
-	VFMADD213PS  Y2, Y2, Y9
-	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
-	VFMADD213PS  Y3, Y3, Y10
-	VPSRLD       $0x03, Y4, Y4
-	VPSUBD       vecmath_exp<>+480(SB), Y4, Y4
-	VPSRLD       $0x01, Y4, Y0
-	VPSUBD       Y0, Y4, Y4
-	VPSLLD       $0x17, Y0, Y0
-	VPSLLD       $0x17, Y4, Y4
-	VPSRLD       $0x03, Y5, Y5
-	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
-	VPSRLD       $0x01, Y5, Y1
-	VPSUBD       Y1, Y5, Y5
-	VPSLLD       $0x17, Y1, Y1
-	VPSLLD       $0x17, Y5, Y5
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y11
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y11
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y12
+	VFMADD231PS  Y9, Y3, Y12
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y9
+	VFMADD231PS  Y10, Y4, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y8, Y10
+	VFMADD231PS  Y11, Y5, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y3
+	VFMADD213PS  Y3, Y3, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y4
+	VFMADD213PS  Y4, Y4, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y8, Y5
+	VFMADD213PS  Y5, Y5, Y10
 	VPSRLD       $0x03, Y6, Y6
 	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
-	VPSRLD       $0x01, Y6, Y2
-	VPSUBD       Y2, Y6, Y6
-	VPSLLD       $0x17, Y2, Y2
+	VPSRLD       $0x01, Y6, Y3
+	VPSUBD       Y3, Y6, Y6
+	VPSLLD       $0x17, Y3, Y3
 	VPSLLD       $0x17, Y6, Y6
 	VPSRLD       $0x03, Y7, Y7
 	VPSUBD       vecmath_exp<>+480(SB), Y7, Y7
-	VPSRLD       $0x01, Y7, Y3
-	VPSUBD       Y3, Y7, Y7
-	VPSLLD       $0x17, Y3, Y3
+	VPSRLD       $0x01, Y7, Y4
+	VPSUBD       Y4, Y7, Y7
+	VPSLLD       $0x17, Y4, Y4
 	VPSLLD       $0x17, Y7, Y7
-	VMULPS       Y0, Y12, Y12
-	VMULPS       Y4, Y12, Y0
-	VMULPS       Y1, Y8, Y8
-	VMULPS       Y5, Y8, Y1
-	VMULPS       Y2, Y9, Y9
-	VMULPS       Y6, Y9, Y2
-	VMULPS       Y3, Y10, Y10
-	VMULPS       Y7, Y10, Y3
-	VMOVUPS      vecmath_exp<>+224(SB), Y4
-	VMOVUPS      (CX)(BX*4), Y5
-	VADDPS       Y4, Y0, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y0, Y7, Y7
-	VBLENDVPS    Y5, Y0, Y4, Y0
-	VDIVPS       Y6, Y0, Y8
-	VFNMADD231PS Y6, Y8, Y0
-	VFNMADD231PS Y7, Y8, Y0
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y0, Y8
-	VMOVAPS      Y8, Y0
-	VMOVUPS      32(CX)(BX*4), Y5
-	VADDPS       Y4, Y1, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y1, Y7, Y7
-	VBLENDVPS    Y5, Y1, Y4, Y1
-	VDIVPS       Y6, Y1, Y8
-	VFNMADD231PS Y6, Y8, Y1
-	VFNMADD231PS Y7, Y8, Y1
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y1, Y8
-	VMOVAPS      Y8, Y1
-	VMOVUPS      64(CX)(BX*4), Y5
-	VADDPS       Y4, Y2, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y2, Y7, Y7
-	VBLENDVPS    Y5, Y2, Y4, Y2
-	VDIVPS       Y6, Y2, Y8
-	VFNMADD231PS Y6, Y8, Y2
-	VFNMADD231PS Y7, Y8, Y2
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y2, Y8
-	VMOVAPS      Y8, Y2
-	VMOVUPS      96(CX)(BX*4), Y5
-	VADDPS       Y4, Y3, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y3, Y7, Y7
-	VBLENDVPS    Y5, Y3, Y4, Y3
-	VDIVPS       Y6, Y3, Y8
-	VFNMADD231PS Y6, Y8, Y3
-	VFNMADD231PS Y7, Y8, Y3
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y3, Y8
-	VMOVAPS      Y8, Y3
-	VMOVUPS      Y0, (AX)(BX*4)
-	VMOVUPS      Y1, 32(AX)(BX*4)
-	VMOVUPS      Y2, 64(AX)(BX*4)
-	VMOVUPS      Y3, 96(AX)(BX*4)
-	ADDQ         $0x00000020, BX
+	VPSRLD       $0x03, Y8, Y8
+	VPSUBD       vecmath_exp<>+480(SB), Y8, Y8
+	VPSRLD       $0x01, Y8, Y5
+	VPSUBD       Y5, Y8, Y8
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y3, Y12, Y12
+	VMULPS       Y6, Y12, Y3
+	VMULPS       Y4, Y9, Y9
+	VMULPS       Y7, Y9, Y4
+	VMULPS       Y5, Y10, Y10
+	VMULPS       Y8, Y10, Y5
+	VMOVUPS      vecmath_exp<>+224(SB), Y6
+	VMOVUPS      (CX)(BX*4), Y7
+	VADDPS       Y6, Y3, Y8
+	VBLENDVPS    Y7, Y3, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y3, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y3
+	VFMADD213PS  Y8, Y7, Y3
+	VMOVUPS      32(CX)(BX*4), Y7
+	VADDPS       Y6, Y4, Y8
+	VBLENDVPS    Y7, Y4, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y4, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y4
+	VFMADD213PS  Y8, Y7, Y4
+	VMOVUPS      64(CX)(BX*4), Y7
+	VADDPS       Y6, Y5, Y8
+	VBLENDVPS    Y7, Y5, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y5, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y5
+	VFMADD213PS  Y8, Y7, Y5
+	VMOVUPS      Y3, (AX)(BX*4)
+	VMOVUPS      Y4, 32(AX)(BX*4)
+	VMOVUPS      Y5, 64(AX)(BX*4)
+	ADDQ         $0x00000018, BX
 	JMP          sigmoidAVX2_block
 
 sigmoidAVX2_vector:
@@ -746,97 +573,89 @@ sigmoidAVX2_vector:
 	SUBQ         BX, SI
 	CMPQ         SI, $0x00000008
 	JB           sigmoidAVX2_masked
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVAPS      Y0, Y1
-	VORPS        vecmath_exp<>+352(SB), Y0, Y0
-	VMOVUPS      vecmath_exp<>+416(SB), Y2
-	VMOVUPS      vecmath_exp<>+448(SB), Y3
-	VMAXPS       Y0, Y2, Y0
-	VMINPS       Y0, Y3, Y0
-	VMOVUPS      vecmath_exp<>+0(SB), Y2
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y2
-	VSUBPS       vecmath_exp<>+32(SB), Y2, Y3
-	VFNMADD231PS vecmath_exp<>+64(SB), Y3, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y3, Y0
-	VMOVUPS      vecmath_exp<>+128(SB), Y3
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y3
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y3
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y3
-	VPERMPS      vecmath_exp<>+288(SB), Y2, Y4
-	VFMADD231PS  Y3, Y0, Y4
-	VPERMPS      vecmath_exp<>+256(SB), Y2, Y0
-	VFMADD213PS  Y0, Y0, Y4
-	VPSRLD       $0x03, Y2, Y2
-	VPSUBD       vecmath_exp<>+480(SB), Y2, Y2
-	VPSRLD       $0x01, Y2, Y0
-	VPSUBD       Y0, Y2, Y2
-	VPSLLD       $0x17, Y0, Y0
-	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y0, Y4, Y4
-	VMULPS       Y2, Y4, Y0
-	VMOVUPS      vecmath_exp<>+224(SB), Y2
-	VADDPS       Y2, Y0, Y3
-	VSUBPS       Y3, Y2, Y4
-	VADDPS       Y0, Y4, Y4
-	VBLENDVPS    Y1, Y0, Y2, Y0
-	VDIVPS       Y3, Y0, Y5
-	VFNMADD231PS Y3, Y5, Y0
-	VFNMADD231PS Y4, Y5, Y0
-	VSUBPS       Y5, Y2, Y3
-	VBLENDVPS    Y1, Y3, Y5, Y3
-	VFMADD231PS  Y3, Y0, Y5
-	VMOVAPS      Y5, Y0
-	VMOVUPS      Y0, (AX)(BX*4)
+	VMOVUPS      (CX)(BX*4), Y3
+	VMOVAPS      Y3, Y4
+	VORPS        vecmath_exp<>+352(SB), Y3, Y3
+	VMOVUPS      vecmath_exp<>+416(SB), Y5
+	VMOVUPS      vecmath_exp<>+448(SB), Y6
+	VMAXPS       Y3, Y5, Y3
+	VMINPS       Y3, Y6, Y3
+	VMOVAPS      Y0, Y5
+	VFMADD231PS  Y1, Y3, Y5
+	VSUBPS       Y0, Y5, Y6
+	VFNMADD231PS Y2, Y6, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y3, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y3
+	VFMADD213PS  Y3, Y3, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
+	VPSRLD       $0x01, Y5, Y3
+	VPSUBD       Y3, Y5, Y5
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y3, Y7, Y7
+	VMULPS       Y5, Y7, Y3
+	VMOVUPS      vecmath_exp<>+224(SB), Y5
+	VADDPS       Y5, Y3, Y6
+	VBLENDVPS    Y4, Y3, Y5, Y4
+	VDIVPS       Y6, Y4, Y6
+	VSUBPS       Y6, Y4, Y4
+	VFNMADD231PS Y3, Y6, Y4
+	VFNMADD132PS vecmath_exp<>+512(SB), Y5, Y3
+	VFMADD213PS  Y6, Y4, Y3
+	VMOVUPS      Y3, (AX)(BX*4)
 	ADDQ         $0x00000008, BX
 	JMP          sigmoidAVX2_vector
 
 sigmoidAVX2_masked:
 	TESTQ        SI, SI
 	JZ           sigmoidAVX2_done
-	LEAQ         vecmath_exp<>+544(SB), DX
+	LEAQ         vecmath_exp<>+576(SB), DX
 	NEGQ         SI
-	VMOVDQU      (DX)(SI*4), Y0
-	VMASKMOVPS   (CX)(BX*4), Y0, Y1
-	VMOVAPS      Y1, Y2
-	VORPS        vecmath_exp<>+352(SB), Y1, Y1
-	VMOVUPS      vecmath_exp<>+416(SB), Y3
-	VMOVUPS      vecmath_exp<>+448(SB), Y4
-	VMAXPS       Y1, Y3, Y1
-	VMINPS       Y1, Y4, Y1
-	VMOVUPS      vecmath_exp<>+0(SB), Y3
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y3
-	VSUBPS       vecmath_exp<>+32(SB), Y3, Y4
-	VFNMADD231PS vecmath_exp<>+64(SB), Y4, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y4, Y1
-	VMOVUPS      vecmath_exp<>+128(SB), Y4
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y4
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y4
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y4
-	VPERMPS      vecmath_exp<>+288(SB), Y3, Y5
-	VFMADD231PS  Y4, Y1, Y5
-	VPERMPS      vecmath_exp<>+256(SB), Y3, Y1
-	VFMADD213PS  Y1, Y1, Y5
-	VPSRLD       $0x03, Y3, Y3
-	VPSUBD       vecmath_exp<>+480(SB), Y3, Y3
-	VPSRLD       $0x01, Y3, Y1
-	VPSUBD       Y1, Y3, Y3
-	VPSLLD       $0x17, Y1, Y1
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y1, Y5, Y5
-	VMULPS       Y3, Y5, Y1
-	VMOVUPS      vecmath_exp<>+224(SB), Y3
-	VADDPS       Y3, Y1, Y4
-	VSUBPS       Y4, Y3, Y5
-	VADDPS       Y1, Y5, Y5
-	VBLENDVPS    Y2, Y1, Y3, Y1
-	VDIVPS       Y4, Y1, Y6
-	VFNMADD231PS Y4, Y6, Y1
-	VFNMADD231PS Y5, Y6, Y1
-	VSUBPS       Y6, Y3, Y4
-	VBLENDVPS    Y2, Y4, Y6, Y4
-	VFMADD231PS  Y4, Y1, Y6
-	VMOVAPS      Y6, Y1
-	VMASKMOVPS   Y1, Y0, (AX)(BX*4)
+	VMOVDQU      (DX)(SI*4), Y3
+	VMASKMOVPS   (CX)(BX*4), Y3, Y4
+	VMOVAPS      Y4, Y5
+	VORPS        vecmath_exp<>+352(SB), Y4, Y4
+	VMOVUPS      vecmath_exp<>+416(SB), Y6
+	VMOVUPS      vecmath_exp<>+448(SB), Y7
+	VMAXPS       Y4, Y6, Y4
+	VMINPS       Y4, Y7, Y4
+	VMOVAPS      Y0, Y6
+	VFMADD231PS  Y1, Y4, Y6
+	VSUBPS       Y0, Y6, Y0
+	VFNMADD231PS Y2, Y0, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y0, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y0
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y0
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y0
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y0
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y1
+	VFMADD231PS  Y0, Y4, Y1
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y4
+	VFMADD213PS  Y4, Y4, Y1
+	VPSRLD       $0x03, Y6, Y6
+	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
+	VPSRLD       $0x01, Y6, Y0
+	VPSUBD       Y0, Y6, Y6
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y6, Y1, Y4
+	VMOVUPS      vecmath_exp<>+224(SB), Y0
+	VADDPS       Y0, Y4, Y1
+	VBLENDVPS    Y5, Y4, Y0, Y2
+	VDIVPS       Y1, Y2, Y1
+	VSUBPS       Y1, Y2, Y2
+	VFNMADD231PS Y4, Y1, Y2
+	VFNMADD132PS vecmath_exp<>+512(SB), Y0, Y4
+	VFMADD213PS  Y1, Y2, Y4
+	VMASKMOVPS   Y4, Y3, (AX)(BX*4)
 
 sigmoidAVX2_done:
 	VZEROUPPER
