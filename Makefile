@@ -77,11 +77,12 @@ bench:
 	cd bench && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) .
 
 # bench-numpy runs BenchmarkSgemm (fastvae's implementations and gonum, 1 and
-# 2 threads) and times numpy's OpenBLAS matmul at the same shapes, then prints
-# them side by side with fastvae/OpenBLAS ratios. OPENBLAS_CORETYPE and
-# OPENBLAS_L2_SIZE are unset for that command only, so OpenBLAS tunes itself
-# to this CPU; the script pins OPENBLAS_NUM_THREADS to 1 and 2.
+# 2 threads) and numpy's OpenBLAS matmul at the same shapes, interleaved shape
+# by shape, COUNT rounds, and prints them side by side with fastvae/OpenBLAS
+# ratios. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for that command
+# only, so OpenBLAS tunes itself to this CPU; the script pins
+# OPENBLAS_NUM_THREADS to 1 and 2. The Go results go to SGEMM_OUT.
 bench-numpy: deps-bench
 	@mkdir -p $(dir $(SGEMM_OUT))
-	cd bench && $(GO) test -run '^$$' -bench Sgemm -benchtime $(BENCHTIME) -count $(COUNT) . | tee $(abspath $(SGEMM_OUT))
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/numpy_sgemm.py $(SGEMM_OUT)
+	cd bench && $(GO) test -c -o results/bench.test .
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/numpy_sgemm.py --count $(COUNT) --benchtime $(BENCHTIME) --raw $(SGEMM_OUT) bench/results/bench.test
