@@ -2,15 +2,24 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: all deps deps-bench generate check-generate vet test bench bench-smoke bench-numpy exhaustive
+.PHONY: all deps deps-bench generate check-generate vet test parity bench bench-smoke bench-numpy exhaustive
 
 all: vet test
 
-# deps installs what the tests need. Idempotent; runs as root on a fresh Debian.
+# Debian packages the targets need: qemu-user-static runs the parity matrix.
+DEBS := qemu-user-static
+
+# deps installs what the tests need. Idempotent; runs as root on a fresh Debian
+# (apt-get runs only when a package in DEBS is missing).
 deps:
 	$(GO) mod download
 	cd asm && $(GO) mod download
 	cd bench && $(GO) mod download
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing" $$missing; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
 
 # deps-bench adds what bench-numpy compares against: Debian's numpy on
 # OpenBLAS (pthreads build) and threadpoolctl to check which BLAS numpy runs.
@@ -57,6 +66,12 @@ bench-smoke:
 # float32 inputs and prints the maximum errors (minutes on two cores).
 exhaustive:
 	$(GO) test -count=1 -v -timeout 2h -run Exhaustive -exhaustive ./kernels
+
+# parity runs the tests and a deterministic workload under qemu CPU models that
+# cover every dispatch decision, on arm64, and in the purego, noasm and
+# GOAMD64=v3 builds, and prints a table; see scripts/parity.sh.
+parity:
+	./scripts/parity.sh
 
 BENCHTIME ?= 1s
 COUNT ?= 1
