@@ -112,7 +112,9 @@ train: data build
 	./bin/fastvae train --data $(DATA) --out results
 
 BENCH_EPOCHS ?= 10
+# BENCH_FLAGS passes more options, e.g. --threads 2 --blas OpenMP --raw FILE.
+BENCH_FLAGS ?=
 # bench-torch trains the PyTorch example's VAE and fastvae on the same data,
 # 1 and 2 threads each, and prints seconds per epoch, test losses and ratios.
 bench-torch: deps-torch build
-	$(PYTHON) bench/side_by_side.py --fastvae ./bin/fastvae --data $(DATA) --epochs $(BENCH_EPOCHS)
+	$(PYTHON) bench/side_by_side.py --fastvae ./bin/fastvae --data $(DATA) --epochs $(BENCH_EPOCHS) $(BENCH_FLAGS)
