@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: all deps deps-bench generate check-generate vet test bench bench-smoke bench-numpy
+.PHONY: all deps deps-bench generate check-generate vet test bench bench-smoke bench-numpy exhaustive
 .PHONY: data deps-torch bench-torch build train
 
 # Debian's Fashion-MNIST package puts the four gzipped IDX files here.
@@ -60,6 +60,11 @@ test: vet
 bench-smoke:
 	cd bench && $(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x .
 
+# exhaustive checks Exp and Sigmoid of every implementation on all 2^32
+# float32 inputs and prints the maximum errors (minutes on two cores).
+exhaustive:
+	$(GO) test -count=1 -v -timeout 2h -run Exhaustive -exhaustive ./kernels
+
 BENCHTIME ?= 1s
 COUNT ?= 1
 PYTHON ?= /usr/bin/python3
@@ -69,14 +74,15 @@ bench:
 	cd bench && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) .
 
 # bench-numpy runs BenchmarkSgemm (fastvae's implementations and gonum, 1 and
-# 2 threads) and times numpy's OpenBLAS matmul at the same shapes, then prints
-# them side by side with fastvae/OpenBLAS ratios. OPENBLAS_CORETYPE and
-# OPENBLAS_L2_SIZE are unset for that command only, so OpenBLAS tunes itself
-# to this CPU; the script pins OPENBLAS_NUM_THREADS to 1 and 2.
+# 2 threads) and numpy's OpenBLAS matmul at the same shapes, interleaved shape
+# by shape, COUNT rounds, and prints them side by side with fastvae/OpenBLAS
+# ratios. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for that command
+# only, so OpenBLAS tunes itself to this CPU; the script pins
+# OPENBLAS_NUM_THREADS to 1 and 2. The Go results go to SGEMM_OUT.
 bench-numpy: deps-bench
 	@mkdir -p $(dir $(SGEMM_OUT))
-	cd bench && $(GO) test -run '^$$' -bench Sgemm -benchtime $(BENCHTIME) -count $(COUNT) . | tee $(abspath $(SGEMM_OUT))
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/numpy_sgemm.py $(SGEMM_OUT)
+	cd bench && $(GO) test -c -o results/bench.test .
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/numpy_sgemm.py --count $(COUNT) --benchtime $(BENCHTIME) --raw $(SGEMM_OUT) bench/results/bench.test
 
 # data installs Fashion-MNIST from Debian (dataset-fashion-mnist) into $(DATA),
 # unless the package is already installed.

@@ -1,17 +1,24 @@
 #!/usr/bin/python3
-"""Times numpy's float32 matmul (OpenBLAS) at the shapes of BenchmarkSgemm and
-prints GFLOP/s beside fastvae's and gonum's, with fastvae/OpenBLAS ratios.
+"""Benchmarks fastvae's Sgemm, gonum's and numpy's float32 matmul (OpenBLAS)
+side by side, interleaved, and prints GFLOP/s with fastvae/OpenBLAS ratios.
 
-Usage: numpy_sgemm.py GO_BENCH_OUTPUT
+Usage: numpy_sgemm.py [--count N] [--benchtime T] [--raw FILE] BENCH_TEST_BINARY
 
-GO_BENCH_OUTPUT is the output of `go test -bench Sgemm` in bench/ (any
--count: the median of the runs is used). Shapes and layouts are read from it.
-OpenBLAS is timed in a child process per thread count, started with
-OPENBLAS_NUM_THREADS set to 1 and 2 and without OPENBLAS_CORETYPE and
-OPENBLAS_L2_SIZE, so that OpenBLAS picks its kernels for this CPU itself; the
-child checks with threadpoolctl which BLAS numpy really calls.
+BENCH_TEST_BINARY is the bench module's test binary (go test -c). For each
+round, shape and thread count in turn, the script runs BenchmarkSgemm for
+every implementation at that shape and thread count, then times numpy at the
+same shape and thread count, so the two measurements of a row are taken
+seconds apart: on a machine shared with other work, ratios taken minutes apart
+mean little. Each table cell is the median over the rounds. --raw saves the
+Go benchmark output (benchstat reads it).
+
+OpenBLAS runs in two child processes, started with OPENBLAS_NUM_THREADS=1
+and =2 and without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, so that OpenBLAS
+picks its kernels for this CPU itself; each child reports through
+threadpoolctl which BLAS numpy calls, with how many threads.
 """
 
+import argparse
 import json
 import os
 import re
@@ -21,124 +28,158 @@ import sys
 import time
 
 THREADS = (1, 2)
-LINE = re.compile(
-    r"^BenchmarkSgemm/impl=(\w+)/threads=(\d+)/shape=(\d+)x(\d+)x(\d+)/layout=([NT]{2})(?:-\d+)?\s.*?([\d.]+) GFLOP/s"
-)
+METRICS = ("GFLOP/s", "GFLOP/cpu-s")
+# The shapes of BenchmarkSgemm (bench/sgemm_test.go), in its order.
+SHAPES = [
+    (128, 400, 784, "NT"), (400, 784, 128, "TN"),
+    (128, 40, 400, "NT"), (128, 400, 40, "NN"), (40, 400, 128, "TN"),
+    (128, 20, 400, "NT"), (128, 400, 20, "NN"), (20, 400, 128, "TN"),
+    (128, 400, 20, "NT"), (128, 20, 400, "NN"), (400, 20, 128, "TN"),
+    (128, 784, 400, "NT"), (128, 400, 784, "NN"), (784, 400, 128, "TN"),
+    (256, 256, 256, "NN"), (512, 512, 512, "NN"), (1024, 1024, 1024, "NN"), (2048, 2048, 2048, "NN"),
+]
+LINE = re.compile(r"^BenchmarkSgemm/impl=(\w+)/threads=(\d+)/shape=(\d+)x(\d+)x(\d+)/layout=([NT]{2})(?:-\d+)?\s")
 
 
-def parse_go(path):
-    """Returns {(impl, threads, m, n, k, layout): median GFLOP/s} and the
-    implementations in order of appearance."""
-    runs, impls = {}, []
-    with open(path) as f:
-        for line in f:
-            mt = LINE.match(line)
-            if not mt:
-                continue
-            impl, threads = mt.group(1), int(mt.group(2))
-            m, n, k = (int(mt.group(i)) for i in (3, 4, 5))
-            key = (impl, threads, m, n, k, mt.group(6))
-            runs.setdefault(key, []).append(float(mt.group(7)))
-            if impl not in impls:
-                impls.append(impl)
-    return {key: statistics.median(v) for key, v in runs.items()}, impls
-
-
-def operands(np, m, n, k, layout):
-    """Returns (A, B) with A @ B of shape m×n computed through the transposes
-    of layout, as BLAS sees them: a transposed operand is a view of a
-    row-major array, which numpy hands to sgemm with the transpose flag."""
-    rng = np.random.default_rng(1)
-    if layout[0] == "T":
-        a = rng.standard_normal((k, m), dtype=np.float32).T
-    else:
-        a = rng.standard_normal((m, k), dtype=np.float32)
-    if layout[1] == "T":
-        b = rng.standard_normal((n, k), dtype=np.float32).T
-    else:
-        b = rng.standard_normal((k, n), dtype=np.float32)
-    return a, b
-
-
-def measure(shapes):
-    """Runs in the child: times every shape, returns GFLOP/s (median of five
-    runs of at least 0.1 s each) and what threadpoolctl reports."""
+def child():
+    """Serves timings: reads "m n k layout" lines, answers with JSON lines of
+    GFLOP/s against wall and CPU time (medians of five runs of ≥ 0.1 s)."""
     import numpy as np
     from threadpoolctl import threadpool_info
 
     info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    out = {}
-    for m, n, k, layout in shapes:
-        a, b = operands(np, m, n, k, layout)
+    print(json.dumps(info), flush=True)
+    rng = np.random.default_rng(1)
+    for line in sys.stdin:
+        m, n, k, layout = line.split()
+        m, n, k = int(m), int(n), int(k)
+        # A transposed operand is a view of a row-major array, which numpy
+        # hands to sgemm with the transpose flag, as BLAS callers do.
+        a = rng.standard_normal((k, m), dtype=np.float32).T if layout[0] == "T" else rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((n, k), dtype=np.float32).T if layout[1] == "T" else rng.standard_normal((k, n), dtype=np.float32)
         c = np.empty((m, n), dtype=np.float32)
         np.matmul(a, b, out=c)
-        reps, t = 1, 0.0
+        reps = 1
         while True:
             t0 = time.perf_counter()
             for _ in range(reps):
                 np.matmul(a, b, out=c)
-            t = time.perf_counter() - t0
-            if t >= 0.1:
+            if time.perf_counter() - t0 >= 0.1:
                 break
             reps *= 2
-        rates = [2.0 * m * n * k * reps / t / 1e9]
-        for _ in range(4):
-            t0 = time.perf_counter()
+        flop = 2.0 * m * n * k * reps / 1e9
+        wall, cpu = [], []
+        for _ in range(5):
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(reps):
                 np.matmul(a, b, out=c)
-            rates.append(2.0 * m * n * k * reps / (time.perf_counter() - t0) / 1e9)
-        out[f"{m}x{n}x{k}/{layout}"] = statistics.median(rates)
-    return {"blas": info, "gflops": out}
+            wall.append(flop / (time.perf_counter() - t0))
+            cpu.append(flop / max(time.process_time() - c0, 1e-9))
+        print(json.dumps({"GFLOP/s": statistics.median(wall), "GFLOP/cpu-s": statistics.median(cpu)}), flush=True)
+
+
+def start_child(threads):
+    env = {key: v for key, v in os.environ.items() if key not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env["OPENBLAS_NUM_THREADS"] = str(threads)
+    p = subprocess.Popen([sys.executable, __file__, "--child"], env=env, text=True,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    for lib in json.loads(p.stdout.readline()):
+        print(f"threads={threads}: numpy calls {lib.get('internal_api')} {lib.get('version')} "
+              f"({lib.get('architecture')}, {lib.get('num_threads')} threads) from {lib.get('filepath')}")
+        if lib.get("internal_api") != "openblas" or lib.get("num_threads") != threads:
+            sys.exit("numpy is not running OpenBLAS with the requested thread count")
+    return p
+
+
+def run_go(binary, threads, shape, benchtime):
+    m, n, k, layout = shape
+    pattern = f"^BenchmarkSgemm$/^impl=/^threads={threads}$/^shape={m}x{n}x{k}$/^layout={layout}$"
+    binary = os.path.abspath(binary)
+    out = subprocess.run([binary, "-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime,
+                          "-test.count", "1"], check=True, capture_output=True, text=True,
+                         cwd=os.path.dirname(binary)).stdout
+    return [line for line in out.splitlines() if LINE.match(line)]
+
+
+def parse(lines):
+    """Returns {(metric, impl, threads, m, n, k, layout): value}."""
+    vals = {}
+    for line in lines:
+        mt = LINE.match(line)
+        impl, threads = mt.group(1), int(mt.group(2))
+        m, n, k = (int(mt.group(i)) for i in (3, 4, 5))
+        fields = line.split()
+        for i, unit in enumerate(fields[1:], 1):
+            if unit in METRICS:
+                vals[(unit, impl, threads, m, n, k, mt.group(6))] = float(fields[i - 1])
+    return vals
 
 
 def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        shapes = [tuple(s) for s in json.loads(sys.argv[2])]
-        json.dump(measure(shapes), sys.stdout)
+    if sys.argv[1:] == ["--child"]:
+        child()
         return
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    go, impls = parse_go(sys.argv[1])
-    if not go:
-        sys.exit(f"{sys.argv[1]}: no BenchmarkSgemm lines with GFLOP/s")
-    shapes = []
-    for (_, _, m, n, k, layout) in go:
-        if (m, n, k, layout) not in shapes:
-            shapes.append((m, n, k, layout))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=1, help="rounds over all shapes (medians are reported)")
+    ap.add_argument("--benchtime", default="1s", help="-test.benchtime of each Go benchmark")
+    ap.add_argument("--raw", help="file to save the Go benchmark output in")
+    ap.add_argument("binary")
+    args = ap.parse_args()
 
-    blas = {}
-    for t in THREADS:
-        env = {key: v for key, v in os.environ.items() if key not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-        env["OPENBLAS_NUM_THREADS"] = str(t)
-        res = json.loads(subprocess.run(
-            [sys.executable, __file__, "--child", json.dumps(shapes)],
-            env=env, check=True, capture_output=True, text=True).stdout)
-        for lib in res["blas"]:
-            print(f"threads={t}: numpy calls {lib.get('internal_api')} {lib.get('version')} "
-                  f"({lib.get('architecture')}, {lib.get('num_threads')} threads) from {lib.get('filepath')}")
-            if lib.get("internal_api") != "openblas" or lib.get("num_threads") != t:
-                sys.exit("numpy is not running OpenBLAS with the requested thread count")
-        blas[t] = res["gflops"]
+    children = {t: start_child(t) for t in THREADS}
+    runs, impls, raw = {}, [], []
+    for r in range(args.count):
+        for shape in SHAPES:
+            for t in THREADS:
+                lines = run_go(args.binary, t, shape, args.benchtime)
+                raw += lines
+                for key, v in parse(lines).items():
+                    runs.setdefault(key, []).append(v)
+                    if key[1] not in impls:
+                        impls.append(key[1])
+                children[t].stdin.write("%d %d %d %s\n" % shape)
+                children[t].stdin.flush()
+                for unit, v in json.loads(children[t].stdout.readline()).items():
+                    runs.setdefault((unit, "openblas", t) + shape, []).append(v)
+            print(f"round {r + 1}/{args.count}: {shape[0]}x{shape[1]}x{shape[2]} {shape[3]} done", file=sys.stderr, flush=True)
+    for p in children.values():
+        p.stdin.close()
+        p.wait()
+    if args.raw:
+        with open(args.raw, "w") as f:
+            f.write("\n".join(raw) + "\n")
+    med = {key: statistics.median(v) for key, v in runs.items()}
 
     ours = [i for i in impls if i != "gonum"]
-    head = ["threads", "shape", "layout"] + impls + ["openblas"] + [f"{i}/openblas" for i in ours]
-    rows = []
-    for t in THREADS:
-        for m, n, k, layout in shapes:
-            ob = blas[t][f"{m}x{n}x{k}/{layout}"]
-            row = [str(t), f"{m}x{n}x{k}", layout]
-            for i in impls:
-                v = go.get((i, t, m, n, k, layout))
-                row.append("-" if v is None else f"{v:.1f}")
-            row.append(f"{ob:.1f}")
-            for i in ours:
-                v = go.get((i, t, m, n, k, layout))
-                row.append("-" if v is None else f"{v / ob:.2f}")
-            rows.append(row)
-    print("\nGFLOP/s (median over runs; shape is m×n×k of C[m×n] = op(A)·op(B))\n")
-    widths = [max(len(r[c]) for r in rows + [head]) for c in range(len(head))]
-    for r in [head] + rows:
-        print("  ".join(v.rjust(w) for v, w in zip(r, widths)))
+    for unit, title in (
+        ("GFLOP/s", "GFLOP/s against wall time"),
+        ("GFLOP/cpu-s", "GFLOP per second of CPU time used by the process (on a shared machine, the speed of an "
+                        "idle core; at 2 threads it is efficiency, not speed, and OpenBLAS's spinning workers count)"),
+    ):
+        head = ["threads", "shape", "layout"] + impls + ["openblas"] + [f"{i}/openblas" for i in ours]
+        rows = []
+        for t in THREADS:
+            for m, n, k, layout in SHAPES:
+                cell = lambda impl: med.get((unit, impl, t, m, n, k, layout))
+                ob = cell("openblas")
+                row = [str(t), f"{m}x{n}x{k}", layout]
+                row += ["-" if cell(i) is None else f"{cell(i):.1f}" for i in impls]
+                row.append("-" if ob is None else f"{ob:.1f}")
+                row += ["-" if cell(i) is None or not ob else f"{cell(i) / ob:.2f}" for i in ours]
+                rows.append(row)
+        print(f"\n{title}; medians over {args.count} rounds; shape is m×n×k of C[m×n] = op(A)·op(B)\n")
+        widths = [max(len(r[c]) for r in rows + [head]) for c in range(len(head))]
+        for r in [head] + rows:
+            print("  ".join(v.rjust(w) for v, w in zip(r, widths)))
+    # Thread scaling from the same rounds.
+    print("\n2 threads / 1 thread, wall time:")
+    for m, n, k, layout in SHAPES:
+        parts = []
+        for i in impls + ["openblas"]:
+            one, two = med.get(("GFLOP/s", i, 1, m, n, k, layout)), med.get(("GFLOP/s", i, 2, m, n, k, layout))
+            if one and two:
+                parts.append(f"{i} {two / one:.2f}")
+        print(f"  {m}x{n}x{k} {layout}: " + ", ".join(parts))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ func (s gemmShape) operands() (transA, transB bool, a []float32, lda int, b []fl
 }
 
 // BenchmarkSgemm times kernels.Sgemm with every implementation this CPU runs
-// and gonum's pure-Go Sgemm, on one and two threads, and reports GFLOP/s.
+// and gonum's Sgemm, on one and two threads, and reports GFLOP/s against wall
+// time and against the CPU time the process used (GFLOP/cpu-s).
 func BenchmarkSgemm(b *testing.B) {
 	defer kernels.SetThreads(kernels.Threads())
 	defer func(name string) { _ = kernels.Use(name) }(kernels.Impl())
@@ -95,9 +96,16 @@ func benchSgemm(b *testing.B, impl string, threads int, s gemmShape) {
 	call() // warm the packing buffers and the caches
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		call()
 	}
+	cpu := cpuTime() - cpu0
 	flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu > 0 {
+		// Per second of CPU used by the whole process: on one thread, the
+		// speed the code would have on an idle core of this shared machine.
+		b.ReportMetric(flops/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+	}
 }

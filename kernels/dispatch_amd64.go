@@ -19,7 +19,7 @@ var avx2Kernels = kernelSet{
 	squaredError:      squaredErrorAVX2,
 	adamStep:          adamStepAVX2Hyper,
 	addBias:           addBiasAVX2,
-	sumRows:           sumRowsAVX2,
+	sumRows:           sumRowsAcc,
 }
 
 // avx512Kernels is avx2Kernels with the kernels that have AVX-512F code
@@ -29,7 +29,12 @@ var avx2Kernels = kernelSet{
 var avx512Kernels = func() kernelSet {
 	ks := avx2Kernels
 	ks.name = "avx512"
+	ks.exp = expAVX512
+	ks.sigmoid = sigmoidAVX512
 	ks.sgemm = sgemmAVX512
+	ks.reparamKL = reparamKLAVX512
+	ks.reparamKLBackward = reparamKLBackwardAVX512
+	ks.bceWithLogits = bceWithLogitsAVX512
 	return ks
 }()
 

@@ -5,6 +5,11 @@ package kernels
 // to zero). Exp(+Inf) = +Inf, Exp(x) = +Inf for x above the overflow
 // threshold 88.7228..., Exp(-Inf) = 0, and NaN gives NaN. dst may be src.
 // It panics if len(dst) != len(src).
+//
+// The generic code computes in float64 and rounds once (0.5 ULP); the avx2
+// and avx512 code computes in float32 with FMA (0.79 and 0.77 ULP at worst
+// over all inputs, in the subnormal range; under 0.6 for normal results).
+// Each element's result depends on its input alone.
 func Exp(dst, src []float32) {
 	checkSameLen("Exp", []string{"dst", "src"}, dst, src)
 	kernels().exp(dst, src)
@@ -12,7 +17,11 @@ func Exp(dst, src []float32) {
 
 // Sigmoid sets dst[i] = 1/(1+e^-src[i]), within 2 ULP of the correctly
 // rounded value for every float32 input. Sigmoid(+Inf) = 1, Sigmoid(-Inf) = 0,
-// NaN gives NaN. dst may be src. It panics if len(dst) != len(src).
+// NaN gives NaN; results in the subnormal range (x < -87.3) are not flushed.
+// dst may be src. It panics if len(dst) != len(src).
+//
+// The generic code computes in float64 (0.5 ULP); the avx2 and avx512 code
+// in float32 (1.48 and 1.51 ULP at worst over all inputs).
 func Sigmoid(dst, src []float32) {
 	checkSameLen("Sigmoid", []string{"dst", "src"}, dst, src)
 	kernels().sigmoid(dst, src)

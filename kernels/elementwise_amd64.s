@@ -7,206 +7,121 @@
 // func expAVX2(dst []float32, src []float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·expAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), AX
-	MOVQ src_base+24(FP), CX
-	MOVQ src_len+32(FP), DX
-	XORQ BX, BX
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    src_len+32(FP), DX
+	VMOVUPS vecmath_exp<>+32(SB), Y0
+	VMOVUPS vecmath_exp<>+0(SB), Y1
+	VMOVUPS vecmath_exp<>+64(SB), Y2
+	VMOVUPS vecmath_exp<>+96(SB), Y3
+	VMOVUPS vecmath_exp<>+160(SB), Y4
+	VMOVUPS vecmath_exp<>+192(SB), Y5
+	VMOVUPS vecmath_exp<>+224(SB), Y6
+	VMOVUPS vecmath_exp<>+128(SB), Y7
+	XORQ    BX, BX
 
 expAVX2_block:
 	MOVQ         DX, SI
 	SUBQ         BX, SI
-	CMPQ         SI, $0x00000020
+	CMPQ         SI, $0x00000010
 	JB           expAVX2_vector
-	VMOVUPS      vecmath_exp<>+320(SB), Y0
-	VPAND        (CX)(BX*4), Y0, Y1
-	VPAND        32(CX)(BX*4), Y0, Y2
-	VPMAXUD      Y2, Y1, Y1
-	VPAND        64(CX)(BX*4), Y0, Y2
-	VPMAXUD      Y2, Y1, Y1
-	VPAND        96(CX)(BX*4), Y0, Y0
-	VPMAXUD      Y0, Y1, Y1
-	VPCMPGTD     vecmath_exp<>+384(SB), Y1, Y1
-	VPTEST       Y1, Y1
+	VMOVUPS      (CX)(BX*4), Y8
+	VMOVUPS      32(CX)(BX*4), Y9
+	VPAND        vecmath_exp<>+320(SB), Y8, Y10
+	VPAND        vecmath_exp<>+320(SB), Y9, Y11
+	VPMAXUD      Y11, Y10, Y10
+	VPCMPGTD     vecmath_exp<>+384(SB), Y10, Y10
+	VPTEST       Y10, Y10
 	JNZ          expAVX2_outside
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVUPS      32(CX)(BX*4), Y1
-	VMOVUPS      64(CX)(BX*4), Y2
-	VMOVUPS      96(CX)(BX*4), Y3
-	VMOVUPS      vecmath_exp<>+0(SB), Y4
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
-	VMOVUPS      vecmath_exp<>+0(SB), Y5
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
-	VMOVUPS      vecmath_exp<>+0(SB), Y6
-	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
-	VMOVUPS      vecmath_exp<>+0(SB), Y7
-	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
-	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
-	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
-	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
-	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
-	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
-	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
-	VMOVUPS      vecmath_exp<>+128(SB), Y8
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
-	VMOVUPS      vecmath_exp<>+128(SB), Y9
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
-	VMOVUPS      vecmath_exp<>+128(SB), Y10
-	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
-	VMOVUPS      vecmath_exp<>+128(SB), Y11
-	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
-	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
-	VFMADD231PS  Y8, Y0, Y12
-	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
-	VFMADD231PS  Y9, Y1, Y8
-	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
-	VFMADD231PS  Y10, Y2, Y9
-	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
-	VFMADD231PS  Y11, Y3, Y10
-	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
-	VFMADD213PS  Y0, Y0, Y12
-	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
-	VFMADD213PS  Y1, Y1, Y8
-	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
-	VFMADD213PS  Y2, Y2, Y9
-	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
-	VFMADD213PS  Y3, Y3, Y10
-	VPSRLD       $0x03, Y4, Y4
-	VPSLLD       $0x17, Y4, Y4
-	VPADDD       Y4, Y12, Y0
-	VPSRLD       $0x03, Y5, Y5
-	VPSLLD       $0x17, Y5, Y5
-	VPADDD       Y5, Y8, Y1
-	VPSRLD       $0x03, Y6, Y6
-	VPSLLD       $0x17, Y6, Y6
-	VPADDD       Y6, Y9, Y2
-	VPSRLD       $0x03, Y7, Y7
-	VPSLLD       $0x17, Y7, Y7
-	VPADDD       Y7, Y10, Y3
-	VMOVUPS      Y0, (AX)(BX*4)
-	VMOVUPS      Y1, 32(AX)(BX*4)
-	VMOVUPS      Y2, 64(AX)(BX*4)
-	VMOVUPS      Y3, 96(AX)(BX*4)
-	ADDQ         $0x00000020, BX
+	VMOVAPS      Y0, Y10
+	VFMADD231PS  Y1, Y8, Y10
+	VMOVAPS      Y0, Y11
+	VFMADD231PS  Y1, Y9, Y11
+	VSUBPS       Y0, Y10, Y12
+	VSUBPS       Y0, Y11, Y13
+	VFNMADD231PS Y2, Y12, Y8
+	VFNMADD231PS Y2, Y13, Y9
+	VFNMADD231PS Y3, Y12, Y8
+	VFNMADD231PS Y3, Y13, Y9
+	VMOVUPS      Y7, Y12
+	VFMADD213PS  Y4, Y8, Y12
+	VMOVUPS      Y7, Y13
+	VFMADD213PS  Y4, Y9, Y13
+	VFMADD213PS  Y5, Y8, Y12
+	VFMADD213PS  Y5, Y9, Y13
+	VFMADD213PS  Y6, Y8, Y12
+	VFMADD213PS  Y6, Y9, Y13
+	VPERMPS      vecmath_exp<>+288(SB), Y10, Y14
+	VFMADD231PS  Y12, Y8, Y14
+	VPERMPS      vecmath_exp<>+288(SB), Y11, Y12
+	VFMADD231PS  Y13, Y9, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y10, Y8
+	VFMADD213PS  Y8, Y8, Y14
+	VPERMPS      vecmath_exp<>+256(SB), Y11, Y9
+	VFMADD213PS  Y9, Y9, Y12
+	VPSRLD       $0x03, Y10, Y10
+	VPSLLD       $0x17, Y10, Y10
+	VPADDD       Y10, Y14, Y8
+	VPSRLD       $0x03, Y11, Y11
+	VPSLLD       $0x17, Y11, Y11
+	VPADDD       Y11, Y12, Y9
+	VMOVUPS      Y8, (AX)(BX*4)
+	VMOVUPS      Y9, 32(AX)(BX*4)
+	ADDQ         $0x00000010, BX
 	JMP          expAVX2_block
 
 expAVX2_outside:
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVUPS      32(CX)(BX*4), Y1
-	VMOVUPS      64(CX)(BX*4), Y2
-	VMOVUPS      96(CX)(BX*4), Y3
-	VMOVUPS      vecmath_exp<>+416(SB), Y4
-	VMOVUPS      vecmath_exp<>+448(SB), Y5
-	VMAXPS       Y0, Y4, Y0
-	VMINPS       Y0, Y5, Y0
-	VMAXPS       Y1, Y4, Y1
-	VMINPS       Y1, Y5, Y1
-	VMAXPS       Y2, Y4, Y2
-	VMINPS       Y2, Y5, Y2
-	VMAXPS       Y3, Y4, Y3
-	VMINPS       Y3, Y5, Y3
-	VMOVUPS      vecmath_exp<>+0(SB), Y4
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
-	VMOVUPS      vecmath_exp<>+0(SB), Y5
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
-	VMOVUPS      vecmath_exp<>+0(SB), Y6
-	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
-	VMOVUPS      vecmath_exp<>+0(SB), Y7
-	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
-	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
-	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
-	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
-	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
-	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
-	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
-	VMOVUPS      vecmath_exp<>+128(SB), Y8
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
-	VMOVUPS      vecmath_exp<>+128(SB), Y9
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
-	VMOVUPS      vecmath_exp<>+128(SB), Y10
-	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
-	VMOVUPS      vecmath_exp<>+128(SB), Y11
-	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
-	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
-	VFMADD231PS  Y8, Y0, Y12
-	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
-	VFMADD231PS  Y9, Y1, Y8
-	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
-	VFMADD231PS  Y10, Y2, Y9
-	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
-	VFMADD231PS  Y11, Y3, Y10
-	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
-	VFMADD213PS  Y0, Y0, Y12
-	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
-	VFMADD213PS  Y1, Y1, Y8
-	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
-	VFMADD213PS  Y2, Y2, Y9
-	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
-	VFMADD213PS  Y3, Y3, Y10
-	VPSRLD       $0x03, Y4, Y4
-	VPSUBD       vecmath_exp<>+480(SB), Y4, Y4
-	VPSRLD       $0x01, Y4, Y0
-	VPSUBD       Y0, Y4, Y4
-	VPSLLD       $0x17, Y0, Y0
-	VPSLLD       $0x17, Y4, Y4
-	VPSRLD       $0x03, Y5, Y5
-	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
-	VPSRLD       $0x01, Y5, Y1
-	VPSUBD       Y1, Y5, Y5
-	VPSLLD       $0x17, Y1, Y1
-	VPSLLD       $0x17, Y5, Y5
-	VPSRLD       $0x03, Y6, Y6
-	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
-	VPSRLD       $0x01, Y6, Y2
-	VPSUBD       Y2, Y6, Y6
-	VPSLLD       $0x17, Y2, Y2
-	VPSLLD       $0x17, Y6, Y6
-	VPSRLD       $0x03, Y7, Y7
-	VPSUBD       vecmath_exp<>+480(SB), Y7, Y7
-	VPSRLD       $0x01, Y7, Y3
-	VPSUBD       Y3, Y7, Y7
-	VPSLLD       $0x17, Y3, Y3
-	VPSLLD       $0x17, Y7, Y7
-	VMULPS       Y0, Y12, Y12
-	VMULPS       Y4, Y12, Y0
-	VMULPS       Y1, Y8, Y8
-	VMULPS       Y5, Y8, Y1
-	VMULPS       Y2, Y9, Y9
-	VMULPS       Y6, Y9, Y2
-	VMULPS       Y3, Y10, Y10
-	VMULPS       Y7, Y10, Y3
-	VMOVUPS      Y0, (AX)(BX*4)
-	VMOVUPS      Y1, 32(AX)(BX*4)
-	VMOVUPS      Y2, 64(AX)(BX*4)
-	VMOVUPS      Y3, 96(AX)(BX*4)
-	ADDQ         $0x00000020, BX
+	VMOVUPS      vecmath_exp<>+416(SB), Y10
+	VMOVUPS      vecmath_exp<>+448(SB), Y11
+	VMAXPS       Y8, Y10, Y8
+	VMINPS       Y8, Y11, Y8
+	VMAXPS       Y9, Y10, Y9
+	VMINPS       Y9, Y11, Y9
+	VMOVAPS      Y0, Y10
+	VFMADD231PS  Y1, Y8, Y10
+	VMOVAPS      Y0, Y11
+	VFMADD231PS  Y1, Y9, Y11
+	VSUBPS       Y0, Y10, Y12
+	VSUBPS       Y0, Y11, Y13
+	VFNMADD231PS Y2, Y12, Y8
+	VFNMADD231PS Y2, Y13, Y9
+	VFNMADD231PS Y3, Y12, Y8
+	VFNMADD231PS Y3, Y13, Y9
+	VMOVUPS      Y7, Y12
+	VFMADD213PS  Y4, Y8, Y12
+	VMOVUPS      Y7, Y13
+	VFMADD213PS  Y4, Y9, Y13
+	VFMADD213PS  Y5, Y8, Y12
+	VFMADD213PS  Y5, Y9, Y13
+	VFMADD213PS  Y6, Y8, Y12
+	VFMADD213PS  Y6, Y9, Y13
+	VPERMPS      vecmath_exp<>+288(SB), Y10, Y14
+	VFMADD231PS  Y12, Y8, Y14
+	VPERMPS      vecmath_exp<>+288(SB), Y11, Y12
+	VFMADD231PS  Y13, Y9, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y10, Y8
+	VFMADD213PS  Y8, Y8, Y14
+	VPERMPS      vecmath_exp<>+256(SB), Y11, Y9
+	VFMADD213PS  Y9, Y9, Y12
+	VPSRLD       $0x03, Y10, Y10
+	VPSUBD       vecmath_exp<>+480(SB), Y10, Y10
+	VPSRLD       $0x01, Y10, Y8
+	VPSUBD       Y8, Y10, Y10
+	VPSLLD       $0x17, Y8, Y8
+	VPSLLD       $0x17, Y10, Y10
+	VPSRLD       $0x03, Y11, Y11
+	VPSUBD       vecmath_exp<>+480(SB), Y11, Y11
+	VPSRLD       $0x01, Y11, Y9
+	VPSUBD       Y9, Y11, Y11
+	VPSLLD       $0x17, Y9, Y9
+	VPSLLD       $0x17, Y11, Y11
+	VMULPS       Y8, Y14, Y14
+	VMULPS       Y10, Y14, Y8
+	VMULPS       Y9, Y12, Y12
+	VMULPS       Y11, Y12, Y9
+	VMOVUPS      Y8, (AX)(BX*4)
+	VMOVUPS      Y9, 32(AX)(BX*4)
+	ADDQ         $0x00000010, BX
 	JMP          expAVX2_block
 
 expAVX2_vector:
@@ -214,71 +129,71 @@ expAVX2_vector:
 	SUBQ         BX, SI
 	CMPQ         SI, $0x00000008
 	JB           expAVX2_masked
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVAPS      Y0, Y1
-	VMOVUPS      vecmath_exp<>+416(SB), Y1
-	VMOVUPS      vecmath_exp<>+448(SB), Y2
-	VMAXPS       Y0, Y1, Y0
-	VMINPS       Y0, Y2, Y0
-	VMOVUPS      vecmath_exp<>+0(SB), Y1
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y1
-	VSUBPS       vecmath_exp<>+32(SB), Y1, Y2
-	VFNMADD231PS vecmath_exp<>+64(SB), Y2, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y2, Y0
-	VMOVUPS      vecmath_exp<>+128(SB), Y2
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y2
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y2
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y2
-	VPERMPS      vecmath_exp<>+288(SB), Y1, Y3
-	VFMADD231PS  Y2, Y0, Y3
-	VPERMPS      vecmath_exp<>+256(SB), Y1, Y0
-	VFMADD213PS  Y0, Y0, Y3
-	VPSRLD       $0x03, Y1, Y1
-	VPSUBD       vecmath_exp<>+480(SB), Y1, Y1
-	VPSRLD       $0x01, Y1, Y0
-	VPSUBD       Y0, Y1, Y1
-	VPSLLD       $0x17, Y0, Y0
-	VPSLLD       $0x17, Y1, Y1
-	VMULPS       Y0, Y3, Y3
-	VMULPS       Y1, Y3, Y0
-	VMOVUPS      Y0, (AX)(BX*4)
+	VMOVUPS      (CX)(BX*4), Y8
+	VMOVAPS      Y8, Y9
+	VMOVUPS      vecmath_exp<>+416(SB), Y9
+	VMOVUPS      vecmath_exp<>+448(SB), Y10
+	VMAXPS       Y8, Y9, Y8
+	VMINPS       Y8, Y10, Y8
+	VMOVAPS      Y0, Y9
+	VFMADD231PS  Y1, Y8, Y9
+	VSUBPS       Y0, Y9, Y10
+	VFNMADD231PS Y2, Y10, Y8
+	VFNMADD231PS Y3, Y10, Y8
+	VMOVUPS      Y7, Y10
+	VFMADD213PS  Y4, Y8, Y10
+	VFMADD213PS  Y5, Y8, Y10
+	VFMADD213PS  Y6, Y8, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y9, Y11
+	VFMADD231PS  Y10, Y8, Y11
+	VPERMPS      vecmath_exp<>+256(SB), Y9, Y8
+	VFMADD213PS  Y8, Y8, Y11
+	VPSRLD       $0x03, Y9, Y9
+	VPSUBD       vecmath_exp<>+480(SB), Y9, Y9
+	VPSRLD       $0x01, Y9, Y8
+	VPSUBD       Y8, Y9, Y9
+	VPSLLD       $0x17, Y8, Y8
+	VPSLLD       $0x17, Y9, Y9
+	VMULPS       Y8, Y11, Y11
+	VMULPS       Y9, Y11, Y8
+	VMOVUPS      Y8, (AX)(BX*4)
 	ADDQ         $0x00000008, BX
 	JMP          expAVX2_vector
 
 expAVX2_masked:
 	TESTQ        SI, SI
 	JZ           expAVX2_done
-	LEAQ         vecmath_exp<>+544(SB), DX
+	LEAQ         vecmath_exp<>+576(SB), DX
 	NEGQ         SI
-	VMOVDQU      (DX)(SI*4), Y0
-	VMASKMOVPS   (CX)(BX*4), Y0, Y1
-	VMOVAPS      Y1, Y2
-	VMOVUPS      vecmath_exp<>+416(SB), Y2
-	VMOVUPS      vecmath_exp<>+448(SB), Y3
-	VMAXPS       Y1, Y2, Y1
-	VMINPS       Y1, Y3, Y1
-	VMOVUPS      vecmath_exp<>+0(SB), Y2
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y2
-	VSUBPS       vecmath_exp<>+32(SB), Y2, Y3
-	VFNMADD231PS vecmath_exp<>+64(SB), Y3, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y3, Y1
-	VMOVUPS      vecmath_exp<>+128(SB), Y3
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y3
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y3
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y3
-	VPERMPS      vecmath_exp<>+288(SB), Y2, Y4
-	VFMADD231PS  Y3, Y1, Y4
-	VPERMPS      vecmath_exp<>+256(SB), Y2, Y1
-	VFMADD213PS  Y1, Y1, Y4
-	VPSRLD       $0x03, Y2, Y2
-	VPSUBD       vecmath_exp<>+480(SB), Y2, Y2
-	VPSRLD       $0x01, Y2, Y1
-	VPSUBD       Y1, Y2, Y2
-	VPSLLD       $0x17, Y1, Y1
-	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y1, Y4, Y4
-	VMULPS       Y2, Y4, Y1
-	VMASKMOVPS   Y1, Y0, (AX)(BX*4)
+	VMOVDQU      (DX)(SI*4), Y8
+	VMASKMOVPS   (CX)(BX*4), Y8, Y9
+	VMOVAPS      Y9, Y10
+	VMOVUPS      vecmath_exp<>+416(SB), Y10
+	VMOVUPS      vecmath_exp<>+448(SB), Y11
+	VMAXPS       Y9, Y10, Y9
+	VMINPS       Y9, Y11, Y9
+	VMOVAPS      Y0, Y10
+	VFMADD231PS  Y1, Y9, Y10
+	VSUBPS       Y0, Y10, Y0
+	VFNMADD231PS Y2, Y0, Y9
+	VFNMADD231PS Y3, Y0, Y9
+	VMOVUPS      Y7, Y0
+	VFMADD213PS  Y4, Y9, Y0
+	VFMADD213PS  Y5, Y9, Y0
+	VFMADD213PS  Y6, Y9, Y0
+	VPERMPS      vecmath_exp<>+288(SB), Y10, Y1
+	VFMADD231PS  Y0, Y9, Y1
+	VPERMPS      vecmath_exp<>+256(SB), Y10, Y9
+	VFMADD213PS  Y9, Y9, Y1
+	VPSRLD       $0x03, Y10, Y10
+	VPSUBD       vecmath_exp<>+480(SB), Y10, Y10
+	VPSRLD       $0x01, Y10, Y0
+	VPSUBD       Y0, Y10, Y10
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y10, Y10
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y10, Y1, Y9
+	VMASKMOVPS   Y9, Y8, (AX)(BX*4)
 
 expAVX2_done:
 	VZEROUPPER
@@ -412,333 +327,245 @@ DATA vecmath_exp<>+496(SB)/4, $0x0967ff02
 DATA vecmath_exp<>+500(SB)/4, $0x0967ff02
 DATA vecmath_exp<>+504(SB)/4, $0x0967ff02
 DATA vecmath_exp<>+508(SB)/4, $0x0967ff02
-DATA vecmath_exp<>+512(SB)/4, $0xffffffff
-DATA vecmath_exp<>+516(SB)/4, $0xffffffff
-DATA vecmath_exp<>+520(SB)/4, $0xffffffff
-DATA vecmath_exp<>+524(SB)/4, $0xffffffff
-DATA vecmath_exp<>+528(SB)/4, $0xffffffff
-DATA vecmath_exp<>+532(SB)/4, $0xffffffff
-DATA vecmath_exp<>+536(SB)/4, $0xffffffff
-DATA vecmath_exp<>+540(SB)/4, $0xffffffff
-DATA vecmath_exp<>+544(SB)/4, $0x00000000
-DATA vecmath_exp<>+548(SB)/4, $0x00000000
-DATA vecmath_exp<>+552(SB)/4, $0x00000000
-DATA vecmath_exp<>+556(SB)/4, $0x00000000
-DATA vecmath_exp<>+560(SB)/4, $0x00000000
-DATA vecmath_exp<>+564(SB)/4, $0x00000000
-DATA vecmath_exp<>+568(SB)/4, $0x00000000
-DATA vecmath_exp<>+572(SB)/4, $0x00000000
-GLOBL vecmath_exp<>(SB), RODATA|NOPTR, $576
+DATA vecmath_exp<>+512(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+516(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+520(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+524(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+528(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+532(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+536(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+540(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+544(SB)/4, $0xffffffff
+DATA vecmath_exp<>+548(SB)/4, $0xffffffff
+DATA vecmath_exp<>+552(SB)/4, $0xffffffff
+DATA vecmath_exp<>+556(SB)/4, $0xffffffff
+DATA vecmath_exp<>+560(SB)/4, $0xffffffff
+DATA vecmath_exp<>+564(SB)/4, $0xffffffff
+DATA vecmath_exp<>+568(SB)/4, $0xffffffff
+DATA vecmath_exp<>+572(SB)/4, $0xffffffff
+DATA vecmath_exp<>+576(SB)/4, $0x00000000
+DATA vecmath_exp<>+580(SB)/4, $0x00000000
+DATA vecmath_exp<>+584(SB)/4, $0x00000000
+DATA vecmath_exp<>+588(SB)/4, $0x00000000
+DATA vecmath_exp<>+592(SB)/4, $0x00000000
+DATA vecmath_exp<>+596(SB)/4, $0x00000000
+DATA vecmath_exp<>+600(SB)/4, $0x00000000
+DATA vecmath_exp<>+604(SB)/4, $0x00000000
+GLOBL vecmath_exp<>(SB), RODATA|NOPTR, $608
 
 // func sigmoidAVX2(dst []float32, src []float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), AX
-	MOVQ src_base+24(FP), CX
-	MOVQ src_len+32(FP), DX
-	XORQ BX, BX
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    src_len+32(FP), DX
+	VMOVUPS vecmath_exp<>+32(SB), Y0
+	VMOVUPS vecmath_exp<>+0(SB), Y1
+	VMOVUPS vecmath_exp<>+64(SB), Y2
+	XORQ    BX, BX
 
 sigmoidAVX2_block:
 	MOVQ         DX, SI
 	SUBQ         BX, SI
-	CMPQ         SI, $0x00000020
+	CMPQ         SI, $0x00000018
 	JB           sigmoidAVX2_vector
-	VMOVUPS      vecmath_exp<>+320(SB), Y0
-	VPAND        (CX)(BX*4), Y0, Y1
-	VPAND        32(CX)(BX*4), Y0, Y2
-	VPMAXUD      Y2, Y1, Y1
-	VPAND        64(CX)(BX*4), Y0, Y2
-	VPMAXUD      Y2, Y1, Y1
-	VPAND        96(CX)(BX*4), Y0, Y0
-	VPMAXUD      Y0, Y1, Y1
-	VPCMPGTD     vecmath_exp<>+384(SB), Y1, Y1
-	VPTEST       Y1, Y1
+	VMOVUPS      (CX)(BX*4), Y3
+	VMOVUPS      32(CX)(BX*4), Y4
+	VMOVUPS      64(CX)(BX*4), Y5
+	VPAND        vecmath_exp<>+320(SB), Y3, Y6
+	VPAND        vecmath_exp<>+320(SB), Y4, Y7
+	VPMAXUD      Y7, Y6, Y6
+	VPAND        vecmath_exp<>+320(SB), Y5, Y7
+	VPMAXUD      Y7, Y6, Y6
+	VPCMPGTD     vecmath_exp<>+384(SB), Y6, Y6
+	VPTEST       Y6, Y6
 	JNZ          sigmoidAVX2_outside
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVUPS      32(CX)(BX*4), Y1
-	VMOVUPS      64(CX)(BX*4), Y2
-	VMOVUPS      96(CX)(BX*4), Y3
-	VORPS        vecmath_exp<>+352(SB), Y0, Y0
-	VORPS        vecmath_exp<>+352(SB), Y1, Y1
-	VORPS        vecmath_exp<>+352(SB), Y2, Y2
 	VORPS        vecmath_exp<>+352(SB), Y3, Y3
-	VMOVUPS      vecmath_exp<>+0(SB), Y4
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
-	VMOVUPS      vecmath_exp<>+0(SB), Y5
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
-	VMOVUPS      vecmath_exp<>+0(SB), Y6
-	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
-	VMOVUPS      vecmath_exp<>+0(SB), Y7
-	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
-	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
-	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
-	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
-	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
-	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
-	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
-	VMOVUPS      vecmath_exp<>+128(SB), Y8
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
+	VORPS        vecmath_exp<>+352(SB), Y4, Y4
+	VORPS        vecmath_exp<>+352(SB), Y5, Y5
+	VMOVAPS      Y0, Y6
+	VFMADD231PS  Y1, Y3, Y6
+	VMOVAPS      Y0, Y7
+	VFMADD231PS  Y1, Y4, Y7
+	VMOVAPS      Y0, Y8
+	VFMADD231PS  Y1, Y5, Y8
+	VSUBPS       Y0, Y6, Y9
+	VSUBPS       Y0, Y7, Y10
+	VSUBPS       Y0, Y8, Y11
+	VFNMADD231PS Y2, Y9, Y3
+	VFNMADD231PS Y2, Y10, Y4
+	VFNMADD231PS Y2, Y11, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y5
 	VMOVUPS      vecmath_exp<>+128(SB), Y9
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y9
 	VMOVUPS      vecmath_exp<>+128(SB), Y10
-	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y10
 	VMOVUPS      vecmath_exp<>+128(SB), Y11
-	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
-	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
-	VFMADD231PS  Y8, Y0, Y12
-	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
-	VFMADD231PS  Y9, Y1, Y8
-	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
-	VFMADD231PS  Y10, Y2, Y9
-	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
-	VFMADD231PS  Y11, Y3, Y10
-	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
-	VFMADD213PS  Y0, Y0, Y12
-	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
-	VFMADD213PS  Y1, Y1, Y8
-	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
-	VFMADD213PS  Y2, Y2, Y9
-	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
-	VFMADD213PS  Y3, Y3, Y10
-	VPSRLD       $0x03, Y4, Y4
-	VPSLLD       $0x17, Y4, Y4
-	VPADDD       Y4, Y12, Y0
-	VPSRLD       $0x03, Y5, Y5
-	VPSLLD       $0x17, Y5, Y5
-	VPADDD       Y5, Y8, Y1
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y11
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y11
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y12
+	VFMADD231PS  Y9, Y3, Y12
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y9
+	VFMADD231PS  Y10, Y4, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y8, Y10
+	VFMADD231PS  Y11, Y5, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y3
+	VFMADD213PS  Y3, Y3, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y4
+	VFMADD213PS  Y4, Y4, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y8, Y5
+	VFMADD213PS  Y5, Y5, Y10
 	VPSRLD       $0x03, Y6, Y6
 	VPSLLD       $0x17, Y6, Y6
-	VPADDD       Y6, Y9, Y2
+	VPADDD       Y6, Y12, Y3
 	VPSRLD       $0x03, Y7, Y7
 	VPSLLD       $0x17, Y7, Y7
-	VPADDD       Y7, Y10, Y3
-	VMOVUPS      vecmath_exp<>+224(SB), Y4
-	VMOVUPS      (CX)(BX*4), Y5
-	VADDPS       Y4, Y0, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y0, Y7, Y7
-	VBLENDVPS    Y5, Y0, Y4, Y0
-	VDIVPS       Y6, Y0, Y8
-	VFNMADD231PS Y6, Y8, Y0
-	VFNMADD231PS Y7, Y8, Y0
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y0, Y8
-	VMOVAPS      Y8, Y0
-	VMOVUPS      32(CX)(BX*4), Y5
-	VADDPS       Y4, Y1, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y1, Y7, Y7
-	VBLENDVPS    Y5, Y1, Y4, Y1
-	VDIVPS       Y6, Y1, Y8
-	VFNMADD231PS Y6, Y8, Y1
-	VFNMADD231PS Y7, Y8, Y1
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y1, Y8
-	VMOVAPS      Y8, Y1
-	VMOVUPS      64(CX)(BX*4), Y5
-	VADDPS       Y4, Y2, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y2, Y7, Y7
-	VBLENDVPS    Y5, Y2, Y4, Y2
-	VDIVPS       Y6, Y2, Y8
-	VFNMADD231PS Y6, Y8, Y2
-	VFNMADD231PS Y7, Y8, Y2
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y2, Y8
-	VMOVAPS      Y8, Y2
-	VMOVUPS      96(CX)(BX*4), Y5
-	VADDPS       Y4, Y3, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y3, Y7, Y7
-	VBLENDVPS    Y5, Y3, Y4, Y3
-	VDIVPS       Y6, Y3, Y8
-	VFNMADD231PS Y6, Y8, Y3
-	VFNMADD231PS Y7, Y8, Y3
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y3, Y8
-	VMOVAPS      Y8, Y3
-	VMOVUPS      Y0, (AX)(BX*4)
-	VMOVUPS      Y1, 32(AX)(BX*4)
-	VMOVUPS      Y2, 64(AX)(BX*4)
-	VMOVUPS      Y3, 96(AX)(BX*4)
-	ADDQ         $0x00000020, BX
+	VPADDD       Y7, Y9, Y4
+	VPSRLD       $0x03, Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       Y8, Y10, Y5
+	VMOVUPS      vecmath_exp<>+224(SB), Y6
+	VMOVUPS      (CX)(BX*4), Y7
+	VADDPS       Y6, Y3, Y8
+	VBLENDVPS    Y7, Y3, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y3, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y3
+	VFMADD213PS  Y8, Y7, Y3
+	VMOVUPS      32(CX)(BX*4), Y7
+	VADDPS       Y6, Y4, Y8
+	VBLENDVPS    Y7, Y4, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y4, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y4
+	VFMADD213PS  Y8, Y7, Y4
+	VMOVUPS      64(CX)(BX*4), Y7
+	VADDPS       Y6, Y5, Y8
+	VBLENDVPS    Y7, Y5, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y5, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y5
+	VFMADD213PS  Y8, Y7, Y5
+	VMOVUPS      Y3, (AX)(BX*4)
+	VMOVUPS      Y4, 32(AX)(BX*4)
+	VMOVUPS      Y5, 64(AX)(BX*4)
+	ADDQ         $0x00000018, BX
 	JMP          sigmoidAVX2_block
 
 sigmoidAVX2_outside:
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVUPS      32(CX)(BX*4), Y1
-	VMOVUPS      64(CX)(BX*4), Y2
-	VMOVUPS      96(CX)(BX*4), Y3
-	VORPS        vecmath_exp<>+352(SB), Y0, Y0
-	VORPS        vecmath_exp<>+352(SB), Y1, Y1
-	VORPS        vecmath_exp<>+352(SB), Y2, Y2
 	VORPS        vecmath_exp<>+352(SB), Y3, Y3
-	VMOVUPS      vecmath_exp<>+416(SB), Y4
-	VMOVUPS      vecmath_exp<>+448(SB), Y5
-	VMAXPS       Y0, Y4, Y0
-	VMINPS       Y0, Y5, Y0
-	VMAXPS       Y1, Y4, Y1
-	VMINPS       Y1, Y5, Y1
-	VMAXPS       Y2, Y4, Y2
-	VMINPS       Y2, Y5, Y2
-	VMAXPS       Y3, Y4, Y3
-	VMINPS       Y3, Y5, Y3
-	VMOVUPS      vecmath_exp<>+0(SB), Y4
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y4
-	VMOVUPS      vecmath_exp<>+0(SB), Y5
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y5
-	VMOVUPS      vecmath_exp<>+0(SB), Y6
-	VFMADD213PS  vecmath_exp<>+32(SB), Y2, Y6
-	VMOVUPS      vecmath_exp<>+0(SB), Y7
-	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y7
-	VSUBPS       vecmath_exp<>+32(SB), Y4, Y8
-	VSUBPS       vecmath_exp<>+32(SB), Y5, Y9
-	VSUBPS       vecmath_exp<>+32(SB), Y6, Y10
-	VSUBPS       vecmath_exp<>+32(SB), Y7, Y11
-	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+64(SB), Y11, Y3
-	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y2
-	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y3
-	VMOVUPS      vecmath_exp<>+128(SB), Y8
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y8
+	VORPS        vecmath_exp<>+352(SB), Y4, Y4
+	VORPS        vecmath_exp<>+352(SB), Y5, Y5
+	VMOVUPS      vecmath_exp<>+416(SB), Y6
+	VMOVUPS      vecmath_exp<>+448(SB), Y7
+	VMAXPS       Y3, Y6, Y3
+	VMINPS       Y3, Y7, Y3
+	VMAXPS       Y4, Y6, Y4
+	VMINPS       Y4, Y7, Y4
+	VMAXPS       Y5, Y6, Y5
+	VMINPS       Y5, Y7, Y5
+	VMOVAPS      Y0, Y6
+	VFMADD231PS  Y1, Y3, Y6
+	VMOVAPS      Y0, Y7
+	VFMADD231PS  Y1, Y4, Y7
+	VMOVAPS      Y0, Y8
+	VFMADD231PS  Y1, Y5, Y8
+	VSUBPS       Y0, Y6, Y9
+	VSUBPS       Y0, Y7, Y10
+	VSUBPS       Y0, Y8, Y11
+	VFNMADD231PS Y2, Y9, Y3
+	VFNMADD231PS Y2, Y10, Y4
+	VFNMADD231PS Y2, Y11, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y11, Y5
 	VMOVUPS      vecmath_exp<>+128(SB), Y9
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y9
 	VMOVUPS      vecmath_exp<>+128(SB), Y10
-	VFMADD213PS  vecmath_exp<>+160(SB), Y2, Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y10
 	VMOVUPS      vecmath_exp<>+128(SB), Y11
-	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+192(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y11
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y8
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y9
-	VFMADD213PS  vecmath_exp<>+224(SB), Y2, Y10
-	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y11
-	VPERMPS      vecmath_exp<>+288(SB), Y4, Y12
-	VFMADD231PS  Y8, Y0, Y12
-	VPERMPS      vecmath_exp<>+288(SB), Y5, Y8
-	VFMADD231PS  Y9, Y1, Y8
-	VPERMPS      vecmath_exp<>+288(SB), Y6, Y9
-	VFMADD231PS  Y10, Y2, Y9
-	VPERMPS      vecmath_exp<>+288(SB), Y7, Y10
-	VFMADD231PS  Y11, Y3, Y10
-	VPERMPS      vecmath_exp<>+256(SB), Y4, Y0
-	VFMADD213PS  Y0, Y0, Y12
-	VPERMPS      vecmath_exp<>+256(SB), Y5, Y1
-	VFMADD213PS  Y1, Y1, Y8
-	VPERMPS      vecmath_exp<>+256(SB), Y6, Y2
-	VFMADD213PS  Y2, Y2, Y9
-	VPERMPS      vecmath_exp<>+256(SB), Y7, Y3
-	VFMADD213PS  Y3, Y3, Y10
-	VPSRLD       $0x03, Y4, Y4
-	VPSUBD       vecmath_exp<>+480(SB), Y4, Y4
-	VPSRLD       $0x01, Y4, Y0
-	VPSUBD       Y0, Y4, Y4
-	VPSLLD       $0x17, Y0, Y0
-	VPSLLD       $0x17, Y4, Y4
-	VPSRLD       $0x03, Y5, Y5
-	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
-	VPSRLD       $0x01, Y5, Y1
-	VPSUBD       Y1, Y5, Y5
-	VPSLLD       $0x17, Y1, Y1
-	VPSLLD       $0x17, Y5, Y5
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y11
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y11
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y12
+	VFMADD231PS  Y9, Y3, Y12
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y9
+	VFMADD231PS  Y10, Y4, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y8, Y10
+	VFMADD231PS  Y11, Y5, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y3
+	VFMADD213PS  Y3, Y3, Y12
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y4
+	VFMADD213PS  Y4, Y4, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y8, Y5
+	VFMADD213PS  Y5, Y5, Y10
 	VPSRLD       $0x03, Y6, Y6
 	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
-	VPSRLD       $0x01, Y6, Y2
-	VPSUBD       Y2, Y6, Y6
-	VPSLLD       $0x17, Y2, Y2
+	VPSRLD       $0x01, Y6, Y3
+	VPSUBD       Y3, Y6, Y6
+	VPSLLD       $0x17, Y3, Y3
 	VPSLLD       $0x17, Y6, Y6
 	VPSRLD       $0x03, Y7, Y7
 	VPSUBD       vecmath_exp<>+480(SB), Y7, Y7
-	VPSRLD       $0x01, Y7, Y3
-	VPSUBD       Y3, Y7, Y7
-	VPSLLD       $0x17, Y3, Y3
+	VPSRLD       $0x01, Y7, Y4
+	VPSUBD       Y4, Y7, Y7
+	VPSLLD       $0x17, Y4, Y4
 	VPSLLD       $0x17, Y7, Y7
-	VMULPS       Y0, Y12, Y12
-	VMULPS       Y4, Y12, Y0
-	VMULPS       Y1, Y8, Y8
-	VMULPS       Y5, Y8, Y1
-	VMULPS       Y2, Y9, Y9
-	VMULPS       Y6, Y9, Y2
-	VMULPS       Y3, Y10, Y10
-	VMULPS       Y7, Y10, Y3
-	VMOVUPS      vecmath_exp<>+224(SB), Y4
-	VMOVUPS      (CX)(BX*4), Y5
-	VADDPS       Y4, Y0, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y0, Y7, Y7
-	VBLENDVPS    Y5, Y0, Y4, Y0
-	VDIVPS       Y6, Y0, Y8
-	VFNMADD231PS Y6, Y8, Y0
-	VFNMADD231PS Y7, Y8, Y0
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y0, Y8
-	VMOVAPS      Y8, Y0
-	VMOVUPS      32(CX)(BX*4), Y5
-	VADDPS       Y4, Y1, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y1, Y7, Y7
-	VBLENDVPS    Y5, Y1, Y4, Y1
-	VDIVPS       Y6, Y1, Y8
-	VFNMADD231PS Y6, Y8, Y1
-	VFNMADD231PS Y7, Y8, Y1
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y1, Y8
-	VMOVAPS      Y8, Y1
-	VMOVUPS      64(CX)(BX*4), Y5
-	VADDPS       Y4, Y2, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y2, Y7, Y7
-	VBLENDVPS    Y5, Y2, Y4, Y2
-	VDIVPS       Y6, Y2, Y8
-	VFNMADD231PS Y6, Y8, Y2
-	VFNMADD231PS Y7, Y8, Y2
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y2, Y8
-	VMOVAPS      Y8, Y2
-	VMOVUPS      96(CX)(BX*4), Y5
-	VADDPS       Y4, Y3, Y6
-	VSUBPS       Y6, Y4, Y7
-	VADDPS       Y3, Y7, Y7
-	VBLENDVPS    Y5, Y3, Y4, Y3
-	VDIVPS       Y6, Y3, Y8
-	VFNMADD231PS Y6, Y8, Y3
-	VFNMADD231PS Y7, Y8, Y3
-	VSUBPS       Y8, Y4, Y6
-	VBLENDVPS    Y5, Y6, Y8, Y6
-	VFMADD231PS  Y6, Y3, Y8
-	VMOVAPS      Y8, Y3
-	VMOVUPS      Y0, (AX)(BX*4)
-	VMOVUPS      Y1, 32(AX)(BX*4)
-	VMOVUPS      Y2, 64(AX)(BX*4)
-	VMOVUPS      Y3, 96(AX)(BX*4)
-	ADDQ         $0x00000020, BX
+	VPSRLD       $0x03, Y8, Y8
+	VPSUBD       vecmath_exp<>+480(SB), Y8, Y8
+	VPSRLD       $0x01, Y8, Y5
+	VPSUBD       Y5, Y8, Y8
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y3, Y12, Y12
+	VMULPS       Y6, Y12, Y3
+	VMULPS       Y4, Y9, Y9
+	VMULPS       Y7, Y9, Y4
+	VMULPS       Y5, Y10, Y10
+	VMULPS       Y8, Y10, Y5
+	VMOVUPS      vecmath_exp<>+224(SB), Y6
+	VMOVUPS      (CX)(BX*4), Y7
+	VADDPS       Y6, Y3, Y8
+	VBLENDVPS    Y7, Y3, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y3, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y3
+	VFMADD213PS  Y8, Y7, Y3
+	VMOVUPS      32(CX)(BX*4), Y7
+	VADDPS       Y6, Y4, Y8
+	VBLENDVPS    Y7, Y4, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y4, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y4
+	VFMADD213PS  Y8, Y7, Y4
+	VMOVUPS      64(CX)(BX*4), Y7
+	VADDPS       Y6, Y5, Y8
+	VBLENDVPS    Y7, Y5, Y6, Y7
+	VDIVPS       Y8, Y7, Y8
+	VSUBPS       Y8, Y7, Y7
+	VFNMADD231PS Y5, Y8, Y7
+	VFNMADD132PS vecmath_exp<>+512(SB), Y6, Y5
+	VFMADD213PS  Y8, Y7, Y5
+	VMOVUPS      Y3, (AX)(BX*4)
+	VMOVUPS      Y4, 32(AX)(BX*4)
+	VMOVUPS      Y5, 64(AX)(BX*4)
+	ADDQ         $0x00000018, BX
 	JMP          sigmoidAVX2_block
 
 sigmoidAVX2_vector:
@@ -746,99 +573,466 @@ sigmoidAVX2_vector:
 	SUBQ         BX, SI
 	CMPQ         SI, $0x00000008
 	JB           sigmoidAVX2_masked
-	VMOVUPS      (CX)(BX*4), Y0
-	VMOVAPS      Y0, Y1
-	VORPS        vecmath_exp<>+352(SB), Y0, Y0
-	VMOVUPS      vecmath_exp<>+416(SB), Y2
-	VMOVUPS      vecmath_exp<>+448(SB), Y3
-	VMAXPS       Y0, Y2, Y0
-	VMINPS       Y0, Y3, Y0
-	VMOVUPS      vecmath_exp<>+0(SB), Y2
-	VFMADD213PS  vecmath_exp<>+32(SB), Y0, Y2
-	VSUBPS       vecmath_exp<>+32(SB), Y2, Y3
-	VFNMADD231PS vecmath_exp<>+64(SB), Y3, Y0
-	VFNMADD231PS vecmath_exp<>+96(SB), Y3, Y0
-	VMOVUPS      vecmath_exp<>+128(SB), Y3
-	VFMADD213PS  vecmath_exp<>+160(SB), Y0, Y3
-	VFMADD213PS  vecmath_exp<>+192(SB), Y0, Y3
-	VFMADD213PS  vecmath_exp<>+224(SB), Y0, Y3
-	VPERMPS      vecmath_exp<>+288(SB), Y2, Y4
-	VFMADD231PS  Y3, Y0, Y4
-	VPERMPS      vecmath_exp<>+256(SB), Y2, Y0
-	VFMADD213PS  Y0, Y0, Y4
-	VPSRLD       $0x03, Y2, Y2
-	VPSUBD       vecmath_exp<>+480(SB), Y2, Y2
-	VPSRLD       $0x01, Y2, Y0
-	VPSUBD       Y0, Y2, Y2
-	VPSLLD       $0x17, Y0, Y0
-	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y0, Y4, Y4
-	VMULPS       Y2, Y4, Y0
-	VMOVUPS      vecmath_exp<>+224(SB), Y2
-	VADDPS       Y2, Y0, Y3
-	VSUBPS       Y3, Y2, Y4
-	VADDPS       Y0, Y4, Y4
-	VBLENDVPS    Y1, Y0, Y2, Y0
-	VDIVPS       Y3, Y0, Y5
-	VFNMADD231PS Y3, Y5, Y0
-	VFNMADD231PS Y4, Y5, Y0
-	VSUBPS       Y5, Y2, Y3
-	VBLENDVPS    Y1, Y3, Y5, Y3
-	VFMADD231PS  Y3, Y0, Y5
-	VMOVAPS      Y5, Y0
-	VMOVUPS      Y0, (AX)(BX*4)
+	VMOVUPS      (CX)(BX*4), Y3
+	VMOVAPS      Y3, Y4
+	VORPS        vecmath_exp<>+352(SB), Y3, Y3
+	VMOVUPS      vecmath_exp<>+416(SB), Y5
+	VMOVUPS      vecmath_exp<>+448(SB), Y6
+	VMAXPS       Y3, Y5, Y3
+	VMINPS       Y3, Y6, Y3
+	VMOVAPS      Y0, Y5
+	VFMADD231PS  Y1, Y3, Y5
+	VSUBPS       Y0, Y5, Y6
+	VFNMADD231PS Y2, Y6, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y3, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y3
+	VFMADD213PS  Y3, Y3, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
+	VPSRLD       $0x01, Y5, Y3
+	VPSUBD       Y3, Y5, Y5
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y3, Y7, Y7
+	VMULPS       Y5, Y7, Y3
+	VMOVUPS      vecmath_exp<>+224(SB), Y5
+	VADDPS       Y5, Y3, Y6
+	VBLENDVPS    Y4, Y3, Y5, Y4
+	VDIVPS       Y6, Y4, Y6
+	VSUBPS       Y6, Y4, Y4
+	VFNMADD231PS Y3, Y6, Y4
+	VFNMADD132PS vecmath_exp<>+512(SB), Y5, Y3
+	VFMADD213PS  Y6, Y4, Y3
+	VMOVUPS      Y3, (AX)(BX*4)
 	ADDQ         $0x00000008, BX
 	JMP          sigmoidAVX2_vector
 
 sigmoidAVX2_masked:
 	TESTQ        SI, SI
 	JZ           sigmoidAVX2_done
-	LEAQ         vecmath_exp<>+544(SB), DX
+	LEAQ         vecmath_exp<>+576(SB), DX
 	NEGQ         SI
-	VMOVDQU      (DX)(SI*4), Y0
-	VMASKMOVPS   (CX)(BX*4), Y0, Y1
-	VMOVAPS      Y1, Y2
-	VORPS        vecmath_exp<>+352(SB), Y1, Y1
-	VMOVUPS      vecmath_exp<>+416(SB), Y3
-	VMOVUPS      vecmath_exp<>+448(SB), Y4
-	VMAXPS       Y1, Y3, Y1
-	VMINPS       Y1, Y4, Y1
-	VMOVUPS      vecmath_exp<>+0(SB), Y3
-	VFMADD213PS  vecmath_exp<>+32(SB), Y1, Y3
-	VSUBPS       vecmath_exp<>+32(SB), Y3, Y4
-	VFNMADD231PS vecmath_exp<>+64(SB), Y4, Y1
-	VFNMADD231PS vecmath_exp<>+96(SB), Y4, Y1
-	VMOVUPS      vecmath_exp<>+128(SB), Y4
-	VFMADD213PS  vecmath_exp<>+160(SB), Y1, Y4
-	VFMADD213PS  vecmath_exp<>+192(SB), Y1, Y4
-	VFMADD213PS  vecmath_exp<>+224(SB), Y1, Y4
-	VPERMPS      vecmath_exp<>+288(SB), Y3, Y5
-	VFMADD231PS  Y4, Y1, Y5
-	VPERMPS      vecmath_exp<>+256(SB), Y3, Y1
-	VFMADD213PS  Y1, Y1, Y5
-	VPSRLD       $0x03, Y3, Y3
-	VPSUBD       vecmath_exp<>+480(SB), Y3, Y3
-	VPSRLD       $0x01, Y3, Y1
-	VPSUBD       Y1, Y3, Y3
-	VPSLLD       $0x17, Y1, Y1
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y1, Y5, Y5
-	VMULPS       Y3, Y5, Y1
-	VMOVUPS      vecmath_exp<>+224(SB), Y3
-	VADDPS       Y3, Y1, Y4
-	VSUBPS       Y4, Y3, Y5
-	VADDPS       Y1, Y5, Y5
-	VBLENDVPS    Y2, Y1, Y3, Y1
-	VDIVPS       Y4, Y1, Y6
-	VFNMADD231PS Y4, Y6, Y1
-	VFNMADD231PS Y5, Y6, Y1
-	VSUBPS       Y6, Y3, Y4
-	VBLENDVPS    Y2, Y4, Y6, Y4
-	VFMADD231PS  Y4, Y1, Y6
-	VMOVAPS      Y6, Y1
-	VMASKMOVPS   Y1, Y0, (AX)(BX*4)
+	VMOVDQU      (DX)(SI*4), Y3
+	VMASKMOVPS   (CX)(BX*4), Y3, Y4
+	VMOVAPS      Y4, Y5
+	VORPS        vecmath_exp<>+352(SB), Y4, Y4
+	VMOVUPS      vecmath_exp<>+416(SB), Y6
+	VMOVUPS      vecmath_exp<>+448(SB), Y7
+	VMAXPS       Y4, Y6, Y4
+	VMINPS       Y4, Y7, Y4
+	VMOVAPS      Y0, Y6
+	VFMADD231PS  Y1, Y4, Y6
+	VSUBPS       Y0, Y6, Y0
+	VFNMADD231PS Y2, Y0, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y0, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y0
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y0
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y0
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y0
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y1
+	VFMADD231PS  Y0, Y4, Y1
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y4
+	VFMADD213PS  Y4, Y4, Y1
+	VPSRLD       $0x03, Y6, Y6
+	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
+	VPSRLD       $0x01, Y6, Y0
+	VPSUBD       Y0, Y6, Y6
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y6, Y1, Y4
+	VMOVUPS      vecmath_exp<>+224(SB), Y0
+	VADDPS       Y0, Y4, Y1
+	VBLENDVPS    Y5, Y4, Y0, Y2
+	VDIVPS       Y1, Y2, Y1
+	VSUBPS       Y1, Y2, Y2
+	VFNMADD231PS Y4, Y1, Y2
+	VFNMADD132PS vecmath_exp<>+512(SB), Y0, Y4
+	VFMADD213PS  Y1, Y2, Y4
+	VMASKMOVPS   Y4, Y3, (AX)(BX*4)
 
 sigmoidAVX2_done:
+	VZEROUPPER
+	RET
+
+// func expAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·expAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS vecmath_exp512<>+0(SB), Z0
+	VBROADCASTSS vecmath_exp512<>+4(SB), Z1
+	VBROADCASTSS vecmath_exp512<>+8(SB), Z2
+	VBROADCASTSS vecmath_exp512<>+12(SB), Z3
+	VBROADCASTSS vecmath_exp512<>+16(SB), Z4
+	VBROADCASTSS vecmath_exp512<>+20(SB), Z5
+	VBROADCASTSS vecmath_exp512<>+24(SB), Z6
+	VBROADCASTSS vecmath_exp512<>+28(SB), Z7
+	VBROADCASTSS vecmath_exp512<>+32(SB), Z8
+	VBROADCASTSS vecmath_exp512<>+36(SB), Z9
+	VMOVUPS      vecmath_exp512<>+64(SB), Z10
+	VMOVUPS      vecmath_exp512<>+128(SB), Z11
+	XORQ         BX, BX
+
+expAVX512_block:
+	MOVQ         DX, SI
+	SUBQ         BX, SI
+	CMPQ         SI, $0x00000030
+	JB           expAVX512_vector
+	VMOVUPS      (CX)(BX*4), Z12
+	VMOVUPS      64(CX)(BX*4), Z13
+	VMOVUPS      128(CX)(BX*4), Z14
+	VMAXPS       Z12, Z8, Z12
+	VMINPS       Z12, Z9, Z12
+	VMAXPS       Z13, Z8, Z13
+	VMINPS       Z13, Z9, Z13
+	VMAXPS       Z14, Z8, Z14
+	VMINPS       Z14, Z9, Z14
+	VMOVAPS      Z0, Z15
+	VFMADD231PS  Z1, Z12, Z15
+	VMOVAPS      Z0, Z16
+	VFMADD231PS  Z1, Z13, Z16
+	VMOVAPS      Z0, Z17
+	VFMADD231PS  Z1, Z14, Z17
+	VSUBPS       Z0, Z15, Z18
+	VSUBPS       Z0, Z16, Z19
+	VSUBPS       Z0, Z17, Z20
+	VFNMADD231PS Z2, Z18, Z12
+	VFNMADD231PS Z2, Z19, Z13
+	VFNMADD231PS Z2, Z20, Z14
+	VFNMADD231PS Z3, Z18, Z12
+	VFNMADD231PS Z3, Z19, Z13
+	VFNMADD231PS Z3, Z20, Z14
+	VMOVAPS      Z4, Z21
+	VFMADD213PS  Z5, Z12, Z21
+	VMOVAPS      Z4, Z22
+	VFMADD213PS  Z5, Z13, Z22
+	VMOVAPS      Z4, Z23
+	VFMADD213PS  Z5, Z14, Z23
+	VFMADD213PS  Z6, Z12, Z21
+	VFMADD213PS  Z6, Z13, Z22
+	VFMADD213PS  Z6, Z14, Z23
+	VPERMPS      Z11, Z15, Z24
+	VFMADD231PS  Z21, Z12, Z24
+	VPERMPS      Z11, Z16, Z21
+	VFMADD231PS  Z22, Z13, Z21
+	VPERMPS      Z11, Z17, Z22
+	VFMADD231PS  Z23, Z14, Z22
+	VPERMPS      Z10, Z15, Z12
+	VFMADD213PS  Z12, Z12, Z24
+	VPERMPS      Z10, Z16, Z13
+	VFMADD213PS  Z13, Z13, Z21
+	VPERMPS      Z10, Z17, Z14
+	VFMADD213PS  Z14, Z14, Z22
+	VMULPS       Z7, Z18, Z18
+	VSCALEFPS    Z18, Z24, Z12
+	VMULPS       Z7, Z19, Z19
+	VSCALEFPS    Z19, Z21, Z13
+	VMULPS       Z7, Z20, Z20
+	VSCALEFPS    Z20, Z22, Z14
+	VMOVUPS      Z12, (AX)(BX*4)
+	VMOVUPS      Z13, 64(AX)(BX*4)
+	VMOVUPS      Z14, 128(AX)(BX*4)
+	ADDQ         $0x00000030, BX
+	JMP          expAVX512_block
+
+expAVX512_vector:
+	MOVQ         DX, SI
+	SUBQ         BX, SI
+	CMPQ         SI, $0x00000010
+	JB           expAVX512_masked
+	VMOVUPS      (CX)(BX*4), Z12
+	VMAXPS       Z12, Z8, Z12
+	VMINPS       Z12, Z9, Z12
+	VMOVAPS      Z0, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VSUBPS       Z0, Z13, Z14
+	VFNMADD231PS Z2, Z14, Z12
+	VFNMADD231PS Z3, Z14, Z12
+	VMOVAPS      Z4, Z15
+	VFMADD213PS  Z5, Z12, Z15
+	VFMADD213PS  Z6, Z12, Z15
+	VPERMPS      Z11, Z13, Z16
+	VFMADD231PS  Z15, Z12, Z16
+	VPERMPS      Z10, Z13, Z12
+	VFMADD213PS  Z12, Z12, Z16
+	VMULPS       Z7, Z14, Z14
+	VSCALEFPS    Z14, Z16, Z12
+	VMOVUPS      Z12, (AX)(BX*4)
+	ADDQ         $0x00000010, BX
+	JMP          expAVX512_vector
+
+expAVX512_masked:
+	SUBQ         BX, DX
+	JZ           expAVX512_done
+	LEAQ         vecmath_exp512<>+192(SB), SI
+	KMOVW        (SI)(DX*2), K1
+	VMOVUPS.Z    (CX)(BX*4), K1, Z12
+	VMAXPS       Z12, Z8, Z12
+	VMINPS       Z12, Z9, Z12
+	VMOVAPS      Z0, Z8
+	VFMADD231PS  Z1, Z12, Z8
+	VSUBPS       Z0, Z8, Z0
+	VFNMADD231PS Z2, Z0, Z12
+	VFNMADD231PS Z3, Z0, Z12
+	VMOVAPS      Z4, Z1
+	VFMADD213PS  Z5, Z12, Z1
+	VFMADD213PS  Z6, Z12, Z1
+	VPERMPS      Z11, Z8, Z2
+	VFMADD231PS  Z1, Z12, Z2
+	VPERMPS      Z10, Z8, Z12
+	VFMADD213PS  Z12, Z12, Z2
+	VMULPS       Z7, Z0, Z0
+	VSCALEFPS    Z0, Z2, Z12
+	VMOVUPS      Z12, K1, (AX)(BX*4)
+
+expAVX512_done:
+	VZEROUPPER
+	RET
+
+DATA vecmath_exp512<>+0(SB)/4, $0x4b400000
+DATA vecmath_exp512<>+4(SB)/4, $0x41b8aa3b
+DATA vecmath_exp512<>+8(SB)/4, $0x3d317218
+DATA vecmath_exp512<>+12(SB)/4, $0xaf02e308
+DATA vecmath_exp512<>+16(SB)/4, $0x3e2aaaab
+DATA vecmath_exp512<>+20(SB)/4, $0x3f000110
+DATA vecmath_exp512<>+24(SB)/4, $0x3f800000
+DATA vecmath_exp512<>+28(SB)/4, $0x3d800000
+DATA vecmath_exp512<>+32(SB)/4, $0xc2d00000
+DATA vecmath_exp512<>+36(SB)/4, $0x42b20000
+DATA vecmath_exp512<>+40(SB)/4, $0x80000000
+DATA vecmath_exp512<>+44(SB)/4, $0x3f0c02d4
+DATA vecmath_exp512<>+64(SB)/4, $0x3f800000
+DATA vecmath_exp512<>+68(SB)/4, $0x3f85aac3
+DATA vecmath_exp512<>+72(SB)/4, $0x3f8b95c2
+DATA vecmath_exp512<>+76(SB)/4, $0x3f91c3d3
+DATA vecmath_exp512<>+80(SB)/4, $0x3f9837f0
+DATA vecmath_exp512<>+84(SB)/4, $0x3f9ef532
+DATA vecmath_exp512<>+88(SB)/4, $0x3fa5fed7
+DATA vecmath_exp512<>+92(SB)/4, $0x3fad583f
+DATA vecmath_exp512<>+96(SB)/4, $0x3fb504f3
+DATA vecmath_exp512<>+100(SB)/4, $0x3fbd08a4
+DATA vecmath_exp512<>+104(SB)/4, $0x3fc5672a
+DATA vecmath_exp512<>+108(SB)/4, $0x3fce248c
+DATA vecmath_exp512<>+112(SB)/4, $0x3fd744fd
+DATA vecmath_exp512<>+116(SB)/4, $0x3fe0ccdf
+DATA vecmath_exp512<>+120(SB)/4, $0x3feac0c7
+DATA vecmath_exp512<>+124(SB)/4, $0x3ff5257d
+DATA vecmath_exp512<>+128(SB)/4, $0x00000000
+DATA vecmath_exp512<>+132(SB)/4, $0x3346cb6a
+DATA vecmath_exp512<>+136(SB)/4, $0xb24e0611
+DATA vecmath_exp512<>+140(SB)/4, $0x334b2482
+DATA vecmath_exp512<>+144(SB)/4, $0x33092801
+DATA vecmath_exp512<>+148(SB)/4, $0x331b85f2
+DATA vecmath_exp512<>+152(SB)/4, $0xb3051aa8
+DATA vecmath_exp512<>+156(SB)/4, $0xb2006c56
+DATA vecmath_exp512<>+160(SB)/4, $0x329302ae
+DATA vecmath_exp512<>+164(SB)/4, $0xb302e5a2
+DATA vecmath_exp512<>+168(SB)/4, $0x31b3d0e5
+DATA vecmath_exp512<>+172(SB)/4, $0x31d1daf2
+DATA vecmath_exp512<>+176(SB)/4, $0xb27ce182
+DATA vecmath_exp512<>+180(SB)/4, $0xb1b4b0da
+DATA vecmath_exp512<>+184(SB)/4, $0xb1d290be
+DATA vecmath_exp512<>+188(SB)/4, $0x31b0a147
+DATA vecmath_exp512<>+192(SB)/2, $0x0000
+DATA vecmath_exp512<>+194(SB)/2, $0x0001
+DATA vecmath_exp512<>+196(SB)/2, $0x0003
+DATA vecmath_exp512<>+198(SB)/2, $0x0007
+DATA vecmath_exp512<>+200(SB)/2, $0x000f
+DATA vecmath_exp512<>+202(SB)/2, $0x001f
+DATA vecmath_exp512<>+204(SB)/2, $0x003f
+DATA vecmath_exp512<>+206(SB)/2, $0x007f
+DATA vecmath_exp512<>+208(SB)/2, $0x00ff
+DATA vecmath_exp512<>+210(SB)/2, $0x01ff
+DATA vecmath_exp512<>+212(SB)/2, $0x03ff
+DATA vecmath_exp512<>+214(SB)/2, $0x07ff
+DATA vecmath_exp512<>+216(SB)/2, $0x0fff
+DATA vecmath_exp512<>+218(SB)/2, $0x1fff
+DATA vecmath_exp512<>+220(SB)/2, $0x3fff
+DATA vecmath_exp512<>+222(SB)/2, $0x7fff
+DATA vecmath_exp512<>+224(SB)/2, $0xffff
+GLOBL vecmath_exp512<>(SB), RODATA|NOPTR, $226
+
+// func sigmoidAVX512(dst []float32, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·sigmoidAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS vecmath_exp512<>+0(SB), Z0
+	VBROADCASTSS vecmath_exp512<>+4(SB), Z1
+	VBROADCASTSS vecmath_exp512<>+8(SB), Z2
+	VBROADCASTSS vecmath_exp512<>+12(SB), Z3
+	VBROADCASTSS vecmath_exp512<>+16(SB), Z4
+	VBROADCASTSS vecmath_exp512<>+20(SB), Z5
+	VBROADCASTSS vecmath_exp512<>+24(SB), Z6
+	VBROADCASTSS vecmath_exp512<>+28(SB), Z7
+	VBROADCASTSS vecmath_exp512<>+32(SB), Z8
+	VBROADCASTSS vecmath_exp512<>+36(SB), Z9
+	VMOVUPS      vecmath_exp512<>+64(SB), Z9
+	VMOVUPS      vecmath_exp512<>+128(SB), Z15
+	XORQ         BX, BX
+
+sigmoidAVX512_block:
+	MOVQ              DX, SI
+	SUBQ              BX, SI
+	CMPQ              SI, $0x00000030
+	JB                sigmoidAVX512_vector
+	VMOVUPS           (CX)(BX*4), Z16
+	VMOVUPS           64(CX)(BX*4), Z17
+	VMOVUPS           128(CX)(BX*4), Z18
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z16, K1
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z16, Z16
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z17, K2
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z17, Z17
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z18, K3
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z18, Z18
+	VMAXPS            Z16, Z8, Z16
+	VMAXPS            Z17, Z8, Z17
+	VMAXPS            Z18, Z8, Z18
+	VMOVAPS           Z0, Z19
+	VFMADD231PS       Z1, Z16, Z19
+	VMOVAPS           Z0, Z20
+	VFMADD231PS       Z1, Z17, Z20
+	VMOVAPS           Z0, Z21
+	VFMADD231PS       Z1, Z18, Z21
+	VSUBPS            Z0, Z19, Z22
+	VSUBPS            Z0, Z20, Z23
+	VSUBPS            Z0, Z21, Z24
+	VFNMADD231PS      Z2, Z22, Z16
+	VFNMADD231PS      Z2, Z23, Z17
+	VFNMADD231PS      Z2, Z24, Z18
+	VFNMADD231PS      Z3, Z22, Z16
+	VFNMADD231PS      Z3, Z23, Z17
+	VFNMADD231PS      Z3, Z24, Z18
+	VMOVAPS           Z4, Z25
+	VFMADD213PS       Z5, Z16, Z25
+	VMOVAPS           Z4, Z26
+	VFMADD213PS       Z5, Z17, Z26
+	VMOVAPS           Z4, Z27
+	VFMADD213PS       Z5, Z18, Z27
+	VFMADD213PS       Z6, Z16, Z25
+	VFMADD213PS       Z6, Z17, Z26
+	VFMADD213PS       Z6, Z18, Z27
+	VPERMPS           Z15, Z19, Z28
+	VFMADD231PS       Z25, Z16, Z28
+	VPERMPS           Z15, Z20, Z25
+	VFMADD231PS       Z26, Z17, Z25
+	VPERMPS           Z15, Z21, Z26
+	VFMADD231PS       Z27, Z18, Z26
+	VPERMPS           Z9, Z19, Z16
+	VFMADD213PS       Z16, Z16, Z28
+	VPERMPS           Z9, Z20, Z17
+	VFMADD213PS       Z17, Z17, Z25
+	VPERMPS           Z9, Z21, Z18
+	VFMADD213PS       Z18, Z18, Z26
+	VMULPS            Z7, Z22, Z22
+	VSCALEFPS         Z22, Z28, Z16
+	VMULPS            Z7, Z23, Z23
+	VSCALEFPS         Z23, Z25, Z17
+	VMULPS            Z7, Z24, Z24
+	VSCALEFPS         Z24, Z26, Z18
+	VADDPS            Z6, Z16, Z19
+	VBLENDMPS         Z16, Z6, K1, Z10
+	VDIVPS            Z19, Z10, Z19
+	VSUBPS            Z19, Z10, Z10
+	VFNMADD231PS      Z16, Z19, Z10
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z16
+	VFMADD213PS       Z19, Z10, Z16
+	VADDPS            Z6, Z17, Z19
+	VBLENDMPS         Z17, Z6, K2, Z11
+	VDIVPS            Z19, Z11, Z19
+	VSUBPS            Z19, Z11, Z11
+	VFNMADD231PS      Z17, Z19, Z11
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z17
+	VFMADD213PS       Z19, Z11, Z17
+	VADDPS            Z6, Z18, Z19
+	VBLENDMPS         Z18, Z6, K3, Z12
+	VDIVPS            Z19, Z12, Z19
+	VSUBPS            Z19, Z12, Z12
+	VFNMADD231PS      Z18, Z19, Z12
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z18
+	VFMADD213PS       Z19, Z12, Z18
+	VMOVUPS           Z16, (AX)(BX*4)
+	VMOVUPS           Z17, 64(AX)(BX*4)
+	VMOVUPS           Z18, 128(AX)(BX*4)
+	ADDQ              $0x00000030, BX
+	JMP               sigmoidAVX512_block
+
+sigmoidAVX512_vector:
+	MOVQ              DX, SI
+	SUBQ              BX, SI
+	CMPQ              SI, $0x00000010
+	JB                sigmoidAVX512_masked
+	VMOVUPS           (CX)(BX*4), Z10
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z10, K1
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z10, Z10
+	VMAXPS            Z10, Z8, Z10
+	VMOVAPS           Z0, Z11
+	VFMADD231PS       Z1, Z10, Z11
+	VSUBPS            Z0, Z11, Z12
+	VFNMADD231PS      Z2, Z12, Z10
+	VFNMADD231PS      Z3, Z12, Z10
+	VMOVAPS           Z4, Z16
+	VFMADD213PS       Z5, Z10, Z16
+	VFMADD213PS       Z6, Z10, Z16
+	VPERMPS           Z15, Z11, Z17
+	VFMADD231PS       Z16, Z10, Z17
+	VPERMPS           Z9, Z11, Z10
+	VFMADD213PS       Z10, Z10, Z17
+	VMULPS            Z7, Z12, Z12
+	VSCALEFPS         Z12, Z17, Z10
+	VADDPS            Z6, Z10, Z11
+	VBLENDMPS         Z10, Z6, K1, Z13
+	VDIVPS            Z11, Z13, Z11
+	VSUBPS            Z11, Z13, Z13
+	VFNMADD231PS      Z10, Z11, Z13
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z10
+	VFMADD213PS       Z11, Z13, Z10
+	VMOVUPS           Z10, (AX)(BX*4)
+	ADDQ              $0x00000010, BX
+	JMP               sigmoidAVX512_vector
+
+sigmoidAVX512_masked:
+	SUBQ              BX, DX
+	JZ                sigmoidAVX512_done
+	LEAQ              vecmath_exp512<>+192(SB), SI
+	KMOVW             (SI)(DX*2), K1
+	VMOVUPS.Z         (CX)(BX*4), K1, Z10
+	VPTESTMD.BCST     vecmath_exp512<>+40(SB), Z10, K2
+	VPORD.BCST        vecmath_exp512<>+40(SB), Z10, Z10
+	VMAXPS            Z10, Z8, Z10
+	VMOVAPS           Z0, Z8
+	VFMADD231PS       Z1, Z10, Z8
+	VSUBPS            Z0, Z8, Z0
+	VFNMADD231PS      Z2, Z0, Z10
+	VFNMADD231PS      Z3, Z0, Z10
+	VMOVAPS           Z4, Z1
+	VFMADD213PS       Z5, Z10, Z1
+	VFMADD213PS       Z6, Z10, Z1
+	VPERMPS           Z15, Z8, Z2
+	VFMADD231PS       Z1, Z10, Z2
+	VPERMPS           Z9, Z8, Z10
+	VFMADD213PS       Z10, Z10, Z2
+	VMULPS            Z7, Z0, Z0
+	VSCALEFPS         Z0, Z2, Z10
+	VADDPS            Z6, Z10, Z0
+	VBLENDMPS         Z10, Z6, K2, Z14
+	VDIVPS            Z0, Z14, Z0
+	VSUBPS            Z0, Z14, Z14
+	VFNMADD231PS      Z10, Z0, Z14
+	VFNMADD132PS.BCST vecmath_exp512<>+44(SB), Z6, Z10
+	VFMADD213PS       Z0, Z14, Z10
+	VMOVUPS           Z10, K1, (AX)(BX*4)
+
+sigmoidAVX512_done:
 	VZEROUPPER
 	RET
 
@@ -851,23 +1045,41 @@ TEXT ·reluAVX2(SB), NOSPLIT, $0-48
 	VXORPS Y0, Y0, Y0
 	XORQ   BX, BX
 
+relu_block:
+	MOVQ    DX, SI
+	SUBQ    BX, SI
+	CMPQ    SI, $0x00000020
+	JB      relu_vector
+	VMAXPS  (CX)(BX*4), Y0, Y1
+	VMAXPS  32(CX)(BX*4), Y0, Y2
+	VMAXPS  64(CX)(BX*4), Y0, Y3
+	VMAXPS  96(CX)(BX*4), Y0, Y4
+	VMOVUPS Y1, (AX)(BX*4)
+	VMOVUPS Y2, 32(AX)(BX*4)
+	VMOVUPS Y3, 64(AX)(BX*4)
+	VMOVUPS Y4, 96(AX)(BX*4)
+	ADDQ    $0x00000020, BX
+	JMP     relu_block
+
 relu_vector:
-	MOVQ    BX, SI
-	ADDQ    $0x08, SI
-	CMPQ    SI, DX
-	JA      relu_tail
+	MOVQ    DX, SI
+	SUBQ    BX, SI
+	CMPQ    SI, $0x00000008
+	JB      relu_masked
 	VMAXPS  (CX)(BX*4), Y0, Y1
 	VMOVUPS Y1, (AX)(BX*4)
-	MOVQ    SI, BX
+	ADDQ    $0x00000008, BX
 	JMP     relu_vector
 
-relu_tail:
-	CMPQ   BX, DX
-	JAE    relu_done
-	VMAXSS (CX)(BX*4), X0, X1
-	VMOVSS X1, (AX)(BX*4)
-	INCQ   BX
-	JMP    relu_tail
+relu_masked:
+	SUBQ       BX, DX
+	JZ         relu_done
+	LEAQ       vecmath_exp<>+576(SB), SI
+	NEGQ       DX
+	VMOVDQU    (SI)(DX*4), Y1
+	VMASKMOVPS (CX)(BX*4), Y1, Y2
+	VMAXPS     Y2, Y0, Y0
+	VMASKMOVPS Y0, Y1, (AX)(BX*4)
 
 relu_done:
 	VZEROUPPER
@@ -883,26 +1095,48 @@ TEXT ·reluBackwardAVX2(SB), NOSPLIT, $0-72
 	VXORPS Y0, Y0, Y0
 	XORQ   SI, SI
 
+reluback_block:
+	MOVQ    BX, DI
+	SUBQ    SI, DI
+	CMPQ    DI, $0x00000020
+	JB      reluback_vector
+	VCMPPS  $0x11, (DX)(SI*4), Y0, Y1
+	VANDPS  (CX)(SI*4), Y1, Y1
+	VCMPPS  $0x11, 32(DX)(SI*4), Y0, Y2
+	VANDPS  32(CX)(SI*4), Y2, Y2
+	VCMPPS  $0x11, 64(DX)(SI*4), Y0, Y3
+	VANDPS  64(CX)(SI*4), Y3, Y3
+	VCMPPS  $0x11, 96(DX)(SI*4), Y0, Y4
+	VANDPS  96(CX)(SI*4), Y4, Y4
+	VMOVUPS Y1, (AX)(SI*4)
+	VMOVUPS Y2, 32(AX)(SI*4)
+	VMOVUPS Y3, 64(AX)(SI*4)
+	VMOVUPS Y4, 96(AX)(SI*4)
+	ADDQ    $0x00000020, SI
+	JMP     reluback_block
+
 reluback_vector:
-	MOVQ    SI, DI
-	ADDQ    $0x08, DI
-	CMPQ    DI, BX
-	JA      reluback_tail
+	MOVQ    BX, DI
+	SUBQ    SI, DI
+	CMPQ    DI, $0x00000008
+	JB      reluback_masked
 	VCMPPS  $0x11, (DX)(SI*4), Y0, Y1
 	VANDPS  (CX)(SI*4), Y1, Y1
 	VMOVUPS Y1, (AX)(SI*4)
-	MOVQ    DI, SI
+	ADDQ    $0x00000008, SI
 	JMP     reluback_vector
 
-reluback_tail:
-	CMPQ   SI, BX
-	JAE    reluback_done
-	VCMPSS $0x11, (DX)(SI*4), X0, X1
-	VMOVSS (CX)(SI*4), X2
-	VANDPS X2, X1, X1
-	VMOVSS X1, (AX)(SI*4)
-	INCQ   SI
-	JMP    reluback_tail
+reluback_masked:
+	SUBQ       SI, BX
+	JZ         reluback_done
+	LEAQ       vecmath_exp<>+576(SB), DI
+	NEGQ       BX
+	VMOVDQU    (DI)(BX*4), Y1
+	VMASKMOVPS (CX)(SI*4), Y1, Y2
+	VMASKMOVPS (DX)(SI*4), Y1, Y3
+	VCMPPS     $0x11, Y3, Y0, Y0
+	VANDPS     Y2, Y0, Y0
+	VMASKMOVPS Y0, Y1, (AX)(SI*4)
 
 reluback_done:
 	VZEROUPPER

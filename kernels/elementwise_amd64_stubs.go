@@ -10,6 +10,12 @@ func expAVX2(dst []float32, src []float32)
 // sigmoidAVX2 sets dst[i] = 1/(1+e^-src[i]). len(dst) == len(src).
 func sigmoidAVX2(dst []float32, src []float32)
 
+// expAVX512 sets dst[i] = e^src[i]. len(dst) == len(src).
+func expAVX512(dst []float32, src []float32)
+
+// sigmoidAVX512 sets dst[i] = 1/(1+e^-src[i]). len(dst) == len(src).
+func sigmoidAVX512(dst []float32, src []float32)
+
 // reluAVX2 sets dst[i] = src[i] < 0 ? 0 : src[i] (NaN and -0 pass through). len(dst) == len(src).
 func reluAVX2(dst []float32, src []float32)
 

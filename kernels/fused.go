@@ -10,24 +10,29 @@ import (
 // float32 term (or, for SquaredError, the float32 operands, whose difference
 // and square are then exact or rounded once in float64) to float64 lanes and
 // adds them into float64 accumulators. Summation order is fixed per
-// implementation, so results are deterministic. Each sum is within a relative
-// 1e-6 of the exact sum of its terms for any length (tested at 1e7), except
-// that terms below float32's normal range (2^-126) may be lost or rounded to
-// the subnormal grid: allow 2^-126 per such element in addition. All terms
-// are non-negative, so no sum suffers cancellation.
+// implementation, so results are deterministic. All terms are non-negative,
+// so no sum suffers cancellation: each term is within 5·2^-24 (3e-7) of its
+// exact value, and the float64 additions add at most n·2^-53, so every sum is
+// within a relative 1e-6 of the exact one for any length up to 1e9 (tested
+// per term, and at 1e7 elements), except that terms below float32's normal
+// range (2^-126) may be lost or rounded to the subnormal grid: allow 2^-126
+// per such element in addition.
 //
 // Outputs are stated as |error| ≤ a·ulp(exact) + b·2^-24·M, where M is the
 // sum of the magnitudes of the parts that make up the exact value, the
 // natural bound where those parts may cancel. The bounds are asserted by the
-// tests for every implementation; the generic code computes each element in
-// float64 and is almost always correctly rounded.
+// tests for every implementation. The generic code computes each element in
+// float64 and is almost always correctly rounded; the avx2 code computes in
+// float32 with FMA; the avx512 set has its own code for ReparamKL,
+// ReparamKLBackward and BCEWithLogits (with VSCALEFPS) and runs the avx2
+// code of the others.
 
 // ReparamKL sets z = mu + eps·exp(logvar/2) elementwise and returns the KL
 // divergence of N(mu, exp(logvar)) from N(0, 1), summed over all elements:
 // −½·Σ(1 + logvar − mu² − exp(logvar)) = ½·Σ(mu² + e^logvar − 1 − logvar),
 // accumulated in float64.
 //
-// z is within 1 ulp + 3·2^-24·|eps·exp(logvar/2)|. The sum is within the
+// z is within 0.5 ulp + 2·2^-24·|eps·exp(logvar/2)|. The sum is within the
 // bound above, also for logvar near 0, where e^logvar − 1 − logvar is computed
 // without cancellation. Where exp(logvar/2) overflows float32 (logvar > 177.4)
 // z is ±Inf (NaN where eps = 0) and the sum +Inf; logvar = −Inf gives
@@ -44,8 +49,8 @@ func ReparamKL(z, mu, logvar, eps []float32) float64 {
 // and logvar, given dz = ∂f/∂z: dmu = dz + beta·mu and
 // dlogvar = ½·dz·eps·exp(logvar/2) + ½·beta·(exp(logvar) − 1).
 //
-// dmu is within 1 ulp + 2^-24·(|dz| + |beta·mu|); dlogvar within
-// 1 ulp + 8·2^-24·(|½·dz·eps·exp(logvar/2)| + ½·|beta|·(exp(logvar) + 1)),
+// dmu is within 0.5 ulp + 2^-24·(|dz| + |beta·mu|); dlogvar within
+// 0.5 ulp + 4·2^-24·(|½·dz·eps·exp(logvar/2)| + ½·|beta|·(exp(logvar) + 1)),
 // with exp(logvar) − 1 computed without cancellation near 0.
 //
 // Each output may be the same slice as any one input (dmu and dlogvar
@@ -63,7 +68,7 @@ func ReparamKLBackward(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32
 // l ≥ +0 and c = −t below, each term is l·c + ln(1 + e^−|l|), two
 // non-negative parts that never overflow, and ln(1+x) keeps full relative
 // accuracy for tiny x (confident, correct predictions). dlogits =
-// scale·(c ∓ sigmoid(−|l|)) is within 1 ulp + 6·2^-24·|scale|·(|c| +
+// scale·(c ∓ sigmoid(−|l|)) is within 0.5 ulp + 4·2^-24·|scale|·(|c| +
 // sigmoid(−|l|)), and within 2·|scale| subnormal steps where sigmoid(−|l|) is
 // subnormal. NaN in either input gives NaN; an infinite logit whose target
 // makes c = 0 gives NaN (0·∞).
@@ -96,11 +101,13 @@ func SquaredError(dout, out, target []float32, scale float32) float64 {
 //	v = β2·v + (1−β2)·g²
 //	p = p − (lr/(1−β1^t))·m / (√v/√(1−β2^t) + eps)
 //
-// The bias corrections and step size are computed in float64, as PyTorch
-// does in Python, and rounded to float32; the update itself is float32 in
-// PyTorch's operation order without fused multiply-adds, so every
-// implementation gives the same bits. It panics unless the four lengths
-// agree and step ≥ 1. No slice may alias another.
+// The bias corrections are computed in float64, as PyTorch does in Python.
+// The update itself is float32 without fused multiply-adds, and the
+// denominator is scaled by √(1−β2^t) to save a division per element:
+// p += (−lr·√(1−β2^t)/(1−β1^t))·m / (√v + eps·√(1−β2^t)), the same quotient
+// as PyTorch's, so results differ from its float32 ones only by rounding. All
+// implementations give the same bits. It panics unless the four lengths agree
+// and step ≥ 1. No slice may alias another.
 func AdamStep(param, grad, m, v []float32, lr, beta1, beta2, eps float32, step int) {
 	checkSameLen("AdamStep", []string{"param", "grad", "m", "v"}, param, grad, m, v)
 	if step < 1 {
@@ -113,19 +120,18 @@ func AdamStep(param, grad, m, v []float32, lr, beta1, beta2, eps float32, step i
 type adamHyper struct {
 	beta1, omb1 float32 // β1 and 1−β1
 	beta2, omb2 float32 // β2 and 1−β2
-	negStep     float32 // −lr/(1−β1^t)
-	sqrtBias2   float32 // √(1−β2^t)
-	eps         float32
+	negStep     float32 // −lr·√(1−β2^t)/(1−β1^t)
+	epsS        float32 // eps·√(1−β2^t)
 }
 
 func newAdamHyper(lr, beta1, beta2, eps float32, step int) adamHyper {
 	b1, b2 := float64(beta1), float64(beta2)
+	sqrtBias2 := math.Sqrt(1 - powInt(b2, step))
 	return adamHyper{
 		beta1: beta1, omb1: float32(1 - b1),
 		beta2: beta2, omb2: float32(1 - b2),
-		negStep:   float32(-float64(lr) / (1 - powInt(b1, step))),
-		sqrtBias2: float32(math.Sqrt(1 - powInt(b2, step))),
-		eps:       eps,
+		negStep: float32(-float64(lr) * sqrtBias2 / (1 - powInt(b1, step))),
+		epsS:    float32(float64(eps) * sqrtBias2),
 	}
 }
 
@@ -139,11 +145,13 @@ func AddBias(y, bias []float32) {
 }
 
 // SumRows sets dst to the sum of the rows of src, a row-major matrix of
-// len(dst) columns: the gradient of a bias. Each column is added in float64
-// from the first row to the last and rounded once, so dst is within
-// 0.5 ulp + rows·2^-53·Σ|src| of the exact sum, and every implementation gives
-// the same bits. dst must not overlap src. It panics unless len(src) is a
-// multiple of len(dst) (len(dst) = 0 only with an empty src).
+// len(dst) columns: the gradient of a bias. Each column is summed in blocks of
+// four rows, (r0 + r1) + (r2 + r3) in float32, the block sums (and the last
+// rows) added in float64 from the first row down and the total rounded once,
+// so dst is within 0.5 ulp + (2·2^-24 + rows·2^-53)·Σ|src| of the exact sum,
+// and every implementation gives the same bits. dst must not overlap src. It
+// panics unless len(src) is a multiple of len(dst) (len(dst) = 0 only with an
+// empty src).
 func SumRows(dst, src []float32) {
 	checkRows("SumRows", "src", "dst", src, dst)
 	kernels().sumRows(dst, src)

@@ -137,9 +137,9 @@ se_w1_done:
 	VZEROUPPER
 	RET
 
-// func adamStepAVX2(param []float32, grad []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, sqrtBias2 float32, eps float32)
+// func adamStepAVX2(param []float32, grad []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
 // Requires: AVX
-TEXT ·adamStepAVX2(SB), NOSPLIT, $0-124
+TEXT ·adamStepAVX2(SB), NOSPLIT, $0-120
 	MOVQ         param_base+0(FP), AX
 	MOVQ         grad_base+24(FP), CX
 	MOVQ         m_base+48(FP), DX
@@ -150,8 +150,7 @@ TEXT ·adamStepAVX2(SB), NOSPLIT, $0-124
 	VBROADCASTSS beta2+104(FP), Y2
 	VBROADCASTSS omb2+108(FP), Y3
 	VBROADCASTSS negStep+112(FP), Y4
-	VBROADCASTSS sqrtBias2+116(FP), Y5
-	VBROADCASTSS eps+120(FP), Y6
+	VBROADCASTSS epsS+116(FP), Y5
 	XORQ         DI, DI
 
 adam_w16:
@@ -159,46 +158,44 @@ adam_w16:
 	ADDQ    $0x10, R8
 	CMPQ    R8, SI
 	JA      adam_w16_done
-	VMOVUPS (CX)(DI*4), Y7
-	VMOVUPS (DX)(DI*4), Y8
-	VMOVUPS (BX)(DI*4), Y9
-	VMULPS  Y0, Y8, Y8
-	VMULPS  Y1, Y7, Y10
-	VADDPS  Y10, Y8, Y8
-	VMULPS  Y2, Y9, Y9
-	VMULPS  Y3, Y7, Y10
-	VMULPS  Y7, Y10, Y10
-	VADDPS  Y10, Y9, Y9
-	VMOVUPS Y8, (DX)(DI*4)
-	VMOVUPS Y9, (BX)(DI*4)
-	VSQRTPS Y9, Y9
-	VDIVPS  Y5, Y9, Y9
-	VADDPS  Y6, Y9, Y9
-	VMULPS  Y4, Y8, Y8
-	VDIVPS  Y9, Y8, Y8
-	VMOVUPS (AX)(DI*4), Y10
-	VADDPS  Y8, Y10, Y10
-	VMOVUPS Y10, (AX)(DI*4)
-	VMOVUPS 32(CX)(DI*4), Y7
-	VMOVUPS 32(DX)(DI*4), Y8
-	VMOVUPS 32(BX)(DI*4), Y9
-	VMULPS  Y0, Y8, Y8
-	VMULPS  Y1, Y7, Y10
-	VADDPS  Y10, Y8, Y8
-	VMULPS  Y2, Y9, Y9
-	VMULPS  Y3, Y7, Y10
-	VMULPS  Y7, Y10, Y10
-	VADDPS  Y10, Y9, Y9
-	VMOVUPS Y8, 32(DX)(DI*4)
-	VMOVUPS Y9, 32(BX)(DI*4)
-	VSQRTPS Y9, Y9
-	VDIVPS  Y5, Y9, Y9
-	VADDPS  Y6, Y9, Y9
-	VMULPS  Y4, Y8, Y8
-	VDIVPS  Y9, Y8, Y8
-	VMOVUPS 32(AX)(DI*4), Y10
-	VADDPS  Y8, Y10, Y10
-	VMOVUPS Y10, 32(AX)(DI*4)
+	VMOVUPS (CX)(DI*4), Y6
+	VMOVUPS (DX)(DI*4), Y7
+	VMOVUPS (BX)(DI*4), Y8
+	VMULPS  Y0, Y7, Y7
+	VMULPS  Y1, Y6, Y9
+	VADDPS  Y9, Y7, Y7
+	VMULPS  Y2, Y8, Y8
+	VMULPS  Y3, Y6, Y9
+	VMULPS  Y6, Y9, Y9
+	VADDPS  Y9, Y8, Y8
+	VMOVUPS Y7, (DX)(DI*4)
+	VMOVUPS Y8, (BX)(DI*4)
+	VSQRTPS Y8, Y8
+	VADDPS  Y5, Y8, Y8
+	VMULPS  Y4, Y7, Y7
+	VDIVPS  Y8, Y7, Y7
+	VMOVUPS (AX)(DI*4), Y9
+	VADDPS  Y7, Y9, Y9
+	VMOVUPS Y9, (AX)(DI*4)
+	VMOVUPS 32(CX)(DI*4), Y6
+	VMOVUPS 32(DX)(DI*4), Y7
+	VMOVUPS 32(BX)(DI*4), Y8
+	VMULPS  Y0, Y7, Y7
+	VMULPS  Y1, Y6, Y9
+	VADDPS  Y9, Y7, Y7
+	VMULPS  Y2, Y8, Y8
+	VMULPS  Y3, Y6, Y9
+	VMULPS  Y6, Y9, Y9
+	VADDPS  Y9, Y8, Y8
+	VMOVUPS Y7, 32(DX)(DI*4)
+	VMOVUPS Y8, 32(BX)(DI*4)
+	VSQRTPS Y8, Y8
+	VADDPS  Y5, Y8, Y8
+	VMULPS  Y4, Y7, Y7
+	VDIVPS  Y8, Y7, Y7
+	VMOVUPS 32(AX)(DI*4), Y9
+	VADDPS  Y7, Y9, Y9
+	VMOVUPS Y9, 32(AX)(DI*4)
 	MOVQ    R8, DI
 	JMP     adam_w16
 
@@ -208,26 +205,25 @@ adam_w8:
 	ADDQ    $0x08, R8
 	CMPQ    R8, SI
 	JA      adam_w8_done
-	VMOVUPS (CX)(DI*4), Y7
-	VMOVUPS (DX)(DI*4), Y8
-	VMOVUPS (BX)(DI*4), Y9
-	VMULPS  Y0, Y8, Y8
-	VMULPS  Y1, Y7, Y10
-	VADDPS  Y10, Y8, Y8
-	VMULPS  Y2, Y9, Y9
-	VMULPS  Y3, Y7, Y10
-	VMULPS  Y7, Y10, Y10
-	VADDPS  Y10, Y9, Y9
-	VMOVUPS Y8, (DX)(DI*4)
-	VMOVUPS Y9, (BX)(DI*4)
-	VSQRTPS Y9, Y9
-	VDIVPS  Y5, Y9, Y9
-	VADDPS  Y6, Y9, Y9
-	VMULPS  Y4, Y8, Y8
-	VDIVPS  Y9, Y8, Y8
-	VMOVUPS (AX)(DI*4), Y10
-	VADDPS  Y8, Y10, Y10
-	VMOVUPS Y10, (AX)(DI*4)
+	VMOVUPS (CX)(DI*4), Y6
+	VMOVUPS (DX)(DI*4), Y7
+	VMOVUPS (BX)(DI*4), Y8
+	VMULPS  Y0, Y7, Y7
+	VMULPS  Y1, Y6, Y9
+	VADDPS  Y9, Y7, Y7
+	VMULPS  Y2, Y8, Y8
+	VMULPS  Y3, Y6, Y9
+	VMULPS  Y6, Y9, Y9
+	VADDPS  Y9, Y8, Y8
+	VMOVUPS Y7, (DX)(DI*4)
+	VMOVUPS Y8, (BX)(DI*4)
+	VSQRTPS Y8, Y8
+	VADDPS  Y5, Y8, Y8
+	VMULPS  Y4, Y7, Y7
+	VDIVPS  Y8, Y7, Y7
+	VMOVUPS (AX)(DI*4), Y9
+	VADDPS  Y7, Y9, Y9
+	VMOVUPS Y9, (AX)(DI*4)
 	MOVQ    R8, DI
 	JMP     adam_w8
 
@@ -237,26 +233,25 @@ adam_w1:
 	ADDQ    $0x01, R8
 	CMPQ    R8, SI
 	JA      adam_w1_done
-	VMOVSS  (CX)(DI*4), X7
-	VMOVSS  (DX)(DI*4), X8
-	VMOVSS  (BX)(DI*4), X9
-	VMULSS  X0, X8, X8
-	VMULSS  X1, X7, X10
-	VADDSS  X10, X8, X8
-	VMULSS  X2, X9, X9
-	VMULSS  X3, X7, X10
-	VMULSS  X7, X10, X10
-	VADDSS  X10, X9, X9
-	VMOVSS  X8, (DX)(DI*4)
-	VMOVSS  X9, (BX)(DI*4)
-	VSQRTSS X9, X9, X9
-	VDIVSS  X5, X9, X9
-	VADDSS  X6, X9, X9
-	VMULSS  X4, X8, X8
-	VDIVSS  X9, X8, X8
-	VMOVSS  (AX)(DI*4), X10
-	VADDSS  X8, X10, X10
-	VMOVSS  X10, (AX)(DI*4)
+	VMOVSS  (CX)(DI*4), X6
+	VMOVSS  (DX)(DI*4), X7
+	VMOVSS  (BX)(DI*4), X8
+	VMULSS  X0, X7, X7
+	VMULSS  X1, X6, X9
+	VADDSS  X9, X7, X7
+	VMULSS  X2, X8, X8
+	VMULSS  X3, X6, X9
+	VMULSS  X6, X9, X9
+	VADDSS  X9, X8, X8
+	VMOVSS  X7, (DX)(DI*4)
+	VMOVSS  X8, (BX)(DI*4)
+	VSQRTSS X8, X8, X8
+	VADDSS  X5, X8, X8
+	VMULSS  X4, X7, X7
+	VDIVSS  X8, X7, X7
+	VMOVSS  (AX)(DI*4), X9
+	VADDSS  X7, X9, X9
+	VMOVSS  X9, (AX)(DI*4)
 	MOVQ    R8, DI
 	JMP     adam_w1
 
@@ -332,206 +327,533 @@ addbias_done:
 	VZEROUPPER
 	RET
 
-// func sumRowsAVX2(dst []float32, src []float32)
+// func sumRowsAVX2(dst []float32, src []float32, acc []float64)
 // Requires: AVX
-TEXT ·sumRowsAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst_base+0(FP), AX
-	MOVQ src_base+24(FP), CX
-	MOVQ dst_len+8(FP), DX
-	MOVQ src_len+32(FP), BX
-	LEAQ (CX)(BX*4), BX
-	MOVQ DX, SI
-	SHLQ $0x02, SI
-	XORQ DI, DI
-
-sumrows_w32:
-	MOVQ   DI, R8
-	ADDQ   $0x20, R8
-	CMPQ   R8, DX
-	JA     sumrows_w32_done
+TEXT ·sumRowsAVX2(SB), NOSPLIT, $0-72
+	MOVQ   dst_base+0(FP), AX
+	MOVQ   src_base+24(FP), CX
+	MOVQ   acc_base+48(FP), DX
+	MOVQ   dst_len+8(FP), BX
+	MOVQ   src_len+32(FP), SI
+	LEAQ   (CX)(SI*4), SI
+	MOVQ   BX, DI
+	SHLQ   $0x02, DI
 	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
-	LEAQ   (CX)(DI*4), R9
+	XORQ   R8, R8
 
-sumrows_w32_rows:
+srzero_w4:
+	MOVQ    R8, R9
+	ADDQ    $0x04, R9
+	CMPQ    R9, BX
+	JA      srzero_w4_done
+	VMOVUPD Y0, (DX)(R8*8)
+	MOVQ    R9, R8
+	JMP     srzero_w4
+
+srzero_w4_done:
+srzero_w1:
+	MOVQ   R8, R9
+	ADDQ   $0x01, R9
+	CMPQ   R9, BX
+	JA     srzero_w1_done
+	VMOVSD X0, (DX)(R8*8)
+	MOVQ   R9, R8
+	JMP    srzero_w1
+
+srzero_w1_done:
+	LEAQ (DI)(DI*2), R8
+	ADDQ DI, R8
+
+sumrows_by4:
+	LEAQ (CX)(R8*1), R9
+	CMPQ R9, SI
+	JA   sumrows_by1
+	LEAQ (CX)(DI*1), R10
+	LEAQ (R10)(DI*1), R11
+	LEAQ (R11)(DI*1), R12
+	XORQ R13, R13
+
+srb4_w32:
+	MOVQ         R13, R14
+	ADDQ         $0x20, R14
+	CMPQ         R14, BX
+	JA           srb4_w32_done
+	VMOVUPS      (CX)(R13*4), Y0
+	VADDPS       (R10)(R13*4), Y0, Y0
+	VMOVUPS      (R11)(R13*4), Y1
+	VADDPS       (R12)(R13*4), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       (DX)(R13*8), Y0, Y0
+	VADDPD       32(DX)(R13*8), Y1, Y1
+	VMOVUPD      Y0, (DX)(R13*8)
+	VMOVUPD      Y1, 32(DX)(R13*8)
+	VMOVUPS      32(CX)(R13*4), Y0
+	VADDPS       32(R10)(R13*4), Y0, Y0
+	VMOVUPS      32(R11)(R13*4), Y1
+	VADDPS       32(R12)(R13*4), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       64(DX)(R13*8), Y0, Y0
+	VADDPD       96(DX)(R13*8), Y1, Y1
+	VMOVUPD      Y0, 64(DX)(R13*8)
+	VMOVUPD      Y1, 96(DX)(R13*8)
+	VMOVUPS      64(CX)(R13*4), Y0
+	VADDPS       64(R10)(R13*4), Y0, Y0
+	VMOVUPS      64(R11)(R13*4), Y1
+	VADDPS       64(R12)(R13*4), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       128(DX)(R13*8), Y0, Y0
+	VADDPD       160(DX)(R13*8), Y1, Y1
+	VMOVUPD      Y0, 128(DX)(R13*8)
+	VMOVUPD      Y1, 160(DX)(R13*8)
+	VMOVUPS      96(CX)(R13*4), Y0
+	VADDPS       96(R10)(R13*4), Y0, Y0
+	VMOVUPS      96(R11)(R13*4), Y1
+	VADDPS       96(R12)(R13*4), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       192(DX)(R13*8), Y0, Y0
+	VADDPD       224(DX)(R13*8), Y1, Y1
+	VMOVUPD      Y0, 192(DX)(R13*8)
+	VMOVUPD      Y1, 224(DX)(R13*8)
+	MOVQ         R14, R13
+	JMP          srb4_w32
+
+srb4_w32_done:
+srb4_w8:
+	MOVQ         R13, R14
+	ADDQ         $0x08, R14
+	CMPQ         R14, BX
+	JA           srb4_w8_done
+	VMOVUPS      (CX)(R13*4), Y0
+	VADDPS       (R10)(R13*4), Y0, Y0
+	VMOVUPS      (R11)(R13*4), Y1
+	VADDPS       (R12)(R13*4), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       (DX)(R13*8), Y0, Y0
+	VADDPD       32(DX)(R13*8), Y1, Y1
+	VMOVUPD      Y0, (DX)(R13*8)
+	VMOVUPD      Y1, 32(DX)(R13*8)
+	MOVQ         R14, R13
+	JMP          srb4_w8
+
+srb4_w8_done:
+srb4_w1:
+	MOVQ      R13, R14
+	ADDQ      $0x01, R14
+	CMPQ      R14, BX
+	JA        srb4_w1_done
+	VMOVSS    (CX)(R13*4), X0
+	VADDSS    (R10)(R13*4), X0, X0
+	VMOVSS    (R11)(R13*4), X1
+	VADDSS    (R12)(R13*4), X1, X1
+	VADDSS    X1, X0, X0
+	VCVTSS2SD X0, X0, X0
+	VADDSD    (DX)(R13*8), X0, X0
+	VMOVSD    X0, (DX)(R13*8)
+	MOVQ      R14, R13
+	JMP       srb4_w1
+
+srb4_w1_done:
+	MOVQ R9, CX
+	JMP  sumrows_by4
+
+sumrows_by1:
+	CMPQ CX, SI
+	JAE  sumrows_round
+	XORQ R8, R8
+
+srb1_w32:
+	MOVQ         R8, R9
+	ADDQ         $0x20, R9
+	CMPQ         R9, BX
+	JA           srb1_w32_done
+	VMOVUPS      (CX)(R8*4), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       (DX)(R8*8), Y0, Y0
+	VADDPD       32(DX)(R8*8), Y1, Y1
+	VMOVUPD      Y0, (DX)(R8*8)
+	VMOVUPD      Y1, 32(DX)(R8*8)
+	VMOVUPS      32(CX)(R8*4), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       64(DX)(R8*8), Y0, Y0
+	VADDPD       96(DX)(R8*8), Y1, Y1
+	VMOVUPD      Y0, 64(DX)(R8*8)
+	VMOVUPD      Y1, 96(DX)(R8*8)
+	VMOVUPS      64(CX)(R8*4), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       128(DX)(R8*8), Y0, Y0
+	VADDPD       160(DX)(R8*8), Y1, Y1
+	VMOVUPD      Y0, 128(DX)(R8*8)
+	VMOVUPD      Y1, 160(DX)(R8*8)
+	VMOVUPS      96(CX)(R8*4), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       192(DX)(R8*8), Y0, Y0
+	VADDPD       224(DX)(R8*8), Y1, Y1
+	VMOVUPD      Y0, 192(DX)(R8*8)
+	VMOVUPD      Y1, 224(DX)(R8*8)
+	MOVQ         R9, R8
+	JMP          srb1_w32
+
+srb1_w32_done:
+srb1_w8:
+	MOVQ         R8, R9
+	ADDQ         $0x08, R9
+	CMPQ         R9, BX
+	JA           srb1_w8_done
+	VMOVUPS      (CX)(R8*4), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VADDPD       (DX)(R8*8), Y0, Y0
+	VADDPD       32(DX)(R8*8), Y1, Y1
+	VMOVUPD      Y0, (DX)(R8*8)
+	VMOVUPD      Y1, 32(DX)(R8*8)
+	MOVQ         R9, R8
+	JMP          srb1_w8
+
+srb1_w8_done:
+srb1_w1:
+	MOVQ      R8, R9
+	ADDQ      $0x01, R9
 	CMPQ      R9, BX
-	JAE       sumrows_w32_rows_done
-	VCVTPS2PD (R9), Y8
-	VADDPD    Y8, Y0, Y0
-	VCVTPS2PD 16(R9), Y8
-	VADDPD    Y8, Y1, Y1
-	VCVTPS2PD 32(R9), Y8
-	VADDPD    Y8, Y2, Y2
-	VCVTPS2PD 48(R9), Y8
-	VADDPD    Y8, Y3, Y3
-	VCVTPS2PD 64(R9), Y8
-	VADDPD    Y8, Y4, Y4
-	VCVTPS2PD 80(R9), Y8
-	VADDPD    Y8, Y5, Y5
-	VCVTPS2PD 96(R9), Y8
-	VADDPD    Y8, Y6, Y6
-	VCVTPS2PD 112(R9), Y8
-	VADDPD    Y8, Y7, Y7
-	ADDQ      SI, R9
-	JMP       sumrows_w32_rows
+	JA        srb1_w1_done
+	VMOVSS    (CX)(R8*4), X0
+	VCVTSS2SD X0, X0, X0
+	VADDSD    (DX)(R8*8), X0, X0
+	VMOVSD    X0, (DX)(R8*8)
+	MOVQ      R9, R8
+	JMP       srb1_w1
 
-sumrows_w32_rows_done:
-	VCVTPD2PSY Y0, X0
-	VMOVUPS    X0, (AX)(DI*4)
-	VCVTPD2PSY Y1, X1
-	VMOVUPS    X1, 16(AX)(DI*4)
-	VCVTPD2PSY Y2, X2
-	VMOVUPS    X2, 32(AX)(DI*4)
-	VCVTPD2PSY Y3, X3
-	VMOVUPS    X3, 48(AX)(DI*4)
-	VCVTPD2PSY Y4, X4
-	VMOVUPS    X4, 64(AX)(DI*4)
-	VCVTPD2PSY Y5, X5
-	VMOVUPS    X5, 80(AX)(DI*4)
-	VCVTPD2PSY Y6, X6
-	VMOVUPS    X6, 96(AX)(DI*4)
-	VCVTPD2PSY Y7, X7
-	VMOVUPS    X7, 112(AX)(DI*4)
-	MOVQ       R8, DI
-	JMP        sumrows_w32
+srb1_w1_done:
+	ADDQ DI, CX
+	JMP  sumrows_by1
 
-sumrows_w32_done:
-sumrows_w4:
-	MOVQ   DI, R8
-	ADDQ   $0x04, R8
-	CMPQ   R8, DX
-	JA     sumrows_w4_done
-	VXORPD Y0, Y0, Y0
-	LEAQ   (CX)(DI*4), R9
+sumrows_round:
+	XORQ CX, CX
 
-sumrows_w4_rows:
-	CMPQ      R9, BX
-	JAE       sumrows_w4_rows_done
-	VCVTPS2PD (R9), Y1
-	VADDPD    Y1, Y0, Y0
-	ADDQ      SI, R9
-	JMP       sumrows_w4_rows
+srround_w4:
+	MOVQ       CX, SI
+	ADDQ       $0x04, SI
+	CMPQ       SI, BX
+	JA         srround_w4_done
+	VCVTPD2PSY (DX)(CX*8), X0
+	VMOVUPS    X0, (AX)(CX*4)
+	MOVQ       SI, CX
+	JMP        srround_w4
 
-sumrows_w4_rows_done:
-	VCVTPD2PSY Y0, X0
-	VMOVUPS    X0, (AX)(DI*4)
-	MOVQ       R8, DI
-	JMP        sumrows_w4
-
-sumrows_w4_done:
-sumrows_w1:
-	MOVQ   DI, R8
-	ADDQ   $0x01, R8
-	CMPQ   R8, DX
-	JA     sumrows_w1_done
-	VXORPD X0, X0, X0
-	LEAQ   (CX)(DI*4), R9
-
-sumrows_w1_rows:
-	CMPQ      R9, BX
-	JAE       sumrows_w1_rows_done
-	VCVTSS2SD (R9), X9, X9
-	VADDSD    X9, X0, X0
-	ADDQ      SI, R9
-	JMP       sumrows_w1_rows
-
-sumrows_w1_rows_done:
+srround_w4_done:
+srround_w1:
+	MOVQ      CX, SI
+	ADDQ      $0x01, SI
+	CMPQ      SI, BX
+	JA        srround_w1_done
+	VMOVSD    (DX)(CX*8), X0
 	VCVTSD2SS X0, X0, X0
-	VMOVSS    X0, (AX)(DI*4)
-	MOVQ      R8, DI
-	JMP       sumrows_w1
+	VMOVSS    X0, (AX)(CX*4)
+	MOVQ      SI, CX
+	JMP       srround_w1
 
-sumrows_w1_done:
+srround_w1_done:
 	VZEROUPPER
 	RET
 
 // func reparamKLAVX2(z []float32, mu []float32, logvar []float32, eps []float32) float64
 // Requires: AVX, AVX2, FMA3, SSE2
 TEXT ·reparamKLAVX2(SB), NOSPLIT, $0-104
-	MOVQ         z_base+0(FP), AX
-	MOVQ         mu_base+24(FP), CX
-	MOVQ         logvar_base+48(FP), DX
-	MOVQ         eps_base+72(FP), BX
-	MOVQ         z_len+8(FP), SI
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y0
-	VBROADCASTSS fusedc_42b20000<>+0(SB), Y1
-	VXORPD       Y2, Y2, Y2
-	VXORPD       Y3, Y3, Y3
-	XORQ         DI, DI
+	MOVQ   z_base+0(FP), AX
+	MOVQ   mu_base+24(FP), CX
+	MOVQ   logvar_base+48(FP), DX
+	MOVQ   eps_base+72(FP), BX
+	MOVQ   z_len+8(FP), SI
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	XORQ   DI, DI
 
+kl_w16:
+	MOVQ         DI, R8
+	ADDQ         $0x10, R8
+	CMPQ         R8, SI
+	JA           kl_w16_done
+	VMOVUPS      (DX)(DI*4), Y2
+	VMOVUPS      32(DX)(DI*4), Y3
+	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y4
+	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y5
+	VPAND        vecmath_exp<>+320(SB), Y4, Y6
+	VPAND        vecmath_exp<>+320(SB), Y5, Y7
+	VPMAXUD      Y7, Y6, Y6
+	VPCMPGTD     vecmath_exp<>+384(SB), Y6, Y6
+	VPTEST       Y6, Y6
+	JNZ          kl_exp1_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y7
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y9
+	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y4
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y5
+	VMOVUPS      vecmath_exp<>+128(SB), Y8
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y8
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y8
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y8
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y10
+	VFMADD231PS  Y8, Y4, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y8
+	VFMADD231PS  Y9, Y5, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y4
+	VFMADD213PS  Y4, Y4, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y5
+	VFMADD213PS  Y5, Y5, Y8
+	VPSRLD       $0x03, Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       Y6, Y10, Y4
+	VPSRLD       $0x03, Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       Y7, Y8, Y5
+	JMP          kl_exp1_join
+
+kl_exp1_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y6
+	VMOVUPS      vecmath_exp<>+448(SB), Y7
+	VMAXPS       Y4, Y6, Y4
+	VMINPS       Y4, Y7, Y4
+	VMAXPS       Y5, Y6, Y5
+	VMINPS       Y5, Y7, Y5
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y7
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y9
+	VFNMADD231PS vecmath_exp<>+64(SB), Y8, Y4
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y8, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y5
+	VMOVUPS      vecmath_exp<>+128(SB), Y8
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y8
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y8
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y8
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y9
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y10
+	VFMADD231PS  Y8, Y4, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y8
+	VFMADD231PS  Y9, Y5, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y4
+	VFMADD213PS  Y4, Y4, Y10
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y5
+	VFMADD213PS  Y5, Y5, Y8
+	VPSRLD       $0x03, Y6, Y6
+	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
+	VPSRLD       $0x01, Y6, Y4
+	VPSUBD       Y4, Y6, Y6
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y6, Y6
+	VPSRLD       $0x03, Y7, Y7
+	VPSUBD       vecmath_exp<>+480(SB), Y7, Y7
+	VPSRLD       $0x01, Y7, Y5
+	VPSUBD       Y5, Y7, Y7
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y7, Y7
+	VMULPS       Y4, Y10, Y10
+	VMULPS       Y6, Y10, Y4
+	VMULPS       Y5, Y8, Y8
+	VMULPS       Y7, Y8, Y5
+
+kl_exp1_join:
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y8
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y9
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y3, Y9
+	VMULPS       Y2, Y2, Y10
+	VMULPS       Y10, Y8, Y8
+	VMULPS       Y3, Y3, Y11
+	VMULPS       Y11, Y9, Y9
+	VSUBPS       fusedc_3f000000<>+0(SB), Y2, Y6
+	VANDPS       fusedc_7fffffff<>+0(SB), Y6, Y6
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y6, Y6
+	VSUBPS       fusedc_3f000000<>+0(SB), Y3, Y7
+	VANDPS       fusedc_7fffffff<>+0(SB), Y7, Y7
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y7, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y2, Y10
+	VMINPS       fusedc_43490000<>+0(SB), Y10, Y10
+	VXORPS       fusedc_80000000<>+0(SB), Y10, Y10
+	VBLENDVPS    Y6, Y8, Y10, Y10
+	VADDPS       fusedc_3f800000<>+0(SB), Y3, Y11
+	VMINPS       fusedc_43490000<>+0(SB), Y11, Y11
+	VXORPS       fusedc_80000000<>+0(SB), Y11, Y11
+	VBLENDVPS    Y7, Y9, Y11, Y11
+	VMOVUPS      (CX)(DI*4), Y2
+	VMOVUPS      32(CX)(DI*4), Y3
+	VFMADD231PS  Y2, Y2, Y10
+	VANDNPS      Y4, Y6, Y6
+	VFMADD231PS  Y3, Y3, Y11
+	VANDNPS      Y5, Y7, Y7
+	VEXTRACTF128 $0x01, Y10, X8
+	VCVTPS2PD    X10, Y9
+	VCVTPS2PD    X8, Y8
+	VADDPD       Y9, Y0, Y0
+	VADDPD       Y8, Y1, Y1
+	VEXTRACTF128 $0x01, Y6, X8
+	VCVTPS2PD    X6, Y6
+	VCVTPS2PD    X8, Y8
+	VFMADD231PD  Y6, Y6, Y0
+	VFMADD231PD  Y8, Y8, Y1
+	VEXTRACTF128 $0x01, Y11, X6
+	VCVTPS2PD    X11, Y8
+	VCVTPS2PD    X6, Y6
+	VADDPD       Y8, Y0, Y0
+	VADDPD       Y6, Y1, Y1
+	VEXTRACTF128 $0x01, Y7, X6
+	VCVTPS2PD    X7, Y7
+	VCVTPS2PD    X6, Y6
+	VFMADD231PD  Y7, Y7, Y0
+	VFMADD231PD  Y6, Y6, Y1
+	VMOVUPS      (BX)(DI*4), Y6
+	VMOVUPS      32(BX)(DI*4), Y7
+	VFMADD213PS  Y2, Y4, Y6
+	VFMADD213PS  Y3, Y5, Y7
+	VMOVUPS      Y6, (AX)(DI*4)
+	VMOVUPS      Y7, 32(AX)(DI*4)
+	MOVQ         R8, DI
+	JMP          kl_w16
+
+kl_w16_done:
 kl_w8:
 	MOVQ         DI, R8
 	ADDQ         $0x08, R8
 	CMPQ         R8, SI
 	JA           kl_w8_done
-	VMOVUPS      (DX)(DI*4), Y4
-	VMOVUPS      (CX)(DI*4), Y5
-	VMOVUPS      (BX)(DI*4), Y6
-	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y7
-	VMAXPS       Y7, Y0, Y7
-	VMINPS       Y7, Y1, Y7
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y8
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y7, Y8
-	VSUBPS       fusedc_4b400000<>+0(SB), Y8, Y9
-	VMOVAPS      Y7, Y7
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y9, Y7
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y9, Y7
-	VMOVUPS      fusedc_39509279<>+0(SB), Y9
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y7, Y9
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y7, Y9
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y7, Y9
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y7, Y9
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y7, Y9
-	VMULPS       Y7, Y7, Y10
-	VFMADD213PS  Y7, Y10, Y9
-	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y7
-	VPSUBD       fusedc_4b400000<>+0(SB), Y8, Y8
-	VPSRAD       $0x01, Y8, Y9
-	VPSUBD       Y9, Y8, Y8
-	VPSLLD       $0x17, Y9, Y9
-	VPADDD       fusedc_3f800000<>+0(SB), Y9, Y9
-	VPSLLD       $0x17, Y8, Y8
-	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
-	VMULPS       Y9, Y7, Y7
-	VMULPS       Y8, Y7, Y7
-	VFMADD213PS  Y5, Y7, Y6
-	VSUBPS       fusedc_3f000000<>+0(SB), Y4, Y8
-	VANDPS       fusedc_7fffffff<>+0(SB), Y8, Y8
-	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y8, Y8
-	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y9
-	VFMADD213PS  fusedc_362da546<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3950761f<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y4, Y9
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y4, Y9
-	VMULPS       Y4, Y4, Y10
-	VMULPS       Y10, Y9, Y9
-	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y4
-	VMINPS       fusedc_43490000<>+0(SB), Y4, Y4
-	VXORPS       fusedc_80000000<>+0(SB), Y4, Y4
-	VBLENDVPS    Y8, Y9, Y4, Y4
-	VFMADD231PS  Y5, Y5, Y4
-	VANDNPS      Y7, Y8, Y5
-	VEXTRACTF128 $0x01, Y4, X7
-	VCVTPS2PD    X4, Y4
-	VCVTPS2PD    X7, Y7
-	VADDPD       Y4, Y2, Y2
-	VADDPD       Y7, Y3, Y3
-	VEXTRACTF128 $0x01, Y5, X4
+	VMOVUPS      (DX)(DI*4), Y2
+	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y3
+	VPAND        vecmath_exp<>+320(SB), Y3, Y4
+	VPCMPGTD     vecmath_exp<>+384(SB), Y4, Y4
+	VPTEST       Y4, Y4
+	JNZ          kl_exp2_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y4
+	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y4
+	VSUBPS       vecmath_exp<>+32(SB), Y4, Y5
+	VFNMADD231PS vecmath_exp<>+64(SB), Y5, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y5, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y5
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y5
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y5
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y5
+	VPERMPS      vecmath_exp<>+288(SB), Y4, Y6
+	VFMADD231PS  Y5, Y3, Y6
+	VPERMPS      vecmath_exp<>+256(SB), Y4, Y3
+	VFMADD213PS  Y3, Y3, Y6
+	VPSRLD       $0x03, Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       Y4, Y6, Y3
+	JMP          kl_exp2_join
+
+kl_exp2_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y4
+	VMOVUPS      vecmath_exp<>+448(SB), Y5
+	VMAXPS       Y3, Y4, Y3
+	VMINPS       Y3, Y5, Y3
+	VMOVUPS      vecmath_exp<>+0(SB), Y4
+	VFMADD213PS  vecmath_exp<>+32(SB), Y3, Y4
+	VSUBPS       vecmath_exp<>+32(SB), Y4, Y5
+	VFNMADD231PS vecmath_exp<>+64(SB), Y5, Y3
+	VFNMADD231PS vecmath_exp<>+96(SB), Y5, Y3
+	VMOVUPS      vecmath_exp<>+128(SB), Y5
+	VFMADD213PS  vecmath_exp<>+160(SB), Y3, Y5
+	VFMADD213PS  vecmath_exp<>+192(SB), Y3, Y5
+	VFMADD213PS  vecmath_exp<>+224(SB), Y3, Y5
+	VPERMPS      vecmath_exp<>+288(SB), Y4, Y6
+	VFMADD231PS  Y5, Y3, Y6
+	VPERMPS      vecmath_exp<>+256(SB), Y4, Y3
+	VFMADD213PS  Y3, Y3, Y6
+	VPSRLD       $0x03, Y4, Y4
+	VPSUBD       vecmath_exp<>+480(SB), Y4, Y4
+	VPSRLD       $0x01, Y4, Y3
+	VPSUBD       Y3, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y3, Y6, Y6
+	VMULPS       Y4, Y6, Y3
+
+kl_exp2_join:
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y5
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VMULPS       Y6, Y5, Y5
+	VSUBPS       fusedc_3f000000<>+0(SB), Y2, Y4
+	VANDPS       fusedc_7fffffff<>+0(SB), Y4, Y4
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y4, Y4
+	VADDPS       fusedc_3f800000<>+0(SB), Y2, Y6
+	VMINPS       fusedc_43490000<>+0(SB), Y6, Y6
+	VXORPS       fusedc_80000000<>+0(SB), Y6, Y6
+	VBLENDVPS    Y4, Y5, Y6, Y6
+	VMOVUPS      (CX)(DI*4), Y2
+	VFMADD231PS  Y2, Y2, Y6
+	VANDNPS      Y3, Y4, Y4
+	VEXTRACTF128 $0x01, Y6, X5
+	VCVTPS2PD    X6, Y6
 	VCVTPS2PD    X5, Y5
+	VADDPD       Y6, Y0, Y0
+	VADDPD       Y5, Y1, Y1
+	VEXTRACTF128 $0x01, Y4, X5
 	VCVTPS2PD    X4, Y4
-	VFMADD231PD  Y5, Y5, Y2
-	VFMADD231PD  Y4, Y4, Y3
-	VMOVUPS      Y6, (AX)(DI*4)
+	VCVTPS2PD    X5, Y5
+	VFMADD231PD  Y4, Y4, Y0
+	VFMADD231PD  Y5, Y5, Y1
+	VMOVUPS      (BX)(DI*4), Y4
+	VFMADD213PS  Y2, Y3, Y4
+	VMOVUPS      Y4, (AX)(DI*4)
 	MOVQ         R8, DI
 	JMP          kl_w8
 
@@ -543,82 +865,647 @@ kl_w8_done:
 	LEAQ         fused_tailmask<>+0(SB), R8
 	MOVQ         $0x0000000000000008, R9
 	SUBQ         DI, R9
-	VMOVDQU      (R8)(R9*4), Y4
-	VMASKMOVPS   (DX)(SI*4), Y4, Y5
-	VMASKMOVPS   (CX)(SI*4), Y4, Y6
-	VMASKMOVPS   (BX)(SI*4), Y4, Y7
-	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y8
-	VMAXPS       Y8, Y0, Y0
+	VMOVDQU      (R8)(R9*4), Y2
+	VMASKMOVPS   (DX)(SI*4), Y2, Y3
+	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y4
+	VPAND        vecmath_exp<>+320(SB), Y4, Y5
+	VPCMPGTD     vecmath_exp<>+384(SB), Y5, Y5
+	VPTEST       Y5, Y5
+	JNZ          kl_exp3_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y5
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y6
+	VFNMADD231PS vecmath_exp<>+64(SB), Y6, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y4, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y4
+	VFMADD213PS  Y4, Y4, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       Y5, Y7, Y4
+	JMP          kl_exp3_join
+
+kl_exp3_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y5
+	VMOVUPS      vecmath_exp<>+448(SB), Y6
+	VMAXPS       Y4, Y5, Y4
+	VMINPS       Y4, Y6, Y4
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y5
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y6
+	VFNMADD231PS vecmath_exp<>+64(SB), Y6, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y4, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y4
+	VFMADD213PS  Y4, Y4, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
+	VPSRLD       $0x01, Y5, Y4
+	VPSUBD       Y4, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y4, Y7, Y7
+	VMULPS       Y5, Y7, Y4
+
+kl_exp3_join:
+	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y6
+	VFMADD213PS  fusedc_362da546<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3950761f<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y3, Y6
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y7
+	VMULPS       Y7, Y6, Y6
+	VSUBPS       fusedc_3f000000<>+0(SB), Y3, Y5
+	VANDPS       fusedc_7fffffff<>+0(SB), Y5, Y5
+	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y5, Y5
+	VADDPS       fusedc_3f800000<>+0(SB), Y3, Y7
+	VMINPS       fusedc_43490000<>+0(SB), Y7, Y7
+	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
+	VBLENDVPS    Y5, Y6, Y7, Y7
+	VMASKMOVPS   (CX)(SI*4), Y2, Y3
+	VFMADD231PS  Y3, Y3, Y7
+	VANDNPS      Y4, Y5, Y5
+	VEXTRACTF128 $0x01, Y7, X6
+	VCVTPS2PD    X7, Y7
+	VCVTPS2PD    X6, Y6
+	VADDPD       Y7, Y0, Y0
+	VADDPD       Y6, Y1, Y1
+	VEXTRACTF128 $0x01, Y5, X6
+	VCVTPS2PD    X5, Y5
+	VCVTPS2PD    X6, Y6
+	VFMADD231PD  Y5, Y5, Y0
+	VFMADD231PD  Y6, Y6, Y1
+	VMASKMOVPS   (BX)(SI*4), Y2, Y5
+	VFMADD213PS  Y3, Y4, Y5
+	VMASKMOVPS   Y5, Y2, (AX)(SI*4)
+
+kl_tail_done:
+	VXORPD       X2, X2, X2
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
+	VADDSD       X2, X0, X0
+	MOVQ         $0x3fe0000000000000, AX
+	MOVQ         AX, X1
+	VMULSD       X1, X0, X0
+	MOVSD        X0, ret+96(FP)
+	VZEROUPPER
+	RET
+
+DATA fusedc_3f000000<>+0(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+4(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+8(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+12(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+16(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+20(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+24(SB)/4, $0x3f000000
+DATA fusedc_3f000000<>+28(SB)/4, $0x3f000000
+GLOBL fusedc_3f000000<>(SB), RODATA|NOPTR, $32
+
+DATA vecmath_exp<>+0(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+4(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+8(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+12(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+16(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+20(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+24(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+28(SB)/4, $0x4138aa3b
+DATA vecmath_exp<>+32(SB)/4, $0x4b400000
+DATA vecmath_exp<>+36(SB)/4, $0x4b400000
+DATA vecmath_exp<>+40(SB)/4, $0x4b400000
+DATA vecmath_exp<>+44(SB)/4, $0x4b400000
+DATA vecmath_exp<>+48(SB)/4, $0x4b400000
+DATA vecmath_exp<>+52(SB)/4, $0x4b400000
+DATA vecmath_exp<>+56(SB)/4, $0x4b400000
+DATA vecmath_exp<>+60(SB)/4, $0x4b400000
+DATA vecmath_exp<>+64(SB)/4, $0x3db17218
+DATA vecmath_exp<>+68(SB)/4, $0x3db17218
+DATA vecmath_exp<>+72(SB)/4, $0x3db17218
+DATA vecmath_exp<>+76(SB)/4, $0x3db17218
+DATA vecmath_exp<>+80(SB)/4, $0x3db17218
+DATA vecmath_exp<>+84(SB)/4, $0x3db17218
+DATA vecmath_exp<>+88(SB)/4, $0x3db17218
+DATA vecmath_exp<>+92(SB)/4, $0x3db17218
+DATA vecmath_exp<>+96(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+100(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+104(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+108(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+112(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+116(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+120(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+124(SB)/4, $0xaf82e308
+DATA vecmath_exp<>+128(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+132(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+136(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+140(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+144(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+148(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+152(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+156(SB)/4, $0x3d2aaaab
+DATA vecmath_exp<>+160(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+164(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+168(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+172(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+176(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+180(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+184(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+188(SB)/4, $0x3e2aaaab
+DATA vecmath_exp<>+192(SB)/4, $0x3f000000
+DATA vecmath_exp<>+196(SB)/4, $0x3f000000
+DATA vecmath_exp<>+200(SB)/4, $0x3f000000
+DATA vecmath_exp<>+204(SB)/4, $0x3f000000
+DATA vecmath_exp<>+208(SB)/4, $0x3f000000
+DATA vecmath_exp<>+212(SB)/4, $0x3f000000
+DATA vecmath_exp<>+216(SB)/4, $0x3f000000
+DATA vecmath_exp<>+220(SB)/4, $0x3f000000
+DATA vecmath_exp<>+224(SB)/4, $0x3f800000
+DATA vecmath_exp<>+228(SB)/4, $0x3f800000
+DATA vecmath_exp<>+232(SB)/4, $0x3f800000
+DATA vecmath_exp<>+236(SB)/4, $0x3f800000
+DATA vecmath_exp<>+240(SB)/4, $0x3f800000
+DATA vecmath_exp<>+244(SB)/4, $0x3f800000
+DATA vecmath_exp<>+248(SB)/4, $0x3f800000
+DATA vecmath_exp<>+252(SB)/4, $0x3f800000
+DATA vecmath_exp<>+256(SB)/4, $0x3f800000
+DATA vecmath_exp<>+260(SB)/4, $0x3f8b95c2
+DATA vecmath_exp<>+264(SB)/4, $0x3f9837f0
+DATA vecmath_exp<>+268(SB)/4, $0x3fa5fed7
+DATA vecmath_exp<>+272(SB)/4, $0x3fb504f3
+DATA vecmath_exp<>+276(SB)/4, $0x3fc5672a
+DATA vecmath_exp<>+280(SB)/4, $0x3fd744fd
+DATA vecmath_exp<>+284(SB)/4, $0x3feac0c7
+DATA vecmath_exp<>+288(SB)/4, $0x00000000
+DATA vecmath_exp<>+292(SB)/4, $0xb24e0611
+DATA vecmath_exp<>+296(SB)/4, $0x33092801
+DATA vecmath_exp<>+300(SB)/4, $0xb3051aa8
+DATA vecmath_exp<>+304(SB)/4, $0x329302ae
+DATA vecmath_exp<>+308(SB)/4, $0x31b3d0e5
+DATA vecmath_exp<>+312(SB)/4, $0xb27ce182
+DATA vecmath_exp<>+316(SB)/4, $0xb1d290be
+DATA vecmath_exp<>+320(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+324(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+328(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+332(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+336(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+340(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+344(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+348(SB)/4, $0x7fffffff
+DATA vecmath_exp<>+352(SB)/4, $0x80000000
+DATA vecmath_exp<>+356(SB)/4, $0x80000000
+DATA vecmath_exp<>+360(SB)/4, $0x80000000
+DATA vecmath_exp<>+364(SB)/4, $0x80000000
+DATA vecmath_exp<>+368(SB)/4, $0x80000000
+DATA vecmath_exp<>+372(SB)/4, $0x80000000
+DATA vecmath_exp<>+376(SB)/4, $0x80000000
+DATA vecmath_exp<>+380(SB)/4, $0x80000000
+DATA vecmath_exp<>+384(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+388(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+392(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+396(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+400(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+404(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+408(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+412(SB)/4, $0x42ae0000
+DATA vecmath_exp<>+416(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+420(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+424(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+428(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+432(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+436(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+440(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+444(SB)/4, $0xc2d00000
+DATA vecmath_exp<>+448(SB)/4, $0x42b20000
+DATA vecmath_exp<>+452(SB)/4, $0x42b20000
+DATA vecmath_exp<>+456(SB)/4, $0x42b20000
+DATA vecmath_exp<>+460(SB)/4, $0x42b20000
+DATA vecmath_exp<>+464(SB)/4, $0x42b20000
+DATA vecmath_exp<>+468(SB)/4, $0x42b20000
+DATA vecmath_exp<>+472(SB)/4, $0x42b20000
+DATA vecmath_exp<>+476(SB)/4, $0x42b20000
+DATA vecmath_exp<>+480(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+484(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+488(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+492(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+496(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+500(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+504(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+508(SB)/4, $0x0967ff02
+DATA vecmath_exp<>+512(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+516(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+520(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+524(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+528(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+532(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+536(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+540(SB)/4, $0x3f0c02d4
+DATA vecmath_exp<>+544(SB)/4, $0xffffffff
+DATA vecmath_exp<>+548(SB)/4, $0xffffffff
+DATA vecmath_exp<>+552(SB)/4, $0xffffffff
+DATA vecmath_exp<>+556(SB)/4, $0xffffffff
+DATA vecmath_exp<>+560(SB)/4, $0xffffffff
+DATA vecmath_exp<>+564(SB)/4, $0xffffffff
+DATA vecmath_exp<>+568(SB)/4, $0xffffffff
+DATA vecmath_exp<>+572(SB)/4, $0xffffffff
+DATA vecmath_exp<>+576(SB)/4, $0x00000000
+DATA vecmath_exp<>+580(SB)/4, $0x00000000
+DATA vecmath_exp<>+584(SB)/4, $0x00000000
+DATA vecmath_exp<>+588(SB)/4, $0x00000000
+DATA vecmath_exp<>+592(SB)/4, $0x00000000
+DATA vecmath_exp<>+596(SB)/4, $0x00000000
+DATA vecmath_exp<>+600(SB)/4, $0x00000000
+DATA vecmath_exp<>+604(SB)/4, $0x00000000
+GLOBL vecmath_exp<>(SB), RODATA|NOPTR, $608
+
+DATA fusedc_34e7e74a<>+0(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+4(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+8(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+12(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+16(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+20(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+24(SB)/4, $0x34e7e74a
+DATA fusedc_34e7e74a<>+28(SB)/4, $0x34e7e74a
+GLOBL fusedc_34e7e74a<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_362da546<>+0(SB)/4, $0x362da546
+DATA fusedc_362da546<>+4(SB)/4, $0x362da546
+DATA fusedc_362da546<>+8(SB)/4, $0x362da546
+DATA fusedc_362da546<>+12(SB)/4, $0x362da546
+DATA fusedc_362da546<>+16(SB)/4, $0x362da546
+DATA fusedc_362da546<>+20(SB)/4, $0x362da546
+DATA fusedc_362da546<>+24(SB)/4, $0x362da546
+DATA fusedc_362da546<>+28(SB)/4, $0x362da546
+GLOBL fusedc_362da546<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_37ce07a0<>+0(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+4(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+8(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+12(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+16(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+20(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+24(SB)/4, $0x37ce07a0
+DATA fusedc_37ce07a0<>+28(SB)/4, $0x37ce07a0
+GLOBL fusedc_37ce07a0<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3950761f<>+0(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+4(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+8(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+12(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+16(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+20(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+24(SB)/4, $0x3950761f
+DATA fusedc_3950761f<>+28(SB)/4, $0x3950761f
+GLOBL fusedc_3950761f<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3ab60eb9<>+0(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+4(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+8(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+12(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+16(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+20(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+24(SB)/4, $0x3ab60eb9
+DATA fusedc_3ab60eb9<>+28(SB)/4, $0x3ab60eb9
+GLOBL fusedc_3ab60eb9<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3c08878a<>+0(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+4(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+8(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+12(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+16(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+20(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+24(SB)/4, $0x3c08878a
+DATA fusedc_3c08878a<>+28(SB)/4, $0x3c08878a
+GLOBL fusedc_3c08878a<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3d2aaaa8<>+0(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+4(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+8(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+12(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+16(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+20(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+24(SB)/4, $0x3d2aaaa8
+DATA fusedc_3d2aaaa8<>+28(SB)/4, $0x3d2aaaa8
+GLOBL fusedc_3d2aaaa8<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3e2aaaad<>+0(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+4(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+8(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+12(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+16(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+20(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+24(SB)/4, $0x3e2aaaad
+DATA fusedc_3e2aaaad<>+28(SB)/4, $0x3e2aaaad
+GLOBL fusedc_3e2aaaad<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_7fffffff<>+0(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+4(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+8(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+12(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+16(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+20(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+24(SB)/4, $0x7fffffff
+DATA fusedc_7fffffff<>+28(SB)/4, $0x7fffffff
+GLOBL fusedc_7fffffff<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3fc00000<>+0(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+4(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+8(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+12(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+16(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+20(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+24(SB)/4, $0x3fc00000
+DATA fusedc_3fc00000<>+28(SB)/4, $0x3fc00000
+GLOBL fusedc_3fc00000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_3f800000<>+0(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+4(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+8(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+12(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+16(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+20(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+24(SB)/4, $0x3f800000
+DATA fusedc_3f800000<>+28(SB)/4, $0x3f800000
+GLOBL fusedc_3f800000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_43490000<>+0(SB)/4, $0x43490000
+DATA fusedc_43490000<>+4(SB)/4, $0x43490000
+DATA fusedc_43490000<>+8(SB)/4, $0x43490000
+DATA fusedc_43490000<>+12(SB)/4, $0x43490000
+DATA fusedc_43490000<>+16(SB)/4, $0x43490000
+DATA fusedc_43490000<>+20(SB)/4, $0x43490000
+DATA fusedc_43490000<>+24(SB)/4, $0x43490000
+DATA fusedc_43490000<>+28(SB)/4, $0x43490000
+GLOBL fusedc_43490000<>(SB), RODATA|NOPTR, $32
+
+DATA fusedc_80000000<>+0(SB)/4, $0x80000000
+DATA fusedc_80000000<>+4(SB)/4, $0x80000000
+DATA fusedc_80000000<>+8(SB)/4, $0x80000000
+DATA fusedc_80000000<>+12(SB)/4, $0x80000000
+DATA fusedc_80000000<>+16(SB)/4, $0x80000000
+DATA fusedc_80000000<>+20(SB)/4, $0x80000000
+DATA fusedc_80000000<>+24(SB)/4, $0x80000000
+DATA fusedc_80000000<>+28(SB)/4, $0x80000000
+GLOBL fusedc_80000000<>(SB), RODATA|NOPTR, $32
+
+DATA fused_tailmask<>+0(SB)/4, $0xffffffff
+DATA fused_tailmask<>+4(SB)/4, $0xffffffff
+DATA fused_tailmask<>+8(SB)/4, $0xffffffff
+DATA fused_tailmask<>+12(SB)/4, $0xffffffff
+DATA fused_tailmask<>+16(SB)/4, $0xffffffff
+DATA fused_tailmask<>+20(SB)/4, $0xffffffff
+DATA fused_tailmask<>+24(SB)/4, $0xffffffff
+DATA fused_tailmask<>+28(SB)/4, $0xffffffff
+DATA fused_tailmask<>+32(SB)/4, $0x00000000
+DATA fused_tailmask<>+36(SB)/4, $0x00000000
+DATA fused_tailmask<>+40(SB)/4, $0x00000000
+DATA fused_tailmask<>+44(SB)/4, $0x00000000
+DATA fused_tailmask<>+48(SB)/4, $0x00000000
+DATA fused_tailmask<>+52(SB)/4, $0x00000000
+DATA fused_tailmask<>+56(SB)/4, $0x00000000
+DATA fused_tailmask<>+60(SB)/4, $0x00000000
+GLOBL fused_tailmask<>(SB), RODATA|NOPTR, $64
+
+// func reparamKLBackwardAVX2(dmu []float32, dlogvar []float32, dz []float32, mu []float32, logvar []float32, eps []float32, beta float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·reparamKLBackwardAVX2(SB), NOSPLIT, $0-148
+	MOVQ         dmu_base+0(FP), AX
+	MOVQ         dlogvar_base+24(FP), CX
+	MOVQ         dz_base+48(FP), DX
+	MOVQ         mu_base+72(FP), BX
+	MOVQ         logvar_base+96(FP), SI
+	MOVQ         eps_base+120(FP), DI
+	MOVQ         dz_len+56(FP), R8
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y0
+	VBROADCASTSS fusedc_42b20000<>+0(SB), Y1
+	XORQ         R9, R9
+
+klb_w16:
+	MOVQ         R9, R10
+	ADDQ         $0x10, R10
+	CMPQ         R10, R8
+	JA           klb_w16_done
+	VMOVUPS      (SI)(R9*4), Y2
+	VMOVUPS      32(SI)(R9*4), Y3
+	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y2
+	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y3
+	VMAXPS       Y2, Y0, Y2
+	VMINPS       Y2, Y1, Y2
+	VMAXPS       Y3, Y0, Y3
+	VMINPS       Y3, Y1, Y3
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y4
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y2, Y4
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y5
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y3, Y5
+	VSUBPS       fusedc_4b400000<>+0(SB), Y4, Y6
+	VSUBPS       fusedc_4b400000<>+0(SB), Y5, Y7
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y6, Y2
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y7, Y3
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y6, Y2
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y7, Y3
+	VMOVUPS      fusedc_39509279<>+0(SB), Y8
+	VMOVUPS      fusedc_39509279<>+0(SB), Y9
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y3, Y9
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y2, Y8
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y3, Y9
+	VMULPS       Y2, Y2, Y10
+	VFMADD213PS  Y2, Y10, Y8
+	VMULPS       Y3, Y3, Y2
+	VFMADD213PS  Y3, Y2, Y9
+	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y2
+	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y3
+	VPSUBD       fusedc_4b400000<>+0(SB), Y4, Y4
+	VPSRAD       $0x01, Y4, Y10
+	VPSUBD       Y10, Y4, Y4
+	VPSLLD       $0x17, Y10, Y10
+	VPADDD       fusedc_3f800000<>+0(SB), Y10, Y10
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       fusedc_3f800000<>+0(SB), Y4, Y4
+	VMULPS       Y10, Y2, Y2
+	VMULPS       Y4, Y2, Y2
+	VPSUBD       fusedc_4b400000<>+0(SB), Y5, Y5
+	VPSRAD       $0x01, Y5, Y4
+	VPSUBD       Y4, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       fusedc_3f800000<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       fusedc_3f800000<>+0(SB), Y5, Y5
+	VMULPS       Y4, Y3, Y3
+	VMULPS       Y5, Y3, Y3
+	VSUBPS       fusedc_3f800000<>+0(SB), Y2, Y4
+	VXORPS       Y5, Y5, Y5
+	VCMPPS       $0x00, Y5, Y6, Y5
+	VBLENDVPS    Y5, Y8, Y4, Y4
+	VSUBPS       fusedc_3f800000<>+0(SB), Y3, Y6
+	VXORPS       Y8, Y8, Y8
+	VCMPPS       $0x00, Y8, Y7, Y8
+	VBLENDVPS    Y8, Y9, Y6, Y6
+	VADDPS       fusedc_3f800000<>+0(SB), Y2, Y5
+	VMULPS       Y5, Y4, Y4
+	VBROADCASTSS beta+144(FP), Y5
+	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y5
+	VADDPS       fusedc_3f800000<>+0(SB), Y3, Y8
+	VMULPS       Y8, Y6, Y6
+	VBROADCASTSS beta+144(FP), Y8
+	VMULPS       fusedc_3f000000<>+0(SB), Y8, Y8
+	VMOVUPS      (DX)(R9*4), Y7
+	VMOVUPS      32(DX)(R9*4), Y9
+	VMOVUPS      (DI)(R9*4), Y10
+	VMOVUPS      32(DI)(R9*4), Y11
+	VMULPS       fusedc_3f000000<>+0(SB), Y10, Y10
+	VMULPS       Y7, Y10, Y10
+	VMULPS       Y2, Y10, Y10
+	VFMADD231PS  Y5, Y4, Y10
+	VMULPS       fusedc_3f000000<>+0(SB), Y11, Y11
+	VMULPS       Y9, Y11, Y11
+	VMULPS       Y3, Y11, Y11
+	VFMADD231PS  Y8, Y6, Y11
+	VMOVUPS      (BX)(R9*4), Y2
+	VMOVUPS      32(BX)(R9*4), Y3
+	VBROADCASTSS beta+144(FP), Y5
+	VFMADD213PS  Y7, Y5, Y2
+	VBROADCASTSS beta+144(FP), Y8
+	VFMADD213PS  Y9, Y8, Y3
+	VMOVUPS      Y2, (AX)(R9*4)
+	VMOVUPS      Y3, 32(AX)(R9*4)
+	VMOVUPS      Y10, (CX)(R9*4)
+	VMOVUPS      Y11, 32(CX)(R9*4)
+	MOVQ         R10, R9
+	JMP          klb_w16
+
+klb_w16_done:
+klb_w8:
+	MOVQ         R9, R10
+	ADDQ         $0x08, R10
+	CMPQ         R10, R8
+	JA           klb_w8_done
+	VMOVUPS      (SI)(R9*4), Y2
+	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y2
+	VMAXPS       Y2, Y0, Y2
+	VMINPS       Y2, Y1, Y2
+	VMOVUPS      fusedc_4b400000<>+0(SB), Y3
+	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y2, Y3
+	VSUBPS       fusedc_4b400000<>+0(SB), Y3, Y4
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y4, Y2
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y4, Y2
+	VMOVUPS      fusedc_39509279<>+0(SB), Y5
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y2, Y5
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VFMADD213PS  Y2, Y6, Y5
+	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y2
+	VPSUBD       fusedc_4b400000<>+0(SB), Y3, Y3
+	VPSRAD       $0x01, Y3, Y6
+	VPSUBD       Y6, Y3, Y3
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       fusedc_3f800000<>+0(SB), Y3, Y3
+	VMULPS       Y6, Y2, Y2
+	VMULPS       Y3, Y2, Y2
+	VSUBPS       fusedc_3f800000<>+0(SB), Y2, Y3
+	VXORPS       Y6, Y6, Y6
+	VCMPPS       $0x00, Y6, Y4, Y6
+	VBLENDVPS    Y6, Y5, Y3, Y3
+	VADDPS       fusedc_3f800000<>+0(SB), Y2, Y6
+	VMULPS       Y6, Y3, Y3
+	VBROADCASTSS beta+144(FP), Y6
+	VMULPS       fusedc_3f000000<>+0(SB), Y6, Y6
+	VMOVUPS      (DX)(R9*4), Y4
+	VMOVUPS      (DI)(R9*4), Y5
+	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y5
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VFMADD231PS  Y6, Y3, Y5
+	VMOVUPS      (BX)(R9*4), Y2
+	VBROADCASTSS beta+144(FP), Y6
+	VFMADD213PS  Y4, Y6, Y2
+	VMOVUPS      Y2, (AX)(R9*4)
+	VMOVUPS      Y5, (CX)(R9*4)
+	MOVQ         R10, R9
+	JMP          klb_w8
+
+klb_w8_done:
+	MOVQ         R8, R9
+	ANDQ         $0x07, R9
+	JZ           klb_tail_done
+	SUBQ         R9, R8
+	LEAQ         fused_tailmask<>+0(SB), R10
+	MOVQ         $0x0000000000000008, R11
+	SUBQ         R9, R11
+	VMOVDQU      (R10)(R11*4), Y2
+	VMASKMOVPS   (SI)(R8*4), Y2, Y3
+	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y3
+	VMAXPS       Y3, Y0, Y0
 	VMINPS       Y0, Y1, Y0
 	VMOVUPS      fusedc_4b400000<>+0(SB), Y1
 	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y0, Y1
-	VSUBPS       fusedc_4b400000<>+0(SB), Y1, Y8
-	VMOVAPS      Y0, Y0
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y0
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y0
-	VMOVUPS      fusedc_39509279<>+0(SB), Y8
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y0, Y8
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y0, Y8
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y0, Y8
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y0, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y0, Y8
-	VMULPS       Y0, Y0, Y9
-	VFMADD213PS  Y0, Y9, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y0
+	VSUBPS       fusedc_4b400000<>+0(SB), Y1, Y3
+	VFNMADD231PS fusedc_3f317218<>+0(SB), Y3, Y0
+	VFNMADD231PS fusedc_b102e308<>+0(SB), Y3, Y0
+	VMOVUPS      fusedc_39509279<>+0(SB), Y4
+	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y0, Y4
+	VFMADD213PS  fusedc_3c088870<>+0(SB), Y0, Y4
+	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y0, Y4
+	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y0, Y4
+	VFMADD213PS  fusedc_3f000000<>+0(SB), Y0, Y4
+	VMULPS       Y0, Y0, Y5
+	VFMADD213PS  Y0, Y5, Y4
+	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y0
 	VPSUBD       fusedc_4b400000<>+0(SB), Y1, Y1
-	VPSRAD       $0x01, Y1, Y8
-	VPSUBD       Y8, Y1, Y1
-	VPSLLD       $0x17, Y8, Y8
-	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
+	VPSRAD       $0x01, Y1, Y5
+	VPSUBD       Y5, Y1, Y1
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       fusedc_3f800000<>+0(SB), Y5, Y5
 	VPSLLD       $0x17, Y1, Y1
 	VPADDD       fusedc_3f800000<>+0(SB), Y1, Y1
-	VMULPS       Y8, Y0, Y0
+	VMULPS       Y5, Y0, Y0
 	VMULPS       Y1, Y0, Y0
-	VFMADD213PS  Y6, Y0, Y7
-	VSUBPS       fusedc_3f000000<>+0(SB), Y5, Y1
-	VANDPS       fusedc_7fffffff<>+0(SB), Y1, Y1
-	VCMPPS       $0x11, fusedc_3fc00000<>+0(SB), Y1, Y1
-	VMOVUPS      fusedc_34e7e74a<>+0(SB), Y8
-	VFMADD213PS  fusedc_362da546<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_37ce07a0<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3950761f<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3ab60eb9<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3c08878a<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3d2aaaa8<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3e2aaaad<>+0(SB), Y5, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y5, Y8
-	VMULPS       Y5, Y5, Y9
-	VMULPS       Y9, Y8, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y5
-	VMINPS       fusedc_43490000<>+0(SB), Y5, Y5
-	VXORPS       fusedc_80000000<>+0(SB), Y5, Y5
-	VBLENDVPS    Y1, Y8, Y5, Y5
-	VFMADD231PS  Y6, Y6, Y5
-	VANDNPS      Y0, Y1, Y0
-	VEXTRACTF128 $0x01, Y5, X1
-	VCVTPS2PD    X5, Y5
-	VCVTPS2PD    X1, Y1
-	VADDPD       Y5, Y2, Y2
-	VADDPD       Y1, Y3, Y3
-	VEXTRACTF128 $0x01, Y0, X1
-	VCVTPS2PD    X0, Y0
-	VCVTPS2PD    X1, Y1
-	VFMADD231PD  Y0, Y0, Y2
-	VFMADD231PD  Y1, Y1, Y3
-	VMASKMOVPS   Y7, Y4, (AX)(SI*4)
+	VSUBPS       fusedc_3f800000<>+0(SB), Y0, Y1
+	VXORPS       Y5, Y5, Y5
+	VCMPPS       $0x00, Y5, Y3, Y5
+	VBLENDVPS    Y5, Y4, Y1, Y1
+	VADDPS       fusedc_3f800000<>+0(SB), Y0, Y5
+	VMULPS       Y5, Y1, Y1
+	VBROADCASTSS beta+144(FP), Y5
+	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y5
+	VMASKMOVPS   (DX)(R8*4), Y2, Y3
+	VMASKMOVPS   (DI)(R8*4), Y2, Y4
+	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y4
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y0, Y4, Y4
+	VFMADD231PS  Y5, Y1, Y4
+	VMASKMOVPS   (BX)(R8*4), Y2, Y0
+	VBROADCASTSS beta+144(FP), Y5
+	VFMADD213PS  Y3, Y5, Y0
+	VMASKMOVPS   Y0, Y2, (AX)(R8*4)
+	VMASKMOVPS   Y4, Y2, (CX)(R8*4)
 
-kl_tail_done:
-	VXORPD       X0, X0, X0
-	VADDPD       Y3, Y2, Y2
-	VEXTRACTF128 $0x01, Y2, X1
-	VADDPD       X1, X2, X2
-	VUNPCKHPD    X2, X2, X1
-	VADDSD       X1, X2, X2
-	VADDSD       X0, X2, X2
-	MOVQ         $0x3fe0000000000000, AX
-	MOVQ         AX, X0
-	VMULSD       X0, X2, X2
-	MOVSD        X2, ret+96(FP)
+klb_tail_done:
 	VZEROUPPER
 	RET
 
@@ -641,16 +1528,6 @@ DATA fusedc_42b20000<>+20(SB)/4, $0x42b20000
 DATA fusedc_42b20000<>+24(SB)/4, $0x42b20000
 DATA fusedc_42b20000<>+28(SB)/4, $0x42b20000
 GLOBL fusedc_42b20000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3f000000<>+0(SB)/4, $0x3f000000
-DATA fusedc_3f000000<>+4(SB)/4, $0x3f000000
-DATA fusedc_3f000000<>+8(SB)/4, $0x3f000000
-DATA fusedc_3f000000<>+12(SB)/4, $0x3f000000
-DATA fusedc_3f000000<>+16(SB)/4, $0x3f000000
-DATA fusedc_3f000000<>+20(SB)/4, $0x3f000000
-DATA fusedc_3f000000<>+24(SB)/4, $0x3f000000
-DATA fusedc_3f000000<>+28(SB)/4, $0x3f000000
-GLOBL fusedc_3f000000<>(SB), RODATA|NOPTR, $32
 
 DATA fusedc_4b400000<>+0(SB)/4, $0x4b400000
 DATA fusedc_4b400000<>+4(SB)/4, $0x4b400000
@@ -742,281 +1619,6 @@ DATA fusedc_3e2aaaab<>+24(SB)/4, $0x3e2aaaab
 DATA fusedc_3e2aaaab<>+28(SB)/4, $0x3e2aaaab
 GLOBL fusedc_3e2aaaab<>(SB), RODATA|NOPTR, $32
 
-DATA fusedc_3f800000<>+0(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+4(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+8(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+12(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+16(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+20(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+24(SB)/4, $0x3f800000
-DATA fusedc_3f800000<>+28(SB)/4, $0x3f800000
-GLOBL fusedc_3f800000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_7fffffff<>+0(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+4(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+8(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+12(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+16(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+20(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+24(SB)/4, $0x7fffffff
-DATA fusedc_7fffffff<>+28(SB)/4, $0x7fffffff
-GLOBL fusedc_7fffffff<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3fc00000<>+0(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+4(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+8(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+12(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+16(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+20(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+24(SB)/4, $0x3fc00000
-DATA fusedc_3fc00000<>+28(SB)/4, $0x3fc00000
-GLOBL fusedc_3fc00000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_34e7e74a<>+0(SB)/4, $0x34e7e74a
-DATA fusedc_34e7e74a<>+4(SB)/4, $0x34e7e74a
-DATA fusedc_34e7e74a<>+8(SB)/4, $0x34e7e74a
-DATA fusedc_34e7e74a<>+12(SB)/4, $0x34e7e74a
-DATA fusedc_34e7e74a<>+16(SB)/4, $0x34e7e74a
-DATA fusedc_34e7e74a<>+20(SB)/4, $0x34e7e74a
-DATA fusedc_34e7e74a<>+24(SB)/4, $0x34e7e74a
-DATA fusedc_34e7e74a<>+28(SB)/4, $0x34e7e74a
-GLOBL fusedc_34e7e74a<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_362da546<>+0(SB)/4, $0x362da546
-DATA fusedc_362da546<>+4(SB)/4, $0x362da546
-DATA fusedc_362da546<>+8(SB)/4, $0x362da546
-DATA fusedc_362da546<>+12(SB)/4, $0x362da546
-DATA fusedc_362da546<>+16(SB)/4, $0x362da546
-DATA fusedc_362da546<>+20(SB)/4, $0x362da546
-DATA fusedc_362da546<>+24(SB)/4, $0x362da546
-DATA fusedc_362da546<>+28(SB)/4, $0x362da546
-GLOBL fusedc_362da546<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_37ce07a0<>+0(SB)/4, $0x37ce07a0
-DATA fusedc_37ce07a0<>+4(SB)/4, $0x37ce07a0
-DATA fusedc_37ce07a0<>+8(SB)/4, $0x37ce07a0
-DATA fusedc_37ce07a0<>+12(SB)/4, $0x37ce07a0
-DATA fusedc_37ce07a0<>+16(SB)/4, $0x37ce07a0
-DATA fusedc_37ce07a0<>+20(SB)/4, $0x37ce07a0
-DATA fusedc_37ce07a0<>+24(SB)/4, $0x37ce07a0
-DATA fusedc_37ce07a0<>+28(SB)/4, $0x37ce07a0
-GLOBL fusedc_37ce07a0<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3950761f<>+0(SB)/4, $0x3950761f
-DATA fusedc_3950761f<>+4(SB)/4, $0x3950761f
-DATA fusedc_3950761f<>+8(SB)/4, $0x3950761f
-DATA fusedc_3950761f<>+12(SB)/4, $0x3950761f
-DATA fusedc_3950761f<>+16(SB)/4, $0x3950761f
-DATA fusedc_3950761f<>+20(SB)/4, $0x3950761f
-DATA fusedc_3950761f<>+24(SB)/4, $0x3950761f
-DATA fusedc_3950761f<>+28(SB)/4, $0x3950761f
-GLOBL fusedc_3950761f<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3ab60eb9<>+0(SB)/4, $0x3ab60eb9
-DATA fusedc_3ab60eb9<>+4(SB)/4, $0x3ab60eb9
-DATA fusedc_3ab60eb9<>+8(SB)/4, $0x3ab60eb9
-DATA fusedc_3ab60eb9<>+12(SB)/4, $0x3ab60eb9
-DATA fusedc_3ab60eb9<>+16(SB)/4, $0x3ab60eb9
-DATA fusedc_3ab60eb9<>+20(SB)/4, $0x3ab60eb9
-DATA fusedc_3ab60eb9<>+24(SB)/4, $0x3ab60eb9
-DATA fusedc_3ab60eb9<>+28(SB)/4, $0x3ab60eb9
-GLOBL fusedc_3ab60eb9<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3c08878a<>+0(SB)/4, $0x3c08878a
-DATA fusedc_3c08878a<>+4(SB)/4, $0x3c08878a
-DATA fusedc_3c08878a<>+8(SB)/4, $0x3c08878a
-DATA fusedc_3c08878a<>+12(SB)/4, $0x3c08878a
-DATA fusedc_3c08878a<>+16(SB)/4, $0x3c08878a
-DATA fusedc_3c08878a<>+20(SB)/4, $0x3c08878a
-DATA fusedc_3c08878a<>+24(SB)/4, $0x3c08878a
-DATA fusedc_3c08878a<>+28(SB)/4, $0x3c08878a
-GLOBL fusedc_3c08878a<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3d2aaaa8<>+0(SB)/4, $0x3d2aaaa8
-DATA fusedc_3d2aaaa8<>+4(SB)/4, $0x3d2aaaa8
-DATA fusedc_3d2aaaa8<>+8(SB)/4, $0x3d2aaaa8
-DATA fusedc_3d2aaaa8<>+12(SB)/4, $0x3d2aaaa8
-DATA fusedc_3d2aaaa8<>+16(SB)/4, $0x3d2aaaa8
-DATA fusedc_3d2aaaa8<>+20(SB)/4, $0x3d2aaaa8
-DATA fusedc_3d2aaaa8<>+24(SB)/4, $0x3d2aaaa8
-DATA fusedc_3d2aaaa8<>+28(SB)/4, $0x3d2aaaa8
-GLOBL fusedc_3d2aaaa8<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e2aaaad<>+0(SB)/4, $0x3e2aaaad
-DATA fusedc_3e2aaaad<>+4(SB)/4, $0x3e2aaaad
-DATA fusedc_3e2aaaad<>+8(SB)/4, $0x3e2aaaad
-DATA fusedc_3e2aaaad<>+12(SB)/4, $0x3e2aaaad
-DATA fusedc_3e2aaaad<>+16(SB)/4, $0x3e2aaaad
-DATA fusedc_3e2aaaad<>+20(SB)/4, $0x3e2aaaad
-DATA fusedc_3e2aaaad<>+24(SB)/4, $0x3e2aaaad
-DATA fusedc_3e2aaaad<>+28(SB)/4, $0x3e2aaaad
-GLOBL fusedc_3e2aaaad<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_43490000<>+0(SB)/4, $0x43490000
-DATA fusedc_43490000<>+4(SB)/4, $0x43490000
-DATA fusedc_43490000<>+8(SB)/4, $0x43490000
-DATA fusedc_43490000<>+12(SB)/4, $0x43490000
-DATA fusedc_43490000<>+16(SB)/4, $0x43490000
-DATA fusedc_43490000<>+20(SB)/4, $0x43490000
-DATA fusedc_43490000<>+24(SB)/4, $0x43490000
-DATA fusedc_43490000<>+28(SB)/4, $0x43490000
-GLOBL fusedc_43490000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_80000000<>+0(SB)/4, $0x80000000
-DATA fusedc_80000000<>+4(SB)/4, $0x80000000
-DATA fusedc_80000000<>+8(SB)/4, $0x80000000
-DATA fusedc_80000000<>+12(SB)/4, $0x80000000
-DATA fusedc_80000000<>+16(SB)/4, $0x80000000
-DATA fusedc_80000000<>+20(SB)/4, $0x80000000
-DATA fusedc_80000000<>+24(SB)/4, $0x80000000
-DATA fusedc_80000000<>+28(SB)/4, $0x80000000
-GLOBL fusedc_80000000<>(SB), RODATA|NOPTR, $32
-
-DATA fused_tailmask<>+0(SB)/4, $0xffffffff
-DATA fused_tailmask<>+4(SB)/4, $0xffffffff
-DATA fused_tailmask<>+8(SB)/4, $0xffffffff
-DATA fused_tailmask<>+12(SB)/4, $0xffffffff
-DATA fused_tailmask<>+16(SB)/4, $0xffffffff
-DATA fused_tailmask<>+20(SB)/4, $0xffffffff
-DATA fused_tailmask<>+24(SB)/4, $0xffffffff
-DATA fused_tailmask<>+28(SB)/4, $0xffffffff
-DATA fused_tailmask<>+32(SB)/4, $0x00000000
-DATA fused_tailmask<>+36(SB)/4, $0x00000000
-DATA fused_tailmask<>+40(SB)/4, $0x00000000
-DATA fused_tailmask<>+44(SB)/4, $0x00000000
-DATA fused_tailmask<>+48(SB)/4, $0x00000000
-DATA fused_tailmask<>+52(SB)/4, $0x00000000
-DATA fused_tailmask<>+56(SB)/4, $0x00000000
-DATA fused_tailmask<>+60(SB)/4, $0x00000000
-GLOBL fused_tailmask<>(SB), RODATA|NOPTR, $64
-
-// func reparamKLBackwardAVX2(dmu []float32, dlogvar []float32, dz []float32, mu []float32, logvar []float32, eps []float32, beta float32)
-// Requires: AVX, AVX2, FMA3
-TEXT ·reparamKLBackwardAVX2(SB), NOSPLIT, $0-148
-	MOVQ         dmu_base+0(FP), AX
-	MOVQ         dlogvar_base+24(FP), CX
-	MOVQ         dz_base+48(FP), DX
-	MOVQ         mu_base+72(FP), BX
-	MOVQ         logvar_base+96(FP), SI
-	MOVQ         eps_base+120(FP), DI
-	MOVQ         dz_len+56(FP), R8
-	VBROADCASTSS beta+144(FP), Y0
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y1
-	VBROADCASTSS fusedc_42b20000<>+0(SB), Y2
-	XORQ         R9, R9
-
-klb_w8:
-	MOVQ         R9, R10
-	ADDQ         $0x08, R10
-	CMPQ         R10, R8
-	JA           klb_w8_done
-	VMOVUPS      (SI)(R9*4), Y3
-	VMOVUPS      (DX)(R9*4), Y4
-	VMOVUPS      (BX)(R9*4), Y5
-	VMOVUPS      (DI)(R9*4), Y6
-	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y3
-	VMAXPS       Y3, Y1, Y3
-	VMINPS       Y3, Y2, Y3
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y3, Y7
-	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y8
-	VMOVAPS      Y3, Y3
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y3
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y3
-	VMOVUPS      fusedc_39509279<>+0(SB), Y9
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y3, Y9
-	VMULPS       Y3, Y3, Y10
-	VFMADD213PS  Y3, Y10, Y9
-	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y3
-	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
-	VPSRAD       $0x01, Y7, Y10
-	VPSUBD       Y10, Y7, Y7
-	VPSLLD       $0x17, Y10, Y10
-	VPADDD       fusedc_3f800000<>+0(SB), Y10, Y10
-	VPSLLD       $0x17, Y7, Y7
-	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
-	VMULPS       Y10, Y3, Y3
-	VMULPS       Y7, Y3, Y3
-	VFMADD213PS  Y4, Y0, Y5
-	VSUBPS       fusedc_3f800000<>+0(SB), Y3, Y7
-	VXORPS       Y10, Y10, Y10
-	VCMPPS       $0x00, Y10, Y8, Y10
-	VBLENDVPS    Y10, Y9, Y7, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y3, Y8
-	VMULPS       Y8, Y7, Y7
-	VMULPS       fusedc_3f000000<>+0(SB), Y0, Y9
-	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y8
-	VMULPS       Y6, Y8, Y8
-	VMULPS       Y3, Y8, Y8
-	VFMADD231PS  Y9, Y7, Y8
-	VMOVUPS      Y5, (AX)(R9*4)
-	VMOVUPS      Y8, (CX)(R9*4)
-	MOVQ         R10, R9
-	JMP          klb_w8
-
-klb_w8_done:
-	MOVQ         R8, R9
-	ANDQ         $0x07, R9
-	JZ           klb_tail_done
-	SUBQ         R9, R8
-	LEAQ         fused_tailmask<>+0(SB), R10
-	MOVQ         $0x0000000000000008, R11
-	SUBQ         R9, R11
-	VMOVDQU      (R10)(R11*4), Y3
-	VMASKMOVPS   (SI)(R8*4), Y3, Y4
-	VMASKMOVPS   (DX)(R8*4), Y3, Y5
-	VMASKMOVPS   (BX)(R8*4), Y3, Y6
-	VMASKMOVPS   (DI)(R8*4), Y3, Y7
-	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y4
-	VMAXPS       Y4, Y1, Y1
-	VMINPS       Y1, Y2, Y1
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y2
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y1, Y2
-	VSUBPS       fusedc_4b400000<>+0(SB), Y2, Y4
-	VMOVAPS      Y1, Y1
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y4, Y1
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y4, Y1
-	VMOVUPS      fusedc_39509279<>+0(SB), Y8
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y1, Y8
-	VMULPS       Y1, Y1, Y9
-	VFMADD213PS  Y1, Y9, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y1
-	VPSUBD       fusedc_4b400000<>+0(SB), Y2, Y2
-	VPSRAD       $0x01, Y2, Y9
-	VPSUBD       Y9, Y2, Y2
-	VPSLLD       $0x17, Y9, Y9
-	VPADDD       fusedc_3f800000<>+0(SB), Y9, Y9
-	VPSLLD       $0x17, Y2, Y2
-	VPADDD       fusedc_3f800000<>+0(SB), Y2, Y2
-	VMULPS       Y9, Y1, Y1
-	VMULPS       Y2, Y1, Y1
-	VFMADD213PS  Y5, Y0, Y6
-	VSUBPS       fusedc_3f800000<>+0(SB), Y1, Y2
-	VXORPS       Y9, Y9, Y9
-	VCMPPS       $0x00, Y9, Y4, Y9
-	VBLENDVPS    Y9, Y8, Y2, Y2
-	VADDPS       fusedc_3f800000<>+0(SB), Y1, Y4
-	VMULPS       Y4, Y2, Y2
-	VMULPS       fusedc_3f000000<>+0(SB), Y0, Y0
-	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y4
-	VMULPS       Y7, Y4, Y4
-	VMULPS       Y1, Y4, Y4
-	VFMADD231PS  Y0, Y2, Y4
-	VMASKMOVPS   Y6, Y3, (AX)(R8*4)
-	VMASKMOVPS   Y4, Y3, (CX)(R8*4)
-
-klb_tail_done:
-	VZEROUPPER
-	RET
-
 // func bceWithLogitsAVX2(dlogits []float32, logits []float32, target []float32, scale float32) float64
 // Requires: AVX, AVX2, FMA3, SSE2
 TEXT ·bceWithLogitsAVX2(SB), NOSPLIT, $0-88
@@ -1025,72 +1627,255 @@ TEXT ·bceWithLogitsAVX2(SB), NOSPLIT, $0-88
 	MOVQ         target_base+48(FP), DX
 	MOVQ         logits_len+32(FP), BX
 	VBROADCASTSS scale+72(FP), Y0
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y1
+	VXORPD       Y1, Y1, Y1
 	VXORPD       Y2, Y2, Y2
-	VXORPD       Y3, Y3, Y3
 	XORQ         SI, SI
 
+bce_w16:
+	MOVQ         SI, DI
+	ADDQ         $0x10, DI
+	CMPQ         DI, BX
+	JA           bce_w16_done
+	VMOVUPS      (CX)(SI*4), Y3
+	VMOVUPS      32(CX)(SI*4), Y4
+	VORPS        fusedc_80000000<>+0(SB), Y3, Y5
+	VORPS        fusedc_80000000<>+0(SB), Y4, Y6
+	VPAND        vecmath_exp<>+320(SB), Y5, Y7
+	VPAND        vecmath_exp<>+320(SB), Y6, Y8
+	VPMAXUD      Y8, Y7, Y7
+	VPCMPGTD     vecmath_exp<>+384(SB), Y7, Y7
+	VPTEST       Y7, Y7
+	JNZ          bce_exp4_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y7
+	VMOVUPS      vecmath_exp<>+0(SB), Y8
+	VFMADD213PS  vecmath_exp<>+32(SB), Y6, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y9
+	VSUBPS       vecmath_exp<>+32(SB), Y8, Y10
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y6
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y6
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y9
+	VMOVUPS      vecmath_exp<>+128(SB), Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y6, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y6, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y6, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y11
+	VFMADD231PS  Y9, Y5, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y8, Y9
+	VFMADD231PS  Y10, Y6, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y5
+	VFMADD213PS  Y5, Y5, Y11
+	VPERMPS      vecmath_exp<>+256(SB), Y8, Y6
+	VFMADD213PS  Y6, Y6, Y9
+	VPSRLD       $0x03, Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       Y7, Y11, Y5
+	VPSRLD       $0x03, Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       Y8, Y9, Y6
+	JMP          bce_exp4_join
+
+bce_exp4_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y7
+	VMOVUPS      vecmath_exp<>+448(SB), Y8
+	VMAXPS       Y5, Y7, Y5
+	VMINPS       Y5, Y8, Y5
+	VMAXPS       Y6, Y7, Y6
+	VMINPS       Y6, Y8, Y6
+	VMOVUPS      vecmath_exp<>+0(SB), Y7
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y7
+	VMOVUPS      vecmath_exp<>+0(SB), Y8
+	VFMADD213PS  vecmath_exp<>+32(SB), Y6, Y8
+	VSUBPS       vecmath_exp<>+32(SB), Y7, Y9
+	VSUBPS       vecmath_exp<>+32(SB), Y8, Y10
+	VFNMADD231PS vecmath_exp<>+64(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+64(SB), Y10, Y6
+	VFNMADD231PS vecmath_exp<>+96(SB), Y9, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y10, Y6
+	VMOVUPS      vecmath_exp<>+128(SB), Y9
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y9
+	VMOVUPS      vecmath_exp<>+128(SB), Y10
+	VFMADD213PS  vecmath_exp<>+160(SB), Y6, Y10
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+192(SB), Y6, Y10
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y9
+	VFMADD213PS  vecmath_exp<>+224(SB), Y6, Y10
+	VPERMPS      vecmath_exp<>+288(SB), Y7, Y11
+	VFMADD231PS  Y9, Y5, Y11
+	VPERMPS      vecmath_exp<>+288(SB), Y8, Y9
+	VFMADD231PS  Y10, Y6, Y9
+	VPERMPS      vecmath_exp<>+256(SB), Y7, Y5
+	VFMADD213PS  Y5, Y5, Y11
+	VPERMPS      vecmath_exp<>+256(SB), Y8, Y6
+	VFMADD213PS  Y6, Y6, Y9
+	VPSRLD       $0x03, Y7, Y7
+	VPSUBD       vecmath_exp<>+480(SB), Y7, Y7
+	VPSRLD       $0x01, Y7, Y5
+	VPSUBD       Y5, Y7, Y7
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y7, Y7
+	VPSRLD       $0x03, Y8, Y8
+	VPSUBD       vecmath_exp<>+480(SB), Y8, Y8
+	VPSRLD       $0x01, Y8, Y6
+	VPSUBD       Y6, Y8, Y8
+	VPSLLD       $0x17, Y6, Y6
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y5, Y11, Y11
+	VMULPS       Y7, Y11, Y5
+	VMULPS       Y6, Y9, Y9
+	VMULPS       Y8, Y9, Y6
+
+bce_exp4_join:
+	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y7
+	VDIVPS       Y7, Y5, Y7
+	VADDPS       fusedc_3f800000<>+0(SB), Y6, Y8
+	VDIVPS       Y8, Y6, Y8
+	VMOVUPS      (DX)(SI*4), Y9
+	VMOVUPS      32(DX)(SI*4), Y10
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y11
+	VBLENDVPS    Y3, fusedc_00000000<>+0(SB), Y11, Y11
+	VSUBPS       Y9, Y11, Y9
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y11
+	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y11, Y11
+	VSUBPS       Y10, Y11, Y10
+	VANDPS       fusedc_80000000<>+0(SB), Y3, Y11
+	VXORPS       fusedc_80000000<>+0(SB), Y11, Y11
+	VXORPS       Y7, Y11, Y11
+	VADDPS       Y9, Y11, Y11
+	VMULPS       Y0, Y11, Y11
+	VANDPS       fusedc_80000000<>+0(SB), Y4, Y7
+	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
+	VXORPS       Y8, Y7, Y7
+	VADDPS       Y10, Y7, Y7
+	VMULPS       Y0, Y7, Y7
+	VMOVUPS      Y11, (AX)(SI*4)
+	VMOVUPS      Y7, 32(AX)(SI*4)
+	VADDPS       vecmath_log1p<>+0(SB), Y5, Y7
+	VDIVPS       Y7, Y5, Y7
+	VADDPS       vecmath_log1p<>+0(SB), Y6, Y5
+	VDIVPS       Y5, Y6, Y5
+	VMULPS       Y7, Y7, Y6
+	VMULPS       Y5, Y5, Y8
+	VMOVUPS      vecmath_log1p<>+128(SB), Y11
+	VFMADD213PS  vecmath_log1p<>+96(SB), Y6, Y11
+	VMOVUPS      vecmath_log1p<>+128(SB), Y12
+	VFMADD213PS  vecmath_log1p<>+96(SB), Y8, Y12
+	VFMADD213PS  vecmath_log1p<>+64(SB), Y6, Y11
+	VFMADD213PS  vecmath_log1p<>+64(SB), Y8, Y12
+	VFMADD213PS  vecmath_log1p<>+32(SB), Y6, Y11
+	VFMADD213PS  vecmath_log1p<>+32(SB), Y8, Y12
+	VADDPS       Y7, Y7, Y7
+	VMULPS       Y7, Y6, Y6
+	VFMADD213PS  Y7, Y6, Y11
+	VADDPS       Y5, Y5, Y5
+	VMULPS       Y5, Y8, Y8
+	VFMADD213PS  Y5, Y8, Y12
+	VFMADD231PS  Y3, Y9, Y11
+	VEXTRACTF128 $0x01, Y11, X3
+	VCVTPS2PD    X11, Y5
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y5, Y1, Y1
+	VADDPD       Y3, Y2, Y2
+	VFMADD231PS  Y4, Y10, Y12
+	VEXTRACTF128 $0x01, Y12, X3
+	VCVTPS2PD    X12, Y4
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y4, Y1, Y1
+	VADDPD       Y3, Y2, Y2
+	MOVQ         DI, SI
+	JMP          bce_w16
+
+bce_w16_done:
 bce_w8:
 	MOVQ         SI, DI
 	ADDQ         $0x08, DI
 	CMPQ         DI, BX
 	JA           bce_w8_done
-	VMOVUPS      (CX)(SI*4), Y4
-	VMOVUPS      (DX)(SI*4), Y5
-	VORPS        fusedc_80000000<>+0(SB), Y4, Y6
-	VMAXPS       Y6, Y1, Y6
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y6, Y7
-	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y8
-	VMOVAPS      Y6, Y6
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y6
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y6
-	VMOVUPS      fusedc_39509279<>+0(SB), Y8
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y6, Y8
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y6, Y8
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y6, Y8
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y6, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y6, Y8
-	VMULPS       Y6, Y6, Y9
-	VFMADD213PS  Y6, Y9, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y6
-	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
-	VPSRAD       $0x01, Y7, Y8
-	VPSUBD       Y8, Y7, Y7
-	VPSLLD       $0x17, Y8, Y8
-	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
-	VPSLLD       $0x17, Y7, Y7
-	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
-	VMULPS       Y8, Y6, Y6
-	VMULPS       Y7, Y6, Y6
-	VXORPS       Y7, Y7, Y7
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Y8
-	VBLENDVPS    Y4, Y7, Y8, Y7
-	VSUBPS       Y5, Y7, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y6, Y5
-	VDIVPS       Y5, Y6, Y5
-	VANDPS       fusedc_80000000<>+0(SB), Y4, Y8
-	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
-	VXORPS       Y8, Y5, Y5
-	VADDPS       Y7, Y5, Y5
-	VMULPS       Y0, Y5, Y5
-	VADDPS       fusedc_40000000<>+0(SB), Y6, Y8
-	VDIVPS       Y8, Y6, Y8
-	VMULPS       Y8, Y8, Y6
-	VMOVUPS      fusedc_3e097acc<>+0(SB), Y9
-	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y6, Y9
-	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y6, Y9
-	VADDPS       Y8, Y8, Y8
-	VMULPS       Y8, Y6, Y6
-	VFMADD213PS  Y8, Y6, Y9
-	VFMADD231PS  Y4, Y7, Y9
-	VEXTRACTF128 $0x01, Y9, X4
-	VCVTPS2PD    X9, Y6
-	VCVTPS2PD    X4, Y4
-	VADDPD       Y6, Y2, Y2
-	VADDPD       Y4, Y3, Y3
-	VMOVUPS      Y5, (AX)(SI*4)
+	VMOVUPS      (CX)(SI*4), Y3
+	VORPS        fusedc_80000000<>+0(SB), Y3, Y4
+	VPAND        vecmath_exp<>+320(SB), Y4, Y5
+	VPCMPGTD     vecmath_exp<>+384(SB), Y5, Y5
+	VPTEST       Y5, Y5
+	JNZ          bce_exp5_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y5
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y6
+	VFNMADD231PS vecmath_exp<>+64(SB), Y6, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y4, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y4
+	VFMADD213PS  Y4, Y4, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       Y5, Y7, Y4
+	JMP          bce_exp5_join
+
+bce_exp5_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y5
+	VMOVUPS      vecmath_exp<>+448(SB), Y6
+	VMAXPS       Y4, Y5, Y4
+	VMINPS       Y4, Y6, Y4
+	VMOVUPS      vecmath_exp<>+0(SB), Y5
+	VFMADD213PS  vecmath_exp<>+32(SB), Y4, Y5
+	VSUBPS       vecmath_exp<>+32(SB), Y5, Y6
+	VFNMADD231PS vecmath_exp<>+64(SB), Y6, Y4
+	VFNMADD231PS vecmath_exp<>+96(SB), Y6, Y4
+	VMOVUPS      vecmath_exp<>+128(SB), Y6
+	VFMADD213PS  vecmath_exp<>+160(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+192(SB), Y4, Y6
+	VFMADD213PS  vecmath_exp<>+224(SB), Y4, Y6
+	VPERMPS      vecmath_exp<>+288(SB), Y5, Y7
+	VFMADD231PS  Y6, Y4, Y7
+	VPERMPS      vecmath_exp<>+256(SB), Y5, Y4
+	VFMADD213PS  Y4, Y4, Y7
+	VPSRLD       $0x03, Y5, Y5
+	VPSUBD       vecmath_exp<>+480(SB), Y5, Y5
+	VPSRLD       $0x01, Y5, Y4
+	VPSUBD       Y4, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y4, Y7, Y7
+	VMULPS       Y5, Y7, Y4
+
+bce_exp5_join:
+	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y5
+	VDIVPS       Y5, Y4, Y5
+	VMOVUPS      (DX)(SI*4), Y6
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Y7
+	VBLENDVPS    Y3, fusedc_00000000<>+0(SB), Y7, Y7
+	VSUBPS       Y6, Y7, Y6
+	VANDPS       fusedc_80000000<>+0(SB), Y3, Y7
+	VXORPS       fusedc_80000000<>+0(SB), Y7, Y7
+	VXORPS       Y5, Y7, Y7
+	VADDPS       Y6, Y7, Y7
+	VMULPS       Y0, Y7, Y7
+	VMOVUPS      Y7, (AX)(SI*4)
+	VADDPS       vecmath_log1p<>+0(SB), Y4, Y5
+	VDIVPS       Y5, Y4, Y5
+	VMULPS       Y5, Y5, Y4
+	VMOVUPS      vecmath_log1p<>+128(SB), Y7
+	VFMADD213PS  vecmath_log1p<>+96(SB), Y4, Y7
+	VFMADD213PS  vecmath_log1p<>+64(SB), Y4, Y7
+	VFMADD213PS  vecmath_log1p<>+32(SB), Y4, Y7
+	VADDPS       Y5, Y5, Y5
+	VMULPS       Y5, Y4, Y4
+	VFMADD213PS  Y5, Y4, Y7
+	VFMADD231PS  Y3, Y6, Y7
+	VEXTRACTF128 $0x01, Y7, X3
+	VCVTPS2PD    X7, Y4
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y4, Y1, Y1
+	VADDPD       Y3, Y2, Y2
 	MOVQ         DI, SI
 	JMP          bce_w8
 
@@ -1102,74 +1887,1093 @@ bce_w8_done:
 	LEAQ         fused_tailmask<>+0(SB), DI
 	MOVQ         $0x0000000000000008, R8
 	SUBQ         SI, R8
-	VMOVDQU      (DI)(R8*4), Y4
-	VMASKMOVPS   (CX)(BX*4), Y4, Y5
-	VMASKMOVPS   (DX)(BX*4), Y4, Y6
-	VORPS        fusedc_80000000<>+0(SB), Y5, Y7
-	VMAXPS       Y7, Y1, Y1
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y7
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y1, Y7
-	VSUBPS       fusedc_4b400000<>+0(SB), Y7, Y8
-	VMOVAPS      Y1, Y1
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y8, Y1
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y8, Y1
-	VMOVUPS      fusedc_39509279<>+0(SB), Y8
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y1, Y8
-	VMULPS       Y1, Y1, Y9
-	VFMADD213PS  Y1, Y9, Y8
-	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y1
-	VPSUBD       fusedc_4b400000<>+0(SB), Y7, Y7
-	VPSRAD       $0x01, Y7, Y8
-	VPSUBD       Y8, Y7, Y7
-	VPSLLD       $0x17, Y8, Y8
-	VPADDD       fusedc_3f800000<>+0(SB), Y8, Y8
-	VPSLLD       $0x17, Y7, Y7
-	VPADDD       fusedc_3f800000<>+0(SB), Y7, Y7
-	VMULPS       Y8, Y1, Y1
-	VMULPS       Y7, Y1, Y1
-	VXORPS       Y7, Y7, Y7
+	VMOVDQU      (DI)(R8*4), Y3
+	VMASKMOVPS   (CX)(BX*4), Y3, Y4
+	VORPS        fusedc_80000000<>+0(SB), Y4, Y5
+	VPAND        vecmath_exp<>+320(SB), Y5, Y6
+	VPCMPGTD     vecmath_exp<>+384(SB), Y6, Y6
+	VPTEST       Y6, Y6
+	JNZ          bce_exp6_slow
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y6
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y7
+	VFNMADD231PS vecmath_exp<>+64(SB), Y7, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y7, Y5
+	VMOVUPS      vecmath_exp<>+128(SB), Y7
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y7
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y7
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y7
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y8
+	VFMADD231PS  Y7, Y5, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y5
+	VFMADD213PS  Y5, Y5, Y8
+	VPSRLD       $0x03, Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       Y6, Y8, Y5
+	JMP          bce_exp6_join
+
+bce_exp6_slow:
+	VMOVUPS      vecmath_exp<>+416(SB), Y6
+	VMOVUPS      vecmath_exp<>+448(SB), Y7
+	VMAXPS       Y5, Y6, Y5
+	VMINPS       Y5, Y7, Y5
+	VMOVUPS      vecmath_exp<>+0(SB), Y6
+	VFMADD213PS  vecmath_exp<>+32(SB), Y5, Y6
+	VSUBPS       vecmath_exp<>+32(SB), Y6, Y7
+	VFNMADD231PS vecmath_exp<>+64(SB), Y7, Y5
+	VFNMADD231PS vecmath_exp<>+96(SB), Y7, Y5
+	VMOVUPS      vecmath_exp<>+128(SB), Y7
+	VFMADD213PS  vecmath_exp<>+160(SB), Y5, Y7
+	VFMADD213PS  vecmath_exp<>+192(SB), Y5, Y7
+	VFMADD213PS  vecmath_exp<>+224(SB), Y5, Y7
+	VPERMPS      vecmath_exp<>+288(SB), Y6, Y8
+	VFMADD231PS  Y7, Y5, Y8
+	VPERMPS      vecmath_exp<>+256(SB), Y6, Y5
+	VFMADD213PS  Y5, Y5, Y8
+	VPSRLD       $0x03, Y6, Y6
+	VPSUBD       vecmath_exp<>+480(SB), Y6, Y6
+	VPSRLD       $0x01, Y6, Y5
+	VPSUBD       Y5, Y6, Y6
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y5, Y8, Y8
+	VMULPS       Y6, Y8, Y5
+
+bce_exp6_join:
+	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y6
+	VDIVPS       Y6, Y5, Y6
+	VMASKMOVPS   (DX)(BX*4), Y3, Y7
 	VBROADCASTSS fusedc_3f800000<>+0(SB), Y8
-	VBLENDVPS    Y5, Y7, Y8, Y7
-	VSUBPS       Y6, Y7, Y7
-	VADDPS       fusedc_3f800000<>+0(SB), Y1, Y6
-	VDIVPS       Y6, Y1, Y6
-	VANDPS       fusedc_80000000<>+0(SB), Y5, Y8
+	VBLENDVPS    Y4, fusedc_00000000<>+0(SB), Y8, Y8
+	VSUBPS       Y7, Y8, Y7
+	VANDPS       fusedc_80000000<>+0(SB), Y4, Y8
 	VXORPS       fusedc_80000000<>+0(SB), Y8, Y8
-	VXORPS       Y8, Y6, Y6
-	VADDPS       Y7, Y6, Y6
-	VMULPS       Y0, Y6, Y6
-	VADDPS       fusedc_40000000<>+0(SB), Y1, Y0
-	VDIVPS       Y0, Y1, Y0
-	VMULPS       Y0, Y0, Y1
-	VMOVUPS      fusedc_3e097acc<>+0(SB), Y8
-	VFMADD213PS  fusedc_3e10924d<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3e4cd6b6<>+0(SB), Y1, Y8
-	VFMADD213PS  fusedc_3eaaaaa6<>+0(SB), Y1, Y8
+	VXORPS       Y6, Y8, Y8
+	VADDPS       Y7, Y8, Y8
+	VMULPS       Y0, Y8, Y8
+	VMASKMOVPS   Y8, Y3, (AX)(BX*4)
+	VADDPS       vecmath_log1p<>+0(SB), Y5, Y0
+	VDIVPS       Y0, Y5, Y0
+	VMULPS       Y0, Y0, Y5
+	VMOVUPS      vecmath_log1p<>+128(SB), Y6
+	VFMADD213PS  vecmath_log1p<>+96(SB), Y5, Y6
+	VFMADD213PS  vecmath_log1p<>+64(SB), Y5, Y6
+	VFMADD213PS  vecmath_log1p<>+32(SB), Y5, Y6
 	VADDPS       Y0, Y0, Y0
-	VMULPS       Y0, Y1, Y1
-	VFMADD213PS  Y0, Y1, Y8
-	VFMADD231PS  Y5, Y7, Y8
-	VANDPS       Y4, Y8, Y8
-	VEXTRACTF128 $0x01, Y8, X0
-	VCVTPS2PD    X8, Y1
+	VMULPS       Y0, Y5, Y5
+	VFMADD213PS  Y0, Y5, Y6
+	VFMADD231PS  Y4, Y7, Y6
+	VANDPS       Y3, Y6, Y6
+	VEXTRACTF128 $0x01, Y6, X0
+	VCVTPS2PD    X6, Y3
 	VCVTPS2PD    X0, Y0
-	VADDPD       Y1, Y2, Y2
-	VADDPD       Y0, Y3, Y3
-	VMASKMOVPS   Y6, Y4, (AX)(BX*4)
+	VADDPD       Y3, Y1, Y1
+	VADDPD       Y0, Y2, Y2
 
 bce_tail_done:
 	VXORPD       X0, X0, X0
-	VADDPD       Y3, Y2, Y2
-	VEXTRACTF128 $0x01, Y2, X1
-	VADDPD       X1, X2, X2
-	VUNPCKHPD    X2, X2, X1
-	VADDSD       X1, X2, X2
-	VADDSD       X0, X2, X2
-	MOVSD        X2, ret+80(FP)
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VUNPCKHPD    X1, X1, X2
+	VADDSD       X2, X1, X1
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+80(FP)
+	VZEROUPPER
+	RET
+
+DATA fusedc_00000000<>+0(SB)/4, $0x00000000
+DATA fusedc_00000000<>+4(SB)/4, $0x00000000
+DATA fusedc_00000000<>+8(SB)/4, $0x00000000
+DATA fusedc_00000000<>+12(SB)/4, $0x00000000
+DATA fusedc_00000000<>+16(SB)/4, $0x00000000
+DATA fusedc_00000000<>+20(SB)/4, $0x00000000
+DATA fusedc_00000000<>+24(SB)/4, $0x00000000
+DATA fusedc_00000000<>+28(SB)/4, $0x00000000
+GLOBL fusedc_00000000<>(SB), RODATA|NOPTR, $32
+
+DATA vecmath_log1p<>+0(SB)/4, $0x40000000
+DATA vecmath_log1p<>+4(SB)/4, $0x40000000
+DATA vecmath_log1p<>+8(SB)/4, $0x40000000
+DATA vecmath_log1p<>+12(SB)/4, $0x40000000
+DATA vecmath_log1p<>+16(SB)/4, $0x40000000
+DATA vecmath_log1p<>+20(SB)/4, $0x40000000
+DATA vecmath_log1p<>+24(SB)/4, $0x40000000
+DATA vecmath_log1p<>+28(SB)/4, $0x40000000
+DATA vecmath_log1p<>+32(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+36(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+40(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+44(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+48(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+52(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+56(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+60(SB)/4, $0x3eaaaaa6
+DATA vecmath_log1p<>+64(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+68(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+72(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+76(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+80(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+84(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+88(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+92(SB)/4, $0x3e4cd6b6
+DATA vecmath_log1p<>+96(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+100(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+104(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+108(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+112(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+116(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+120(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+124(SB)/4, $0x3e10924d
+DATA vecmath_log1p<>+128(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+132(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+136(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+140(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+144(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+148(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+152(SB)/4, $0x3e097acc
+DATA vecmath_log1p<>+156(SB)/4, $0x3e097acc
+GLOBL vecmath_log1p<>(SB), RODATA|NOPTR, $160
+
+// func reparamKLAVX512(z []float32, mu []float32, logvar []float32, eps []float32) float64
+// Requires: AVX, AVX512F, SSE2
+TEXT ·reparamKLAVX512(SB), NOSPLIT, $0-104
+	MOVQ         z_base+0(FP), AX
+	MOVQ         mu_base+24(FP), DX
+	MOVQ         logvar_base+48(FP), BX
+	MOVQ         eps_base+72(FP), SI
+	MOVQ         z_len+8(FP), DI
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Z0
+	VBROADCASTSS fusedc_42b20000<>+0(SB), Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORQ       Z3, Z3, Z3
+	VPXORQ       Z4, Z4, Z4
+	XORQ         CX, CX
+
+kl512_w64:
+	MOVQ              CX, R8
+	ADDQ              $0x40, R8
+	CMPQ              R8, DI
+	JA                kl512_w64_done
+	VMOVUPS           (BX)(CX*4), Z5
+	VMOVUPS           64(BX)(CX*4), Z6
+	VMOVUPS           128(BX)(CX*4), Z7
+	VMOVUPS           192(BX)(CX*4), Z8
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z9
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z6, Z10
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z11
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z8, Z12
+	VMAXPS            Z9, Z0, Z13
+	VMINPS            Z13, Z1, Z13
+	VMAXPS            Z10, Z0, Z10
+	VMINPS            Z10, Z1, Z10
+	VMAXPS            Z11, Z0, Z14
+	VMINPS            Z14, Z1, Z14
+	VMAXPS            Z12, Z0, Z17
+	VMINPS            Z17, Z1, Z17
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z13, Z18
+	VRNDSCALEPS       $0x00, Z18, Z18
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z10, Z15
+	VRNDSCALEPS       $0x00, Z15, Z15
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z14, Z11
+	VRNDSCALEPS       $0x00, Z11, Z11
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z17, Z9
+	VRNDSCALEPS       $0x00, Z9, Z9
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z18, Z13
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z15, Z10
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z11, Z14
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z9, Z17
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z18, Z13
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z15, Z10
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z11, Z14
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z9, Z17
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z19
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z20
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z16
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z12
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z13, Z19
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z10, Z20
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z14, Z16
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z17, Z12
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z13, Z19
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z10, Z20
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z14, Z16
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z17, Z12
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z13, Z19
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z10, Z20
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z14, Z16
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z17, Z12
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z13, Z19
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z10, Z20
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z14, Z16
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z17, Z12
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z13, Z19
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z10, Z20
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z14, Z16
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z17, Z12
+	VMULPS            Z13, Z13, Z21
+	VFMADD213PS       Z13, Z21, Z19
+	VMULPS            Z10, Z10, Z13
+	VFMADD213PS       Z10, Z13, Z20
+	VMULPS            Z14, Z14, Z10
+	VFMADD213PS       Z14, Z10, Z16
+	VMULPS            Z17, Z17, Z10
+	VFMADD213PS       Z17, Z10, Z12
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z19, Z13
+	VSCALEFPS         Z18, Z13, Z13
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z20, Z14
+	VSCALEFPS         Z15, Z14, Z14
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z16, Z15
+	VSCALEFPS         Z11, Z15, Z15
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z12, Z16
+	VSCALEFPS         Z9, Z16, Z16
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z17
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z18
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z19
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z20
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z8, Z20
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z17
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z6, Z18
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z19
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z8, Z20
+	VMULPS            Z5, Z5, Z10
+	VMULPS            Z10, Z17, Z17
+	VMULPS            Z6, Z6, Z11
+	VMULPS            Z11, Z18, Z18
+	VMULPS            Z7, Z7, Z12
+	VMULPS            Z12, Z19, Z19
+	VMULPS            Z8, Z8, Z21
+	VMULPS            Z21, Z20, Z20
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z9
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z9, Z9
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z9, K1
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z6, Z10
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z10, Z10
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z10, K2
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z11
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z11, Z11
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z11, K3
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z8, Z12
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z12, Z12
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z12, K4
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z10
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z10, Z10
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z10, Z10
+	VBLENDMPS         Z17, Z10, K1, Z10
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z11
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z11, Z11
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z11, Z11
+	VBLENDMPS         Z18, Z11, K2, Z11
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z12
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z12, Z12
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z12, Z12
+	VBLENDMPS         Z19, Z12, K3, Z12
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z21
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z21, Z21
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z21, Z21
+	VBLENDMPS         Z20, Z21, K4, Z21
+	VMOVUPS           (DX)(CX*4), Z5
+	VMOVUPS           64(DX)(CX*4), Z6
+	VMOVUPS           128(DX)(CX*4), Z7
+	VMOVUPS           192(DX)(CX*4), Z8
+	VFMADD231PS       Z5, Z5, Z10
+	VMOVUPS           Z13, Z9
+	VMOVUPS           Z2, K1, Z9
+	VEXTRACTF64X4     $0x01, Z10, Y17
+	VCVTPS2PD         Y10, Z10
+	VCVTPS2PD         Y17, Z17
+	VADDPD            Z10, Z3, Z3
+	VADDPD            Z17, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z9, Y10
+	VCVTPS2PD         Y9, Z9
+	VCVTPS2PD         Y10, Z10
+	VFMADD231PD       Z9, Z9, Z3
+	VFMADD231PD       Z10, Z10, Z4
+	VFMADD231PS       Z6, Z6, Z11
+	VMOVUPS           Z14, Z10
+	VMOVUPS           Z2, K2, Z10
+	VEXTRACTF64X4     $0x01, Z11, Y9
+	VCVTPS2PD         Y11, Z11
+	VCVTPS2PD         Y9, Z9
+	VADDPD            Z11, Z3, Z3
+	VADDPD            Z9, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z10, Y9
+	VCVTPS2PD         Y10, Z10
+	VCVTPS2PD         Y9, Z9
+	VFMADD231PD       Z10, Z10, Z3
+	VFMADD231PD       Z9, Z9, Z4
+	VFMADD231PS       Z7, Z7, Z12
+	VMOVUPS           Z15, Z11
+	VMOVUPS           Z2, K3, Z11
+	VEXTRACTF64X4     $0x01, Z12, Y9
+	VCVTPS2PD         Y12, Z10
+	VCVTPS2PD         Y9, Z9
+	VADDPD            Z10, Z3, Z3
+	VADDPD            Z9, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z11, Y9
+	VCVTPS2PD         Y11, Z10
+	VCVTPS2PD         Y9, Z9
+	VFMADD231PD       Z10, Z10, Z3
+	VFMADD231PD       Z9, Z9, Z4
+	VFMADD231PS       Z8, Z8, Z21
+	VMOVUPS           Z16, Z12
+	VMOVUPS           Z2, K4, Z12
+	VEXTRACTF64X4     $0x01, Z21, Y9
+	VCVTPS2PD         Y21, Z10
+	VCVTPS2PD         Y9, Z9
+	VADDPD            Z10, Z3, Z3
+	VADDPD            Z9, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z12, Y9
+	VCVTPS2PD         Y12, Z10
+	VCVTPS2PD         Y9, Z9
+	VFMADD231PD       Z10, Z10, Z3
+	VFMADD231PD       Z9, Z9, Z4
+	VMOVUPS           (SI)(CX*4), Z9
+	VMOVUPS           64(SI)(CX*4), Z10
+	VMOVUPS           128(SI)(CX*4), Z11
+	VMOVUPS           192(SI)(CX*4), Z12
+	VFMADD213PS       Z5, Z13, Z9
+	VFMADD213PS       Z6, Z14, Z10
+	VFMADD213PS       Z7, Z15, Z11
+	VFMADD213PS       Z8, Z16, Z12
+	VMOVUPS           Z9, (AX)(CX*4)
+	VMOVUPS           Z10, 64(AX)(CX*4)
+	VMOVUPS           Z11, 128(AX)(CX*4)
+	VMOVUPS           Z12, 192(AX)(CX*4)
+	MOVQ              R8, CX
+	JMP               kl512_w64
+
+kl512_w64_done:
+kl512_w16:
+	MOVQ              CX, R8
+	ADDQ              $0x10, R8
+	CMPQ              R8, DI
+	JA                kl512_w16_done
+	VMOVUPS           (BX)(CX*4), Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
+	VMAXPS            Z6, Z0, Z7
+	VMINPS            Z7, Z1, Z7
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z7, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z7
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z7
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z8
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z8
+	VMULPS            Z7, Z7, Z9
+	VFMADD213PS       Z7, Z9, Z8
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z7
+	VSCALEFPS         Z6, Z7, Z7
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z8
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z5, Z8
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z8
+	VMULPS            Z5, Z5, Z9
+	VMULPS            Z9, Z8, Z8
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z6, Z6
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z6, K1
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z9
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z9, Z9
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z9, Z9
+	VBLENDMPS         Z8, Z9, K1, Z9
+	VMOVUPS           (DX)(CX*4), Z5
+	VFMADD231PS       Z5, Z5, Z9
+	VMOVUPS           Z7, Z6
+	VMOVUPS           Z2, K1, Z6
+	VEXTRACTF64X4     $0x01, Z9, Y8
+	VCVTPS2PD         Y9, Z9
+	VCVTPS2PD         Y8, Z8
+	VADDPD            Z9, Z3, Z3
+	VADDPD            Z8, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z6, Y8
+	VCVTPS2PD         Y6, Z6
+	VCVTPS2PD         Y8, Z8
+	VFMADD231PD       Z6, Z6, Z3
+	VFMADD231PD       Z8, Z8, Z4
+	VMOVUPS           (SI)(CX*4), Z6
+	VFMADD213PS       Z5, Z7, Z6
+	VMOVUPS           Z6, (AX)(CX*4)
+	MOVQ              R8, CX
+	JMP               kl512_w16
+
+kl512_w16_done:
+	MOVQ              DI, R8
+	ANDQ              $0x0f, R8
+	JZ                kl512_tail_done
+	MOVQ              R8, CX
+	MOVQ              $0x0000000000000001, R9
+	SHLQ              CL, R9
+	DECQ              R9
+	KMOVW             R9, K1
+	MOVQ              DI, CX
+	SUBQ              R8, CX
+	VMOVUPS.Z         (BX)(CX*4), K1, Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
+	VMAXPS            Z6, Z0, Z0
+	VMINPS            Z0, Z1, Z0
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z0, Z1
+	VRNDSCALEPS       $0x00, Z1, Z1
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z1, Z0
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z1, Z0
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z6
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z0, Z6
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z0, Z6
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z0, Z6
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z0, Z6
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z0, Z6
+	VMULPS            Z0, Z0, Z7
+	VFMADD213PS       Z0, Z7, Z6
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z0
+	VSCALEFPS         Z1, Z0, Z0
+	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z1
+	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z1
+	VMULPS            Z5, Z5, Z7
+	VMULPS            Z7, Z1, Z1
+	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
+	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z6, Z6
+	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z6, K2
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z7
+	VMINPS.BCST       fusedc_43490000<>+0(SB), Z7, Z7
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z7, Z7
+	VBLENDMPS         Z1, Z7, K2, Z7
+	VMOVUPS.Z         (DX)(CX*4), K1, Z1
+	VFMADD231PS       Z1, Z1, Z7
+	VMOVUPS           Z0, Z6
+	VMOVUPS           Z2, K2, Z6
+	VEXTRACTF64X4     $0x01, Z7, Y2
+	VCVTPS2PD         Y7, Z5
+	VCVTPS2PD         Y2, Z2
+	VADDPD            Z5, Z3, Z3
+	VADDPD            Z2, Z4, Z4
+	VEXTRACTF64X4     $0x01, Z6, Y2
+	VCVTPS2PD         Y6, Z5
+	VCVTPS2PD         Y2, Z2
+	VFMADD231PD       Z5, Z5, Z3
+	VFMADD231PD       Z2, Z2, Z4
+	VMOVUPS.Z         (SI)(CX*4), K1, Z2
+	VFMADD213PS       Z1, Z0, Z2
+	VMOVUPS           Z2, K1, (AX)(CX*4)
+
+kl512_tail_done:
+	VADDPD        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y0, Y3, Y0
+	VXORPD        X1, X1, X1
+	VEXTRACTF128  $0x01, Y0, X2
+	VADDPD        X2, X0, X0
+	VUNPCKHPD     X0, X0, X2
+	VADDSD        X2, X0, X0
+	VADDSD        X1, X0, X0
+	MOVQ          $0x3fe0000000000000, AX
+	MOVQ          AX, X1
+	VMULSD        X1, X0, X0
+	MOVSD         X0, ret+96(FP)
+	VZEROUPPER
+	RET
+
+// func reparamKLBackwardAVX512(dmu []float32, dlogvar []float32, dz []float32, mu []float32, logvar []float32, eps []float32, beta float32)
+// Requires: AVX, AVX512F
+TEXT ·reparamKLBackwardAVX512(SB), NOSPLIT, $0-148
+	MOVQ         dmu_base+0(FP), AX
+	MOVQ         dlogvar_base+24(FP), DX
+	MOVQ         dz_base+48(FP), BX
+	MOVQ         mu_base+72(FP), SI
+	MOVQ         logvar_base+96(FP), DI
+	MOVQ         eps_base+120(FP), R8
+	MOVQ         dz_len+56(FP), R9
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Z0
+	VBROADCASTSS fusedc_42b20000<>+0(SB), Z1
+	VBROADCASTSS beta+144(FP), Z2
+	VMULPS.BCST  fusedc_3f000000<>+0(SB), Z2, Z3
+	VPXORD       Z4, Z4, Z4
+	XORQ         CX, CX
+
+klb512_w64:
+	MOVQ              CX, R10
+	ADDQ              $0x40, R10
+	CMPQ              R10, R9
+	JA                klb512_w64_done
+	VMOVUPS           (DI)(CX*4), Z5
+	VMOVUPS           64(DI)(CX*4), Z6
+	VMOVUPS           128(DI)(CX*4), Z7
+	VMOVUPS           192(DI)(CX*4), Z8
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z6, Z6
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z7
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z8, Z8
+	VMAXPS            Z5, Z0, Z5
+	VMINPS            Z5, Z1, Z5
+	VMAXPS            Z6, Z0, Z6
+	VMINPS            Z6, Z1, Z6
+	VMAXPS            Z7, Z0, Z7
+	VMINPS            Z7, Z1, Z7
+	VMAXPS            Z8, Z0, Z8
+	VMINPS            Z8, Z1, Z8
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z5, Z9
+	VRNDSCALEPS       $0x00, Z9, Z9
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z6, Z10
+	VRNDSCALEPS       $0x00, Z10, Z10
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z7, Z11
+	VRNDSCALEPS       $0x00, Z11, Z11
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z8, Z12
+	VRNDSCALEPS       $0x00, Z12, Z12
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z9, Z5
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z10, Z6
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z11, Z7
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z12, Z8
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z9, Z5
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z10, Z6
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z11, Z7
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z12, Z8
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z13
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z14
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z15
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z16
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z5, Z13
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z6, Z14
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z7, Z15
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z8, Z16
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z5, Z13
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z6, Z14
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z7, Z15
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z8, Z16
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z5, Z13
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z6, Z14
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z7, Z15
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z8, Z16
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z5, Z13
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z6, Z14
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z7, Z15
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z8, Z16
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z13
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z6, Z14
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z15
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z8, Z16
+	VMULPS            Z5, Z5, Z17
+	VFMADD213PS       Z5, Z17, Z13
+	VMULPS            Z6, Z6, Z5
+	VFMADD213PS       Z6, Z5, Z14
+	VMULPS            Z7, Z7, Z5
+	VFMADD213PS       Z7, Z5, Z15
+	VMULPS            Z8, Z8, Z5
+	VFMADD213PS       Z8, Z5, Z16
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z13, Z5
+	VSCALEFPS         Z9, Z5, Z5
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z14, Z6
+	VSCALEFPS         Z10, Z6, Z6
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z15, Z7
+	VSCALEFPS         Z11, Z7, Z7
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z16, Z8
+	VSCALEFPS         Z12, Z8, Z8
+	VCMPPS            $0x00, Z4, Z9, K1
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z17
+	VBLENDMPS         Z13, Z17, K1, Z17
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z9
+	VMULPS            Z9, Z17, Z17
+	VCMPPS            $0x00, Z4, Z10, K1
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z9
+	VBLENDMPS         Z14, Z9, K1, Z9
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z10
+	VMULPS            Z10, Z9, Z9
+	VCMPPS            $0x00, Z4, Z11, K1
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z10
+	VBLENDMPS         Z15, Z10, K1, Z10
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z11
+	VMULPS            Z11, Z10, Z10
+	VCMPPS            $0x00, Z4, Z12, K1
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z11
+	VBLENDMPS         Z16, Z11, K1, Z11
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z12
+	VMULPS            Z12, Z11, Z11
+	VMOVUPS           (BX)(CX*4), Z12
+	VMOVUPS           64(BX)(CX*4), Z13
+	VMOVUPS           128(BX)(CX*4), Z14
+	VMOVUPS           192(BX)(CX*4), Z15
+	VMOVUPS           (R8)(CX*4), Z16
+	VMOVUPS           64(R8)(CX*4), Z18
+	VMOVUPS           128(R8)(CX*4), Z19
+	VMOVUPS           192(R8)(CX*4), Z20
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z16, Z16
+	VMULPS            Z12, Z16, Z16
+	VMULPS            Z5, Z16, Z16
+	VFMADD231PS       Z3, Z17, Z16
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z18, Z18
+	VMULPS            Z13, Z18, Z18
+	VMULPS            Z6, Z18, Z18
+	VFMADD231PS       Z3, Z9, Z18
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z19, Z19
+	VMULPS            Z14, Z19, Z19
+	VMULPS            Z7, Z19, Z19
+	VFMADD231PS       Z3, Z10, Z19
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z20, Z20
+	VMULPS            Z15, Z20, Z20
+	VMULPS            Z8, Z20, Z20
+	VFMADD231PS       Z3, Z11, Z20
+	VMOVUPS           (SI)(CX*4), Z5
+	VMOVUPS           64(SI)(CX*4), Z6
+	VMOVUPS           128(SI)(CX*4), Z7
+	VMOVUPS           192(SI)(CX*4), Z8
+	VFMADD213PS       Z12, Z2, Z5
+	VFMADD213PS       Z13, Z2, Z6
+	VFMADD213PS       Z14, Z2, Z7
+	VFMADD213PS       Z15, Z2, Z8
+	VMOVUPS           Z5, (AX)(CX*4)
+	VMOVUPS           Z6, 64(AX)(CX*4)
+	VMOVUPS           Z7, 128(AX)(CX*4)
+	VMOVUPS           Z8, 192(AX)(CX*4)
+	VMOVUPS           Z16, (DX)(CX*4)
+	VMOVUPS           Z18, 64(DX)(CX*4)
+	VMOVUPS           Z19, 128(DX)(CX*4)
+	VMOVUPS           Z20, 192(DX)(CX*4)
+	MOVQ              R10, CX
+	JMP               klb512_w64
+
+klb512_w64_done:
+klb512_w16:
+	MOVQ              CX, R10
+	ADDQ              $0x10, R10
+	CMPQ              R10, R9
+	JA                klb512_w16_done
+	VMOVUPS           (DI)(CX*4), Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
+	VMAXPS            Z5, Z0, Z5
+	VMINPS            Z5, Z1, Z5
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z5, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z5
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z5
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z7
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z7
+	VMULPS            Z5, Z5, Z8
+	VFMADD213PS       Z5, Z8, Z7
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z5
+	VSCALEFPS         Z6, Z5, Z5
+	VCMPPS            $0x00, Z4, Z6, K1
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z8
+	VBLENDMPS         Z7, Z8, K1, Z8
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z6
+	VMULPS            Z6, Z8, Z8
+	VMOVUPS           (BX)(CX*4), Z6
+	VMOVUPS           (R8)(CX*4), Z7
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z7
+	VMULPS            Z6, Z7, Z7
+	VMULPS            Z5, Z7, Z7
+	VFMADD231PS       Z3, Z8, Z7
+	VMOVUPS           (SI)(CX*4), Z5
+	VFMADD213PS       Z6, Z2, Z5
+	VMOVUPS           Z5, (AX)(CX*4)
+	VMOVUPS           Z7, (DX)(CX*4)
+	MOVQ              R10, CX
+	JMP               klb512_w16
+
+klb512_w16_done:
+	MOVQ              R9, R10
+	ANDQ              $0x0f, R10
+	JZ                klb512_tail_done
+	MOVQ              R10, CX
+	MOVQ              $0x0000000000000001, R11
+	SHLQ              CL, R11
+	DECQ              R11
+	KMOVW             R11, K1
+	MOVQ              R9, CX
+	SUBQ              R10, CX
+	VMOVUPS.Z         (DI)(CX*4), K1, Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
+	VMAXPS            Z5, Z0, Z0
+	VMINPS            Z0, Z1, Z0
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z0, Z1
+	VRNDSCALEPS       $0x00, Z1, Z1
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z1, Z0
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z1, Z0
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z5
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z0, Z5
+	VMULPS            Z0, Z0, Z6
+	VFMADD213PS       Z0, Z6, Z5
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z0
+	VSCALEFPS         Z1, Z0, Z0
+	VCMPPS            $0x00, Z4, Z1, K2
+	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z0, Z4
+	VBLENDMPS         Z5, Z4, K2, Z4
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z0, Z1
+	VMULPS            Z1, Z4, Z4
+	VMOVUPS.Z         (BX)(CX*4), K1, Z1
+	VMOVUPS.Z         (R8)(CX*4), K1, Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
+	VMULPS            Z1, Z5, Z5
+	VMULPS            Z0, Z5, Z5
+	VFMADD231PS       Z3, Z4, Z5
+	VMOVUPS.Z         (SI)(CX*4), K1, Z0
+	VFMADD213PS       Z1, Z2, Z0
+	VMOVUPS           Z0, K1, (AX)(CX*4)
+	VMOVUPS           Z5, K1, (DX)(CX*4)
+
+klb512_tail_done:
+	VZEROUPPER
+	RET
+
+// func bceWithLogitsAVX512(dlogits []float32, logits []float32, target []float32, scale float32) float64
+// Requires: AVX, AVX512F, SSE2
+TEXT ·bceWithLogitsAVX512(SB), NOSPLIT, $0-88
+	MOVQ         dlogits_base+0(FP), AX
+	MOVQ         logits_base+24(FP), DX
+	MOVQ         target_base+48(FP), BX
+	MOVQ         logits_len+32(FP), SI
+	VBROADCASTSS fusedc_c2d00000<>+0(SB), Z0
+	VBROADCASTSS scale+72(FP), Z1
+	VBROADCASTSS fusedc_3f800000<>+0(SB), Z2
+	VPXORQ       Z3, Z3, Z3
+	VPXORQ       Z4, Z4, Z4
+	XORQ         CX, CX
+
+bce512_w64:
+	MOVQ              CX, DI
+	ADDQ              $0x40, DI
+	CMPQ              DI, SI
+	JA                bce512_w64_done
+	VMOVUPS           (DX)(CX*4), Z5
+	VMOVUPS           64(DX)(CX*4), Z6
+	VMOVUPS           128(DX)(CX*4), Z7
+	VMOVUPS           192(DX)(CX*4), Z8
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z5, Z9
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z6, Z10
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z7, Z11
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z8, Z12
+	VMAXPS            Z9, Z0, Z13
+	VMAXPS            Z10, Z0, Z14
+	VMAXPS            Z11, Z0, Z15
+	VMAXPS            Z12, Z0, Z16
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z13, Z18
+	VRNDSCALEPS       $0x00, Z18, Z18
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z14, Z12
+	VRNDSCALEPS       $0x00, Z12, Z12
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z15, Z10
+	VRNDSCALEPS       $0x00, Z10, Z10
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z16, Z9
+	VRNDSCALEPS       $0x00, Z9, Z9
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z18, Z13
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z12, Z14
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z10, Z15
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z9, Z16
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z18, Z13
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z12, Z14
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z10, Z15
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z9, Z16
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z17
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z20
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z19
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z11
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z13, Z17
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z14, Z20
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z15, Z19
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z16, Z11
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z13, Z17
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z14, Z20
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z15, Z19
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z16, Z11
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z13, Z17
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z14, Z20
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z15, Z19
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z16, Z11
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z13, Z17
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z14, Z20
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z15, Z19
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z16, Z11
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z13, Z17
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z14, Z20
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z15, Z19
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z16, Z11
+	VMULPS            Z13, Z13, Z21
+	VFMADD213PS       Z13, Z21, Z17
+	VMULPS            Z14, Z14, Z13
+	VFMADD213PS       Z14, Z13, Z20
+	VMULPS            Z15, Z15, Z13
+	VFMADD213PS       Z15, Z13, Z19
+	VMULPS            Z16, Z16, Z13
+	VFMADD213PS       Z16, Z13, Z11
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z17, Z17
+	VSCALEFPS         Z18, Z17, Z17
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z20, Z18
+	VSCALEFPS         Z12, Z18, Z18
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z19, Z19
+	VSCALEFPS         Z10, Z19, Z19
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z11, Z20
+	VSCALEFPS         Z9, Z20, Z20
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z17, Z9
+	VDIVPS            Z9, Z17, Z9
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z18, Z10
+	VDIVPS            Z10, Z18, Z10
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z19, Z11
+	VDIVPS            Z11, Z19, Z11
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z20, Z12
+	VDIVPS            Z12, Z20, Z12
+	VMOVUPS           (BX)(CX*4), Z21
+	VMOVUPS           64(BX)(CX*4), Z22
+	VMOVUPS           128(BX)(CX*4), Z23
+	VMOVUPS           192(BX)(CX*4), Z24
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z5, K1
+	VSUBPS            Z21, Z2, Z13
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z21, K1, Z13
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z6, K2
+	VSUBPS            Z22, Z2, Z14
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z22, K2, Z14
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z7, K3
+	VSUBPS            Z23, Z2, Z15
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z23, K3, Z15
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z8, K4
+	VSUBPS            Z24, Z2, Z16
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z24, K4, Z16
+	VSUBPS            Z9, Z13, Z21
+	VADDPS            Z9, Z13, K1, Z21
+	VMULPS            Z1, Z21, Z21
+	VSUBPS            Z10, Z14, Z22
+	VADDPS            Z10, Z14, K2, Z22
+	VMULPS            Z1, Z22, Z22
+	VSUBPS            Z11, Z15, Z23
+	VADDPS            Z11, Z15, K3, Z23
+	VMULPS            Z1, Z23, Z23
+	VSUBPS            Z12, Z16, Z24
+	VADDPS            Z12, Z16, K4, Z24
+	VMULPS            Z1, Z24, Z24
+	VMOVUPS           Z21, (AX)(CX*4)
+	VMOVUPS           Z22, 64(AX)(CX*4)
+	VMOVUPS           Z23, 128(AX)(CX*4)
+	VMOVUPS           Z24, 192(AX)(CX*4)
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z17, Z9
+	VDIVPS            Z9, Z17, Z9
+	VMULPS            Z9, Z9, Z21
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z18, Z10
+	VDIVPS            Z10, Z18, Z10
+	VMULPS            Z10, Z10, Z22
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z19, Z11
+	VDIVPS            Z11, Z19, Z11
+	VMULPS            Z11, Z11, Z23
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z20, Z12
+	VDIVPS            Z12, Z20, Z12
+	VMULPS            Z12, Z12, Z24
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z17
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z18
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z19
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z20
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z21, Z17
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z22, Z18
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z23, Z19
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z24, Z20
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z21, Z17
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z22, Z18
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z23, Z19
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z24, Z20
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z21, Z17
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z22, Z18
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z23, Z19
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z24, Z20
+	VADDPS            Z9, Z9, Z9
+	VMULPS            Z9, Z21, Z21
+	VFMADD213PS       Z9, Z21, Z17
+	VFMADD231PS       Z5, Z13, Z17
+	VEXTRACTF64X4     $0x01, Z17, Y5
+	VCVTPS2PD         Y17, Z9
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z9, Z3, Z3
+	VADDPD            Z5, Z4, Z4
+	VADDPS            Z10, Z10, Z10
+	VMULPS            Z10, Z22, Z22
+	VFMADD213PS       Z10, Z22, Z18
+	VFMADD231PS       Z6, Z14, Z18
+	VEXTRACTF64X4     $0x01, Z18, Y5
+	VCVTPS2PD         Y18, Z6
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z6, Z3, Z3
+	VADDPD            Z5, Z4, Z4
+	VADDPS            Z11, Z11, Z11
+	VMULPS            Z11, Z23, Z23
+	VFMADD213PS       Z11, Z23, Z19
+	VFMADD231PS       Z7, Z15, Z19
+	VEXTRACTF64X4     $0x01, Z19, Y5
+	VCVTPS2PD         Y19, Z6
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z6, Z3, Z3
+	VADDPD            Z5, Z4, Z4
+	VADDPS            Z12, Z12, Z12
+	VMULPS            Z12, Z24, Z24
+	VFMADD213PS       Z12, Z24, Z20
+	VFMADD231PS       Z8, Z16, Z20
+	VEXTRACTF64X4     $0x01, Z20, Y5
+	VCVTPS2PD         Y20, Z6
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z6, Z3, Z3
+	VADDPD            Z5, Z4, Z4
+	MOVQ              DI, CX
+	JMP               bce512_w64
+
+bce512_w64_done:
+bce512_w16:
+	MOVQ              CX, DI
+	ADDQ              $0x10, DI
+	CMPQ              DI, SI
+	JA                bce512_w16_done
+	VMOVUPS           (DX)(CX*4), Z5
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z5, Z6
+	VMAXPS            Z6, Z0, Z7
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z7, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z7
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z7
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z8
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z7, Z8
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z8
+	VMULPS            Z7, Z7, Z9
+	VFMADD213PS       Z7, Z9, Z8
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z8
+	VSCALEFPS         Z6, Z8, Z8
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z6
+	VDIVPS            Z6, Z8, Z6
+	VMOVUPS           (BX)(CX*4), Z9
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z5, K1
+	VSUBPS            Z9, Z2, Z7
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z9, K1, Z7
+	VSUBPS            Z6, Z7, Z9
+	VADDPS            Z6, Z7, K1, Z9
+	VMULPS            Z1, Z9, Z9
+	VMOVUPS           Z9, (AX)(CX*4)
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z8, Z6
+	VDIVPS            Z6, Z8, Z6
+	VMULPS            Z6, Z6, Z9
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z8
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z9, Z8
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z9, Z8
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z9, Z8
+	VADDPS            Z6, Z6, Z6
+	VMULPS            Z6, Z9, Z9
+	VFMADD213PS       Z6, Z9, Z8
+	VFMADD231PS       Z5, Z7, Z8
+	VEXTRACTF64X4     $0x01, Z8, Y5
+	VCVTPS2PD         Y8, Z6
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z6, Z3, Z3
+	VADDPD            Z5, Z4, Z4
+	MOVQ              DI, CX
+	JMP               bce512_w16
+
+bce512_w16_done:
+	MOVQ              SI, DI
+	ANDQ              $0x0f, DI
+	JZ                bce512_tail_done
+	MOVQ              DI, CX
+	MOVQ              $0x0000000000000001, R8
+	SHLQ              CL, R8
+	DECQ              R8
+	KMOVW             R8, K1
+	MOVQ              SI, CX
+	SUBQ              DI, CX
+	VMOVUPS.Z         (DX)(CX*4), K1, Z5
+	VPORD.BCST        fusedc_80000000<>+0(SB), Z5, Z6
+	VMAXPS            Z6, Z0, Z0
+	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z0, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z0
+	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z0
+	VBROADCASTSS      fusedc_39509279<>+0(SB), Z7
+	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z0, Z7
+	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z0, Z7
+	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z0, Z7
+	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z0, Z7
+	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z0, Z7
+	VMULPS            Z0, Z0, Z8
+	VFMADD213PS       Z0, Z8, Z7
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z7
+	VSCALEFPS         Z6, Z7, Z7
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z6
+	VDIVPS            Z6, Z7, Z6
+	VMOVUPS.Z         (BX)(CX*4), K1, Z8
+	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z5, K2
+	VSUBPS            Z8, Z2, Z0
+	VPXORD.BCST       fusedc_80000000<>+0(SB), Z8, K2, Z0
+	VSUBPS            Z6, Z0, Z8
+	VADDPS            Z6, Z0, K2, Z8
+	VMULPS            Z1, Z8, Z8
+	VMOVUPS           Z8, K1, (AX)(CX*4)
+	VADDPS.BCST       fusedc_40000000<>+0(SB), Z7, Z6
+	VDIVPS            Z6, Z7, Z6
+	VMULPS            Z6, Z6, Z8
+	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z1
+	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z8, Z1
+	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z8, Z1
+	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z8, Z1
+	VADDPS            Z6, Z6, Z6
+	VMULPS            Z6, Z8, Z8
+	VFMADD213PS       Z6, Z8, Z1
+	VFMADD231PS       Z5, Z0, Z1
+	VMOVUPS.Z         Z1, K1, Z1
+	VEXTRACTF64X4     $0x01, Z1, Y0
+	VCVTPS2PD         Y1, Z1
+	VCVTPS2PD         Y0, Z0
+	VADDPD            Z1, Z3, Z3
+	VADDPD            Z0, Z4, Z4
+
+bce512_tail_done:
+	VADDPD        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y0, Y3, Y0
+	VXORPD        X1, X1, X1
+	VEXTRACTF128  $0x01, Y0, X2
+	VADDPD        X2, X0, X0
+	VUNPCKHPD     X0, X0, X2
+	VADDSD        X2, X0, X0
+	VADDSD        X1, X0, X0
+	MOVSD         X0, ret+80(FP)
 	VZEROUPPER
 	RET
 

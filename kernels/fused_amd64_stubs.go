@@ -8,13 +8,15 @@ package kernels
 func squaredErrorAVX2(dout []float32, out []float32, target []float32, scale float32) float64
 
 // adamStepAVX2 performs adamStepGeneric's float32 operations in the same order, without FMA, so it produces the same bits. The lengths are equal.
-func adamStepAVX2(param []float32, grad []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, sqrtBias2 float32, eps float32)
+func adamStepAVX2(param []float32, grad []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
 
 // addBiasAVX2 adds bias to every row of y. len(y) is a multiple of len(bias), and len(bias) > 0 unless len(y) == 0.
 func addBiasAVX2(y []float32, bias []float32)
 
-// sumRowsAVX2 sets dst to the column sums of src, added in float64 from the first row to the last and rounded once, as sumRowsGeneric does. len(src) is a multiple of len(dst).
-func sumRowsAVX2(dst []float32, src []float32)
+// sumRowsAVX2 sets dst to the column sums of src in the order of sumRowsGeneric, accumulating in acc. len(src) is a multiple of len(dst) > 0, and len(acc) = len(dst).
+//
+//go:noescape
+func sumRowsAVX2(dst []float32, src []float32, acc []float64)
 
 // reparamKLAVX2 sets z = mu + eps·exp(logvar/2) and returns ½Σ(mu² + e^logvar − 1 − logvar), accumulated in float64. The lengths are equal.
 func reparamKLAVX2(z []float32, mu []float32, logvar []float32, eps []float32) float64
@@ -24,3 +26,12 @@ func reparamKLBackwardAVX2(dmu []float32, dlogvar []float32, dz []float32, mu []
 
 // bceWithLogitsAVX2 returns Σ softplus(l) − t·l, accumulated in float64, and sets dlogits = scale·(sigmoid(l) − t). The lengths are equal.
 func bceWithLogitsAVX2(dlogits []float32, logits []float32, target []float32, scale float32) float64
+
+// reparamKLAVX512 is reparamKLAVX2 with AVX-512F.
+func reparamKLAVX512(z []float32, mu []float32, logvar []float32, eps []float32) float64
+
+// reparamKLBackwardAVX512 is reparamKLBackwardAVX2 with AVX-512F.
+func reparamKLBackwardAVX512(dmu []float32, dlogvar []float32, dz []float32, mu []float32, logvar []float32, eps []float32, beta float32)
+
+// bceWithLogitsAVX512 is bceWithLogitsAVX2 with AVX-512F.
+func bceWithLogitsAVX512(dlogits []float32, logits []float32, target []float32, scale float32) float64

@@ -5,8 +5,23 @@ import "fmt"
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices, where
 // op(A) is m×k and op(B) is k×n. A is m×k with lda ≥ k, or k×m with lda ≥ m
 // when transA; B is k×n with ldb ≥ n, or n×k with ldb ≥ k when transB; C is
-// m×n with ldc ≥ n. As in BLAS, C is not read when beta == 0, alpha == 0 or
-// k == 0 only scale C by beta, and m == 0 or n == 0 does nothing.
+// m×n with ldc ≥ n. As in BLAS, C is not read when beta == 0 (NaN or Inf in
+// it are overwritten), alpha == 0 or k == 0 only scale C by beta, and m == 0
+// or n == 0 does nothing. Only the m×n elements of C are written: the gaps
+// of a leading dimension larger than n are left alone. C must not overlap A
+// or B.
+//
+// Each element is a sum over k in order, in float32, so with ε = 2⁻²³ it
+// is within
+//
+//	|c − ref| ≤ (k+2)·ε·(|alpha|·Σₚ|a_ip·b_pj| + |beta·c_ij|)
+//
+// of the exact result ref (barring overflow and underflow): every term goes
+// through at most k+2 roundings. Large products are split between up to
+// [Threads] goroutines along whole tiles of C, never along k, so the result
+// is bit-identical whatever the thread count; it depends only on the
+// implementation in use ([Impl]). Once its packing buffers exist, Sgemm
+// allocates nothing.
 //
 // It panics on negative dimensions, leading dimensions too small for the
 // shape, and slices too short for it.

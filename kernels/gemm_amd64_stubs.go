@@ -7,20 +7,83 @@ package kernels
 // sgemmKernel6x16AVX2 sets C = alpha·A·B + beta·C on the rows×cols (≤ 6×16) corner of a tile
 // of C with leading dimension ldc, from k steps of packed A (a[p*6+i]) and packed B
 // (b[p*16+j]). C is not read when beta is ±0.
-func sgemmKernel6x16AVX2(k int, a []float32, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+func sgemmKernel6x16AVX2(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
 
 // sgemmKernel4x24AVX2 sets C = alpha·A·B + beta·C on the rows×cols (≤ 4×24) corner of a tile
 // of C with leading dimension ldc, from k steps of packed A (a[p*4+i]) and packed B
 // (b[p*24+j]). C is not read when beta is ±0.
-func sgemmKernel4x24AVX2(k int, a []float32, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+func sgemmKernel4x24AVX2(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
 
 // sgemmKernel12x32AVX512 sets C = alpha·A·B + beta·C on the rows×cols (≤ 12×32) corner of a tile
 // of C with leading dimension ldc, from k steps of packed A (a[p*12+i]) and packed B
 // (b[p*32+j]). C is not read when beta is ±0.
-func sgemmKernel12x32AVX512(k int, a []float32, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+func sgemmKernel12x32AVX512(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel12x24AVX512 sets C = alpha·A·B + beta·C on the rows×cols (≤ 12×24) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*12+i]) and packed B
+// (b[p*24+j]). C is not read when beta is ±0.
+func sgemmKernel12x24AVX512(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel8x40AVX512 sets C = alpha·A·B + beta·C on the rows×cols (≤ 8×40) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*8+i]) and packed B
+// (b[p*40+j]). C is not read when beta is ±0.
+func sgemmKernel8x40AVX512(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel6x16AVX2AT sets C = alpha·A·B + beta·C on the rows×cols (≤ 6×16) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*6+i]) and packed B
+// (b[p*16+j]). C is not read when beta is ±0.
+func sgemmKernel6x16AVX2AT(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel4x24AVX2AT sets C = alpha·A·B + beta·C on the rows×cols (≤ 4×24) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*4+i]) and packed B
+// (b[p*24+j]). C is not read when beta is ±0.
+func sgemmKernel4x24AVX2AT(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel12x32AVX512AT sets C = alpha·A·B + beta·C on the rows×cols (≤ 12×32) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*12+i]) and packed B
+// (b[p*32+j]). C is not read when beta is ±0.
+func sgemmKernel12x32AVX512AT(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel12x24AVX512AT sets C = alpha·A·B + beta·C on the rows×cols (≤ 12×24) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*12+i]) and packed B
+// (b[p*24+j]). C is not read when beta is ±0.
+func sgemmKernel12x24AVX512AT(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel8x40AVX512AT sets C = alpha·A·B + beta·C on the rows×cols (≤ 8×40) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*8+i]) and packed B
+// (b[p*40+j]). C is not read when beta is ±0.
+func sgemmKernel8x40AVX512AT(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel6x16AVX2AN sets C = alpha·A·B + beta·C on the rows×cols (≤ 6×16) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*6+i]) and packed B
+// (b[p*16+j]). C is not read when beta is ±0.
+func sgemmKernel6x16AVX2AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel4x24AVX2AN sets C = alpha·A·B + beta·C on the rows×cols (≤ 4×24) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*4+i]) and packed B
+// (b[p*24+j]). C is not read when beta is ±0.
+func sgemmKernel4x24AVX2AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel12x32AVX512AN sets C = alpha·A·B + beta·C on the rows×cols (≤ 12×32) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*12+i]) and packed B
+// (b[p*32+j]). C is not read when beta is ±0.
+func sgemmKernel12x32AVX512AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel12x24AVX512AN sets C = alpha·A·B + beta·C on the rows×cols (≤ 12×24) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*12+i]) and packed B
+// (b[p*24+j]). C is not read when beta is ±0.
+func sgemmKernel12x24AVX512AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// sgemmKernel8x40AVX512AN sets C = alpha·A·B + beta·C on the rows×cols (≤ 8×40) corner of a tile
+// of C with leading dimension ldc, from k steps of packed A (a[p*8+i]) and packed B
+// (b[p*40+j]). C is not read when beta is ±0.
+func sgemmKernel8x40AVX512AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, alpha float32, beta float32)
 
 // packTranspose8AVX sets dst[p*width+r] = src[r*ld+p] for r < 8 and p < kc, kc a multiple of 8.
 func packTranspose8AVX(dst []float32, src []float32, ld int, kc int, width int)
 
 // packTranspose4AVX sets dst[p*width+r] = src[r*ld+p] for r < 4 and p < kc, kc a multiple of 8.
 func packTranspose4AVX(dst []float32, src []float32, ld int, kc int, width int)
+
+// packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.
+func packCopyAVX(dst []float32, src []float32, ld int, rows int, kc int, width int)

@@ -18,18 +18,38 @@ type gemmConfig struct {
 	mc     int // rows of A packed at once, a multiple of mr
 	nc     int // columns of B packed at once, a multiple of nr
 
+	// speed is the kernel's multiply-add rate as a fraction of one core's
+	// peak (16 a cycle with AVX2 or AVX-512 on Zen 4), as
+	// BenchmarkGemmMicroKernel measures it; pickGemm weighs tiles with it.
+	speed float64
+
 	// kernel sets C = alpha·Ã·B̃ + beta·C on the rows×cols corner of the
 	// tile at c (leading dimension ldc), from k steps of a packed A panel
-	// (a[p*mr+i]) and a packed B panel (b[p*nr+j]); C is not read when
-	// beta == 0. Every element must be one sequential chain over p whatever
-	// rows and cols are, so that results do not depend on where tiles fall.
-	kernel func(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta float32)
+	// (a[p*mr+i]; lda is unused) and a packed B panel (b[p*nr+j]); C is not
+	// read when beta == 0. Every element must be one sequential chain over p
+	// whatever rows and cols are, so that results do not depend on where
+	// tiles fall.
+	kernel gemmKernel
+
+	// kernelAT and kernelAN, when not nil, are forms of kernel that read a
+	// full mr-row panel of A in place: transposed (a[p*lda+i]) or as stored
+	// (a[i*lda+p]). Packing A buys nothing when each panel is used once,
+	// which is when n fits one B panel; they round exactly like kernel.
+	kernelAT, kernelAN gemmKernel
 
 	// packTrans packs rows rows of a row-major source, transposed, into a
 	// panel: dst[p*width+r] = src[r*ld+p] for r < rows, p < kc. It is how A
 	// is packed when not transposed and B when transposed.
 	packTrans func(dst, src []float32, ld, rows, kc, width int)
+
+	// packCopy packs a panel whose k steps are contiguous runs of the
+	// source: dst[p*width+i] = src[p*ld+i] for i < rows, p < kc. It is how A
+	// is packed when transposed and B when not.
+	packCopy func(dst, src []float32, ld, rows, kc, width int)
 }
+
+// gemmKernel is the signature of the micro-kernels; see gemmConfig.kernel.
+type gemmKernel func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, alpha, beta float32)
 
 // gemmParallelMin is the work (m·n·k multiply-adds) below which Sgemm stays
 // on one goroutine: about 40 µs on one core, well above what handing a part
@@ -155,6 +175,10 @@ func (p *gemmProblem) run(buf *gemmBuffers, i0, m, j0, n int) {
 			}
 			for ic := 0; ic < m; ic += g.mc {
 				mc := min(g.mc, m-ic)
+				if nc <= g.nr && g.inPlace(p.transA) != nil {
+					p.oneColumnPanel(buf, i0+ic, mc, j0+jc, nc, pc, kb, beta)
+					continue
+				}
 				g.packA(buf.a, p.a, p.lda, p.transA, i0+ic, mc, pc, kb)
 				for jr := 0; jr < nc; jr += g.nr {
 					cols := min(g.nr, nc-jr)
@@ -162,11 +186,43 @@ func (p *gemmProblem) run(buf *gemmBuffers, i0, m, j0, n int) {
 					for ir := 0; ir < mc; ir += g.mr {
 						rows := min(g.mr, mc-ir)
 						off := (i0+ic+ir)*p.ldc + j0 + jc + jr
-						g.kernel(kb, buf.a[ir*kb:], bp, p.c[off:], p.ldc, rows, cols, p.alpha, beta)
+						g.kernel(kb, buf.a[ir*kb:], 0, bp, p.c[off:], p.ldc, rows, cols, p.alpha, beta)
 					}
 				}
 			}
 		}
+	}
+}
+
+// inPlace returns the kernel that reads A in place for the transA layout, or
+// nil.
+func (g *gemmConfig) inPlace(transA bool) gemmKernel {
+	if transA {
+		return g.kernelAT
+	}
+	return g.kernelAN
+}
+
+// oneColumnPanel computes rows i0..i0+mc-1 of the cols columns at j0 that
+// fit one packed B panel (in buf.b), k block p0..p0+kc-1, reading the full
+// row panels of A in place: each would be packed for a single use. The short
+// last panel, which must not be read past the matrix, is packed.
+func (p *gemmProblem) oneColumnPanel(buf *gemmBuffers, i0, mc, j0, cols, p0, kc int, beta float32) {
+	g := p.g
+	kernel := g.inPlace(p.transA)
+	for ir := 0; ir < mc; ir += g.mr {
+		rows := min(g.mr, mc-ir)
+		c := p.c[(i0+ir)*p.ldc+j0:]
+		if rows < g.mr {
+			g.packA(buf.a, p.a, p.lda, p.transA, i0+ir, rows, p0, kc)
+			g.kernel(kc, buf.a, 0, buf.b, c, p.ldc, rows, cols, p.alpha, beta)
+			continue
+		}
+		off := (i0+ir)*p.lda + p0
+		if p.transA {
+			off = p0*p.lda + i0 + ir
+		}
+		kernel(kc, p.a[off:], p.lda, buf.b, c, p.ldc, rows, cols, p.alpha, beta)
 	}
 }
 
@@ -179,14 +235,10 @@ func (g *gemmConfig) packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc
 		rows := min(mr, mc-ir)
 		panel := dst[ir*kc : ir*kc+mr*kc]
 		if trans { // op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run
-			for p := 0; p < kc; p++ {
-				src := a[(p0+p)*lda+i0+ir:]
-				copy(panel[p*mr:p*mr+rows], src[:rows])
-				clear(panel[p*mr+rows : p*mr+mr])
-			}
-			continue
+			g.packCopy(panel, a[p0*lda+i0+ir:], lda, rows, kc, mr)
+		} else {
+			g.packTrans(panel, a[(i0+ir)*lda+p0:], lda, rows, kc, mr)
 		}
-		g.packTrans(panel, a[(i0+ir)*lda+p0:], lda, rows, kc, mr)
 		padPanel(panel, rows, mr)
 	}
 }
@@ -199,15 +251,11 @@ func (g *gemmConfig) packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
 		panel := dst[jr*kc : jr*kc+nr*kc]
-		if !trans { // op(B)[p][j] = b[p*ldb+j]: each k step is a contiguous run
-			for p := 0; p < kc; p++ {
-				src := b[(p0+p)*ldb+j0+jr:]
-				copy(panel[p*nr:p*nr+cols], src[:cols])
-				clear(panel[p*nr+cols : p*nr+nr])
-			}
-			continue
+		if trans {
+			g.packTrans(panel, b[(j0+jr)*ldb+p0:], ldb, cols, kc, nr)
+		} else { // op(B)[p][j] = b[p*ldb+j]: each k step is a contiguous run
+			g.packCopy(panel, b[p0*ldb+j0+jr:], ldb, cols, kc, nr)
 		}
-		g.packTrans(panel, b[(j0+jr)*ldb+p0:], ldb, cols, kc, nr)
 		padPanel(panel, cols, nr)
 	}
 }
@@ -222,14 +270,72 @@ func packTransGeneric(dst, src []float32, ld, rows, kc, width int) {
 	}
 }
 
-// padPanel zeroes entries used..width-1 of every k step of a panel.
+// packCopyGeneric is the portable packCopy.
+func packCopyGeneric(dst, src []float32, ld, rows, kc, width int) {
+	for p := 0; p < kc; p++ {
+		d := dst[p*width : p*width+rows]
+		s := src[p*ld : p*ld+rows]
+		for i, v := range s {
+			d[i] = v
+		}
+	}
+}
+
+// padPanel zeroes entries used..width-1 of every k step of a panel. The
+// runs are a few floats long: a loop beats a call to memclr per run.
 func padPanel(panel []float32, used, width int) {
 	if used == width {
 		return
 	}
 	for p := 0; p+width <= len(panel); p += width {
-		clear(panel[p+used : p+width])
+		run := panel[p+used : p+width]
+		for i := 0; i < len(run); i++ {
+			run[i] = 0
+		}
 	}
+}
+
+// pickGemm returns the config among configs expected to compute the
+// product fastest. The estimate, in cycles of one core, counts the
+// multiply-adds of the padded tiles at the kernel's speed and the elements
+// packed: a transposing pack moves about 3 elements a cycle, a copying one
+// pays some 6 cycles per k step of a panel on top of its element moves, so
+// that narrow copied panels cost. The choice depends on the shape alone,
+// never on the thread count, so results stay bit-identical across thread
+// counts.
+func pickGemm(transA, transB bool, m, n, k int, configs ...*gemmConfig) *gemmConfig {
+	var best *gemmConfig
+	var bestCost float64
+	for _, g := range configs {
+		tiles := float64(roundUp(m, g.mr)) * float64(roundUp(n, g.nr)) * float64(k)
+		cost := tiles / (16 * g.speed)
+		packA := float64(m*k) * float64((n+g.nc-1)/g.nc) // A is packed once per nc block
+		if n <= g.nr && g.inPlace(transA) != nil {
+			// Only the short panel is packed; reading A in place costs
+			// cache lines, more so when a transposed panel is narrow.
+			packA = float64(m % g.mr * k)
+			inPlace := 1 / float64(g.mr)
+			if transA {
+				inPlace = 2 / float64(g.mr)
+			}
+			cost += float64(m*k) * inPlace
+		}
+		cost += packA * packCost(transA, g.mr) // a transposed A is copied
+		cost += float64(k*n) * packCost(!transB, g.nr)
+		if best == nil || cost < bestCost {
+			best, bestCost = g, cost
+		}
+	}
+	return best
+}
+
+// packCost is the estimated cycles per element of packing a panel width
+// wide by copying runs or by transposing.
+func packCost(copying bool, width int) float64 {
+	if copying {
+		return 0.1 + 6/float64(width)
+	}
+	return 0.3
 }
 
 // scaleC sets C = beta·C, or C = 0 without reading it when beta == 0.

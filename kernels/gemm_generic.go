@@ -1,32 +1,41 @@
 package kernels
 
-// genericGemm is the portable blocked SGEMM. Its 4×4 micro-kernel keeps 16
-// accumulators in registers (arm64 has 32 FP registers; amd64's 16 XMM hold
-// them with some spilling) on panels small enough for any L1/L2: a packed
-// B panel of kc=256 k steps is 4 KiB, the packed A block 128×256 is 128 KiB.
+// genericGemm is the portable blocked SGEMM, on panels small enough for any
+// L1 and L2: a packed B panel of kc=256 k steps is 4 KiB, the packed A block
+// 128×256 is 128 KiB. Its blocking is part of its results (k is summed in
+// kc blocks), so it is the same on every architecture.
 var genericGemm = gemmConfig{
 	mr: 2, nr: 4,
 	kc: 256, mc: 128, nc: 2048,
+	speed:     1,
 	kernel:    sgemmKernel2x4,
 	packTrans: packTransGeneric,
+	packCopy:  packCopyGeneric,
 }
 
 func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemmBlocked(&genericGemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// sgemmKernel2x4 is the generic micro-kernel: 2×4 accumulators, the 2 values
-// of A and a product in flight fill the 15 XMM registers Go's amd64 ABI
-// leaves free, with no spilling. The explicit float32 conversions keep Go
-// from fusing a*b+c into an FMA (as it may on arm64, or on amd64 with
-// GOAMD64=v3), so every architecture rounds identically.
-func sgemmKernel2x4(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta float32) {
+// sgemmKernel2x4 is the generic micro-kernel: 2×4 accumulators, the values
+// of A and B and the products in flight fit the 15 XMM registers Go's amd64
+// ABI leaves free (arm64 has 32). Scalar code does at most 4 flops a cycle
+// (two multiplications and two additions), so this runs at about half of
+// gonum's SSE assembly on amd64; it is what arm64 and old x86 run. The
+// explicit float32 conversions keep Go from fusing a*b+c into an FMA (as it
+// may on arm64, or on amd64 with GOAMD64=v3), so every architecture rounds
+// identically.
+func sgemmKernel2x4(k int, a []float32, _ int, b, c []float32, ldc, rows, cols int, alpha, beta float32) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	a, b = a[:2*k], b[:4*k]
+	// Eight k steps a pass: Go schedules a pass's multiplications before
+	// the additions that end it, and the spilling that follows with 16
+	// values in flight then hits one step in eight instead of every one.
 	p := 0
-	for ; p+4 <= k; p += 4 {
-		ap := (*[8]float32)(a[2*p:])
-		bp := (*[16]float32)(b[4*p:])
+	for ; p+8 <= k; p += 8 {
+		ap := (*[16]float32)(a[2*p:])
+		bp := (*[32]float32)(b[4*p:])
+		// k step p+0
 		c00 += float32(ap[0] * bp[0])
 		c10 += float32(ap[1] * bp[0])
 		c01 += float32(ap[0] * bp[1])
@@ -35,6 +44,7 @@ func sgemmKernel2x4(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta f
 		c12 += float32(ap[1] * bp[2])
 		c03 += float32(ap[0] * bp[3])
 		c13 += float32(ap[1] * bp[3])
+		// k step p+1
 		c00 += float32(ap[2] * bp[4])
 		c10 += float32(ap[3] * bp[4])
 		c01 += float32(ap[2] * bp[5])
@@ -43,6 +53,7 @@ func sgemmKernel2x4(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta f
 		c12 += float32(ap[3] * bp[6])
 		c03 += float32(ap[2] * bp[7])
 		c13 += float32(ap[3] * bp[7])
+		// k step p+2
 		c00 += float32(ap[4] * bp[8])
 		c10 += float32(ap[5] * bp[8])
 		c01 += float32(ap[4] * bp[9])
@@ -51,6 +62,7 @@ func sgemmKernel2x4(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta f
 		c12 += float32(ap[5] * bp[10])
 		c03 += float32(ap[4] * bp[11])
 		c13 += float32(ap[5] * bp[11])
+		// k step p+3
 		c00 += float32(ap[6] * bp[12])
 		c10 += float32(ap[7] * bp[12])
 		c01 += float32(ap[6] * bp[13])
@@ -59,6 +71,42 @@ func sgemmKernel2x4(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta f
 		c12 += float32(ap[7] * bp[14])
 		c03 += float32(ap[6] * bp[15])
 		c13 += float32(ap[7] * bp[15])
+		// k step p+4
+		c00 += float32(ap[8] * bp[16])
+		c10 += float32(ap[9] * bp[16])
+		c01 += float32(ap[8] * bp[17])
+		c11 += float32(ap[9] * bp[17])
+		c02 += float32(ap[8] * bp[18])
+		c12 += float32(ap[9] * bp[18])
+		c03 += float32(ap[8] * bp[19])
+		c13 += float32(ap[9] * bp[19])
+		// k step p+5
+		c00 += float32(ap[10] * bp[20])
+		c10 += float32(ap[11] * bp[20])
+		c01 += float32(ap[10] * bp[21])
+		c11 += float32(ap[11] * bp[21])
+		c02 += float32(ap[10] * bp[22])
+		c12 += float32(ap[11] * bp[22])
+		c03 += float32(ap[10] * bp[23])
+		c13 += float32(ap[11] * bp[23])
+		// k step p+6
+		c00 += float32(ap[12] * bp[24])
+		c10 += float32(ap[13] * bp[24])
+		c01 += float32(ap[12] * bp[25])
+		c11 += float32(ap[13] * bp[25])
+		c02 += float32(ap[12] * bp[26])
+		c12 += float32(ap[13] * bp[26])
+		c03 += float32(ap[12] * bp[27])
+		c13 += float32(ap[13] * bp[27])
+		// k step p+7
+		c00 += float32(ap[14] * bp[28])
+		c10 += float32(ap[15] * bp[28])
+		c01 += float32(ap[14] * bp[29])
+		c11 += float32(ap[15] * bp[29])
+		c02 += float32(ap[14] * bp[30])
+		c12 += float32(ap[15] * bp[30])
+		c03 += float32(ap[14] * bp[31])
+		c13 += float32(ap[15] * bp[31])
 	}
 	for ; p < k; p++ {
 		ap := a[2*p : 2*p+2 : 2*p+2]

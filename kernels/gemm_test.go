@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -323,7 +324,7 @@ func TestSgemmThreadsBitIdentical(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	forEachImpl(t, func(t *testing.T) {
 		for _, l := range gemmLayouts {
-			for _, sh := range [][3]int{{203, 157, 301}, {77, 410, 130}} {
+			for _, sh := range [][3]int{{203, 157, 301}, {77, 410, 130}, {1100, 20, 100}} {
 				m, n, k := sh[0], sh[1], sh[2]
 				require.GreaterOrEqual(t, m*n*k, gemmParallelMin, "the product must be big enough to be split")
 				tc := gemmCase{transA: l.transA, transB: l.transB, m: m, n: n, k: k, alpha: -2, beta: 0.5, pad: 1}
@@ -365,4 +366,87 @@ func TestSgemmNoAllocs(t *testing.T) {
 			assert.Zero(t, allocs, "threads=%d", threads)
 		}
 	})
+}
+
+// TestSgemmConcurrentCalls runs parallel products from several goroutines at
+// once: they share the worker goroutines and the buffer pool, and each must
+// still get the single-threaded result.
+func TestSgemmConcurrentCalls(t *testing.T) {
+	defer SetThreads(Threads())
+	rng := rand.New(rand.NewPCG(7, 8))
+	const m, n, k = 150, 140, 130
+	a := newGemmOperand(rng, m, k, false, 0)
+	b := newGemmOperand(rng, k, n, true, 0)
+	forEachImpl(t, func(t *testing.T) {
+		SetThreads(1)
+		want := make([]float32, m*n)
+		Sgemm(false, true, m, n, k, 1, a.data, a.ld, b.data, b.ld, 0, want, n)
+		SetThreads(2)
+		const callers = 4
+		got := make([][]float32, callers)
+		done := make(chan int)
+		for g := range callers {
+			go func() {
+				got[g] = make([]float32, m*n)
+				for range 5 {
+					Sgemm(false, true, m, n, k, 1, a.data, a.ld, b.data, b.ld, 0, got[g], n)
+				}
+				done <- g
+			}()
+		}
+		for range callers {
+			g := <-done
+			for i := range want {
+				if math.Float32bits(got[g][i]) != math.Float32bits(want[i]) {
+					assert.Failf(t, "concurrent result differs", "caller %d, element %d: %v != %v", g, i, got[g][i], want[i])
+					break
+				}
+			}
+		}
+	})
+}
+
+// TestSgemmGenericGolden pins the bits of the generic implementation: they
+// must be the same on every architecture and GOAMD64 level (no FMA
+// contraction, a fixed blocking), so these hashes were taken on amd64 and
+// checked on arm64 under qemu. A deliberate change to the generic arithmetic
+// (its k blocking, its order of summation) changes them.
+func TestSgemmGenericGolden(t *testing.T) {
+	seed := uint32(1)
+	next := func() float32 { // a fixed LCG: the same inputs everywhere
+		seed = seed*1664525 + 1013904223
+		return float32(int32(seed>>8)-1<<23) / (1 << 23)
+	}
+	cases := []struct {
+		transA, transB bool
+		m, n, k        int
+		want           uint64
+	}{
+		{false, true, 128, 400, 784, 0x10de3acc6ada4417},
+		{true, false, 400, 784, 128, 0xfbab23eb996fecef},
+		{true, true, 37, 29, 301, 0x800669bdf97330cc},
+		{false, false, 128, 20, 400, 0x51ff2e34ddf64dbf},
+	}
+	for _, tc := range cases {
+		a, b, c := make([]float32, tc.m*tc.k), make([]float32, tc.k*tc.n), make([]float32, tc.m*tc.n)
+		for _, s := range [][]float32{a, b, c} {
+			for i := range s {
+				s[i] = next()
+			}
+		}
+		lda, ldb := tc.k, tc.n
+		if tc.transA {
+			lda = tc.m
+		}
+		if tc.transB {
+			ldb = tc.k
+		}
+		sgemmGeneric(tc.transA, tc.transB, tc.m, tc.n, tc.k, -2, a, lda, b, ldb, 0.5, c, tc.n)
+		h := fnv.New64a()
+		for _, v := range c {
+			x := math.Float32bits(v)
+			h.Write([]byte{byte(x), byte(x >> 8), byte(x >> 16), byte(x >> 24)})
+		}
+		assert.Equal(t, tc.want, h.Sum64(), "%s %dx%dx%d: generic bits changed", layoutName(tc.transA, tc.transB), tc.m, tc.n, tc.k)
+	}
 }

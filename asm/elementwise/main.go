@@ -1,16 +1,21 @@
-// Command elementwise generates the AVX2 assembly of the elementwise kernels
-// (Exp, Sigmoid, ReLU, ReLUBackward) into package kernels.
+// Command elementwise generates the assembly of the elementwise kernels into
+// package kernels: AVX2 Exp, Sigmoid, ReLU and ReLUBackward, and AVX-512 Exp
+// and Sigmoid.
 package main
 
 import (
+	"github.com/fastvae/fastvae/asm/internal/vecmath"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
 )
 
 func main() {
 	ConstraintExpr("amd64,gc,!purego,!noasm")
 	expAVX2()
 	sigmoidAVX2()
+	expAVX512()
+	sigmoidAVX512()
 	reluAVX2()
 	reluBackwardAVX2()
 	Generate()
@@ -22,6 +27,10 @@ const lanes = 8
 // cmpLTOQ is the VCMPPS predicate "less than, ordered, quiet": false for NaN.
 const cmpLTOQ = 0x11
 
+// reluUnroll vectors per iteration keep the loop at one load and one store a
+// cycle, the limit of the core.
+const reluUnroll = 4
+
 func reluAVX2() {
 	TEXT("reluAVX2", NOSPLIT, "func(dst, src []float32)")
 	Doc("reluAVX2 sets dst[i] = src[i] < 0 ? 0 : src[i] (NaN and -0 pass through). len(dst) == len(src).")
@@ -30,33 +39,13 @@ func reluAVX2() {
 	n := Load(Param("src").Len(), GP64())
 	zero := YMM()
 	VXORPS(zero, zero, zero)
-	i := GP64()
-	XORQ(i, i)
-
-	Label("relu_vector")
-	end := GP64()
-	MOVQ(i, end)
-	ADDQ(Imm(lanes), end)
-	CMPQ(end, n)
-	JA(LabelRef("relu_tail"))
-	x := YMM()
-	// VMAXPS returns its first (Go-order) operand when either is NaN or both
-	// are zero, so NaN and -0 pass through as in the generic code.
-	VMAXPS(Mem{Base: src, Index: i, Scale: 4}, zero, x)
-	VMOVUPS(x, Mem{Base: dst, Index: i, Scale: 4})
-	MOVQ(end, i)
-	JMP(LabelRef("relu_vector"))
-
-	Label("relu_tail")
-	CMPQ(i, n)
-	JAE(LabelRef("relu_done"))
-	xs := XMM()
-	VMAXSS(Mem{Base: src, Index: i, Scale: 4}, zero.AsX(), xs)
-	VMOVSS(xs, Mem{Base: dst, Index: i, Scale: 4})
-	INCQ(i)
-	JMP(LabelRef("relu_tail"))
-
-	Label("relu_done")
+	streamAVX2("relu", n, dst, []reg.Register{src}, reluUnroll, func(in []Op) reg.VecVirtual {
+		// VMAXPS returns its first (Go-order) operand when either is NaN or
+		// both are zero, so NaN and -0 pass through as in the generic code.
+		y := YMM()
+		VMAXPS(in[0], zero, y)
+		return y
+	})
 	VZEROUPPER()
 	RET()
 }
@@ -70,34 +59,67 @@ func reluBackwardAVX2() {
 	n := Load(Param("y").Len(), GP64())
 	zero := YMM()
 	VXORPS(zero, zero, zero)
-	i := GP64()
-	XORQ(i, i)
-
-	Label("reluback_vector")
-	end := GP64()
-	MOVQ(i, end)
-	ADDQ(Imm(lanes), end)
-	CMPQ(end, n)
-	JA(LabelRef("reluback_tail"))
-	mask := YMM()
-	VCMPPS(Imm(cmpLTOQ), Mem{Base: y, Index: i, Scale: 4}, zero, mask) // 0 < y
-	VANDPS(Mem{Base: dy, Index: i, Scale: 4}, mask, mask)
-	VMOVUPS(mask, Mem{Base: dx, Index: i, Scale: 4})
-	MOVQ(end, i)
-	JMP(LabelRef("reluback_vector"))
-
-	Label("reluback_tail")
-	CMPQ(i, n)
-	JAE(LabelRef("reluback_done"))
-	ms, gs := XMM(), XMM()
-	VCMPSS(Imm(cmpLTOQ), Mem{Base: y, Index: i, Scale: 4}, zero.AsX(), ms)
-	VMOVSS(Mem{Base: dy, Index: i, Scale: 4}, gs)
-	VANDPS(gs, ms, ms)
-	VMOVSS(ms, Mem{Base: dx, Index: i, Scale: 4})
-	INCQ(i)
-	JMP(LabelRef("reluback_tail"))
-
-	Label("reluback_done")
+	streamAVX2("reluback", n, dx, []reg.Register{dy, y}, reluUnroll, func(in []Op) reg.VecVirtual {
+		m := YMM()
+		VCMPPS(Imm(cmpLTOQ), in[1], zero, m) // 0 < y
+		VANDPS(in[0], m, m)
+		return m
+	})
 	VZEROUPPER()
 	RET()
+}
+
+// streamAVX2 emits a loop that sets out[i] = body(ins[0][i], ins[1][i], ...)
+// for i < n, in blocks of unroll YMM vectors, then single vectors, then a
+// masked last vector. body gets its inputs as operands (memory, or registers
+// in the masked tail) and returns the register holding its result.
+func streamAVX2(name string, n, out reg.Register, ins []reg.Register, unroll int, body func(in []Op) reg.VecVirtual) {
+	i := GP64()
+	XORQ(i, i)
+	at := func(base reg.Register, v int) Mem {
+		return Mem{Base: base, Index: i, Scale: 4, Disp: 32 * v}
+	}
+	step := func(vectors int, label string) {
+		Label(name + "_" + label)
+		rem := GP64()
+		MOVQ(n, rem)
+		SUBQ(i, rem)
+		CMPQ(rem, U32(lanes*vectors))
+		next := "vector"
+		if vectors == 1 {
+			next = "masked"
+		}
+		JB(LabelRef(name + "_" + next))
+		ys := make([]reg.VecVirtual, vectors)
+		for v := range ys {
+			in := make([]Op, len(ins))
+			for k, p := range ins {
+				in[k] = at(p, v)
+			}
+			ys[v] = body(in)
+		}
+		for v, y := range ys {
+			VMOVUPS(y, at(out, v))
+		}
+		ADDQ(U32(lanes*vectors), i)
+		JMP(LabelRef(name + "_" + label))
+	}
+	step(unroll, "block")
+	step(1, "vector")
+
+	Label(name + "_masked")
+	rem := GP64()
+	MOVQ(n, rem)
+	SUBQ(i, rem)
+	JZ(LabelRef(name + "_done"))
+	mask := YMM()
+	vecmath.TailMaskAVX2(mask, rem)
+	in := make([]Op, len(ins))
+	for k, p := range ins {
+		x := YMM()
+		VMASKMOVPS(at(p, 0), mask, x) // lanes past the end read as 0
+		in[k] = x
+	}
+	VMASKMOVPS(body(in), mask, at(out, 0))
+	Label(name + "_done")
 }

@@ -9,9 +9,12 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// Vector float32 math for the fused kernels. (The elementwise family may
-// grow a shared exp emitter under asm/internal; until it lands these live
-// here, private to this generator.)
+// Vector float32 math private to the fused kernels. ReparamKL and
+// BCEWithLogits take e^x (and ln(1+x)) from the shared emitters of
+// asm/internal/vecmath; ReparamKLBackward needs e^x together with the pieces
+// of its evaluation (e^r − 1 where k = 0 is e^x − 1 without cancellation,
+// for e^logvar − 1 near logvar = 0), which vecmath's Exp does not expose, so
+// exp below serves it, with the same 1-ULP contract.
 
 // consts holds one 32-byte RODATA vector per distinct constant.
 var consts = map[string]Mem{}
@@ -70,19 +73,26 @@ var (
 	expQ = []uint32{0x3f000000, 0x3e2aaaab, 0x3d2aaa75, 0x3c088870, 0x3ab6a192, 0x39509279}
 	// klQ: (e^x − 1 − x)/x² on −1 ≤ x ≤ 2, relative error 0.33 u.
 	klQ = []uint32{0x3f000000, 0x3e2aaaad, 0x3d2aaaa8, 0x3c08878a, 0x3ab60eb9, 0x3950761f, 0x37ce07a0, 0x362da546, 0x34e7e74a}
-	// log1pR: (atanh(s)/s − 1)/s² for s² ≤ 1/9, relative error 7 u, which
-	// reaches ln(1+e) scaled by s² ≤ 1/9, under 0.3 u.
+	// log1pR: (atanh(s)/s − 1)/s² for s² ≤ 1/9, as in vecmath's Log1pUnitAVX2,
+	// for the AVX-512 BCEWithLogits.
 	log1pR = []uint32{0x3eaaaaa6, 0x3e4cd6b6, 0x3e10924d, 0x3e097acc}
 )
 
-// horner returns c[0] + x·(c[1] + x·(…)) with the coefficients from memory.
-func horner(x reg.VecVirtual, c []uint32) reg.VecVirtual {
-	p := YMM()
-	VMOVUPS(splat(c[len(c)-1]), p)
-	for k := len(c) - 2; k >= 0; k-- {
-		VFMADD213PS(splat(c[k]), x, p) // p = x·p + c[k]
+// horner returns, for each x, c[0] + x·(c[1] + x·(…)) with the coefficients
+// from memory, emitting each step for all xs before the next so that the
+// independent chains overlap.
+func horner(xs []reg.VecVirtual, c []uint32) []reg.VecVirtual {
+	ps := make([]reg.VecVirtual, len(xs))
+	for j := range xs {
+		ps[j] = YMM()
+		VMOVUPS(splat(c[len(c)-1]), ps[j])
 	}
-	return p
+	for k := len(c) - 2; k >= 0; k-- {
+		for j, x := range xs {
+			VFMADD213PS(splat(c[k]), x, ps[j]) // p = x·p + c[k]
+		}
+	}
+	return ps
 }
 
 const (
@@ -101,65 +111,69 @@ type expParts struct {
 	s, r, p, kf reg.VecVirtual
 }
 
-// exp emits e^x for the 8 lanes of x, within about 1 ULP, subnormal results
-// included (correctly rounded from 1+P), +Inf above 88.72, 0 below −103.97,
-// NaN for NaN. lo and hi are registers holding the clamp bounds −104 and
-// 89 (hi may be nil when x ≤ 0 is known). x is not modified.
-func exp(x, lo, hi reg.VecVirtual) expParts {
+// exp emits e^x for the 8 lanes of each x, within about 1 ULP, subnormal
+// results included (correctly rounded from 1+P), +Inf above 88.72, 0 below
+// −103.97, NaN for NaN. lo and hi are registers holding the clamp bounds −104
+// and 89 (hi may be nil when x ≤ 0 is known). The xs are not modified. The
+// vectors are computed step by step together: one exp is a chain of some 50
+// cycles, and interleaving independent chains keeps the scheduler busy.
+func exp(xs []reg.VecVirtual, lo, hi reg.VecVirtual) []expParts {
+	n := len(xs)
+	xc, t, kf, r := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
 	// Clamping keeps k within ±150 so the two-step scaling below stays in
 	// range; the NaN operand goes first, where VMAXPS/VMINPS return it.
-	xc := YMM()
-	VMAXPS(x, lo, xc)
-	if hi != nil {
-		VMINPS(xc, hi, xc)
+	for j, x := range xs {
+		xc[j] = YMM()
+		VMAXPS(x, lo, xc[j])
+		if hi != nil {
+			VMINPS(xc[j], hi, xc[j])
+		}
 	}
-	t := YMM()
-	VMOVUPS(splat(magic), t)
-	VFMADD231PS(splat(log2e), xc, t) // t = x·log2e + magic, rounded to an integer
-	kf := YMM()
-	VSUBPS(splat(magic), t, kf)
-	r := YMM()
-	VMOVAPS(xc, r)
-	VFNMADD231PS(splat(ln2Hi), kf, r) // r = x − k·ln2Hi
-	VFNMADD231PS(splat(ln2Lo), kf, r) // r −= k·ln2Lo
+	for j := range xs {
+		t[j] = YMM()
+		VMOVUPS(splat(magic), t[j])
+		VFMADD231PS(splat(log2e), xc[j], t[j]) // t = x·log2e + magic, rounded to an integer
+	}
+	for j := range xs {
+		kf[j] = YMM()
+		VSUBPS(splat(magic), t[j], kf[j])
+	}
+	for j := range xs {
+		r[j] = xc[j]
+		VFNMADD231PS(splat(ln2Hi), kf[j], r[j]) // r = x − k·ln2Hi
+	}
+	for j := range xs {
+		VFNMADD231PS(splat(ln2Lo), kf[j], r[j]) // r −= k·ln2Lo
+	}
 	q := horner(r, expQ)
-	r2 := YMM()
-	VMULPS(r, r, r2)
-	VFMADD213PS(r, r2, q) // P = r²·q + r
-	p := YMM()
-	VADDPS(splat(one), q, p)
+	parts := make([]expParts, n)
+	for j := range xs {
+		r2 := YMM()
+		VMULPS(r[j], r[j], r2)
+		VFMADD213PS(r[j], r2, q[j]) // P = r²·q + r
+	}
+	for j := range xs {
+		p := YMM()
+		VADDPS(splat(one), q[j], p)
+		parts[j] = expParts{s: p, r: r[j], p: q[j], kf: kf[j]}
+	}
 	// 2^k = 2^n1·2^n2 with n1 = k>>1, n2 = k − n1, both within the normal
 	// exponent range for |k| ≤ 150: p·2^n1 is exact and only the last
 	// product rounds, once, also into the subnormals.
-	k := YMM()
-	VPSUBD(splat(magic), t, k)
-	n1 := YMM()
-	VPSRAD(Imm(1), k, n1)
-	VPSUBD(n1, k, k)
-	VPSLLD(Imm(23), n1, n1)
-	VPADDD(splat(127<<23), n1, n1)
-	VPSLLD(Imm(23), k, k)
-	VPADDD(splat(127<<23), k, k)
-	s := YMM()
-	VMULPS(n1, p, s)
-	VMULPS(k, s, s)
-	return expParts{s: s, r: r, p: q, kf: kf}
-}
-
-// log1p01 emits ln(1+e) for e in [0, 1] (NaN propagates), accurate to a
-// few ULP relative to the result also where 1+e rounds to 1:
-// ln(1+e) = 2·atanh(s) with s = e/(2+e) ≤ 1/3.
-func log1p01(e reg.VecVirtual) reg.VecVirtual {
-	s := YMM()
-	VADDPS(f32(2), e, s)
-	VDIVPS(s, e, s) // s = e/(2+e)
-	z := YMM()
-	VMULPS(s, s, z)
-	rp := horner(z, log1pR)
-	VADDPS(s, s, s) // 2s
-	VMULPS(s, z, z) // 2s·z
-	VFMADD213PS(s, z, rp)
-	return rp // 2s + 2s·z·R(z)
+	for j := range xs {
+		k := t[j]
+		VPSUBD(splat(magic), k, k)
+		n1 := YMM()
+		VPSRAD(Imm(1), k, n1)
+		VPSUBD(n1, k, k)
+		VPSLLD(Imm(23), n1, n1)
+		VPADDD(splat(127<<23), n1, n1)
+		VPSLLD(Imm(23), k, k)
+		VPADDD(splat(127<<23), k, k)
+		VMULPS(n1, parts[j].s, parts[j].s)
+		VMULPS(k, parts[j].s, parts[j].s)
+	}
+	return parts
 }
 
 // cvtAdd widens the 8 float32 lanes of x to float64 and adds them to the

@@ -18,15 +18,108 @@ import (
 func main() {
 	ConstraintExpr("amd64,gc,!purego,!noasm")
 	laneIndex := laneIndexData()
-	kernelAVX2(laneIndex, 6, 2)
-	kernelAVX2(laneIndex, 4, 3)
-	kernelAVX512(12, 2)
+	for _, amode := range []int{aPacked, aTrans, aRows} {
+		kernelAVX2(laneIndex, 6, 2, amode)
+		kernelAVX2(laneIndex, 4, 3, amode)
+		kernelAVX512(12, 2, amode)
+		kernelAVX512Mixed(12, 1, amode)
+		kernelAVX512Mixed(8, 2, amode)
+	}
 	packTranspose(8)
 	packTranspose(4)
+	packCopy()
 	Generate()
 }
 
-const signature = "func(k int, a, b, c []float32, ldc, rows, cols int, alpha, beta float32)"
+const signature = "func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, alpha, beta float32)"
+
+// How a kernel reads A. Packed kernels ignore lda; the two in-place forms
+// let the driver skip packing A when each of its panels is used once (n fits
+// one B panel), as in the VAE's 400→20/40 layers.
+const (
+	aPacked = iota // a[p*mr+i], a packed panel
+	aTrans         // a[p*lda+i]: A transposed, read in place
+	aRows          // a[i*lda+p]: A as stored, read in place
+)
+
+var aModeSuffix = []string{"", "AT", "AN"}
+
+// aSource addresses A[i] at k step u of a pass of the k loop and moves A on
+// by whole k steps.
+type aSource struct {
+	mode, mr  int
+	pa        reg.Register   // aPacked, aTrans: the current k step
+	bases     []reg.Register // aRows: rows 0, 4, 8 at the current k step
+	lda, lda3 reg.Register   // aTrans, aRows: lda and 3·lda in bytes
+}
+
+// loadA loads the A pointer(s) and strides for mode.
+func loadA(mode, mr int) aSource {
+	s := aSource{mode: mode, mr: mr}
+	pa := Load(Param("a").Base(), GP64())
+	if mode == aPacked {
+		s.pa = pa
+		return s
+	}
+	s.lda = Load(Param("lda"), GP64())
+	SHLQ(U8(2), s.lda)
+	s.lda3 = GP64()
+	LEAQ(Mem{Base: s.lda, Index: s.lda, Scale: 2}, s.lda3)
+	if mode == aTrans {
+		s.pa = pa
+		return s
+	}
+	s.bases = []reg.Register{pa}
+	for r := 4; r < mr; r += 4 {
+		b := GP64()
+		LEAQ(Mem{Base: s.bases[len(s.bases)-1], Index: s.lda, Scale: 4}, b)
+		s.bases = append(s.bases, b)
+	}
+	return s
+}
+
+// strided returns base + j·stride (j < 4) + disp, with stride and 3·stride
+// in registers.
+func strided(base, stride, stride3 reg.Register, j, disp int) Mem {
+	switch j {
+	case 0:
+		return Mem{Base: base, Disp: disp}
+	case 1:
+		return Mem{Base: base, Index: stride, Scale: 1, Disp: disp}
+	case 2:
+		return Mem{Base: base, Index: stride, Scale: 2, Disp: disp}
+	}
+	return Mem{Base: base, Index: stride3, Scale: 1, Disp: disp}
+}
+
+func (s aSource) at(u, i int) Mem {
+	switch s.mode {
+	case aPacked:
+		return Mem{Base: s.pa, Disp: (u*s.mr + i) * 4}
+	case aTrans:
+		return strided(s.pa, s.lda, s.lda3, u, 4*i)
+	}
+	return strided(s.bases[i/4], s.lda, s.lda3, i%4, 4*u)
+}
+
+func (s aSource) advance(steps int) {
+	switch s.mode {
+	case aPacked:
+		ADDQ(U32(steps*s.mr*4), s.pa)
+	case aTrans:
+		if steps == 4 {
+			LEAQ(Mem{Base: s.pa, Index: s.lda, Scale: 4}, s.pa)
+		} else {
+			for ; steps > 0; steps-- {
+				ADDQ(s.lda, s.pa)
+			}
+		}
+	default:
+		for _, b := range s.bases {
+			ADDQ(U8(4*steps), b)
+		}
+	}
+}
 
 // unroll is how many k steps one pass of the main loop does; the pointer
 // updates and the loop branch are paid once per pass.
@@ -61,14 +154,14 @@ func betaIsZero(label string) {
 
 // kLoop emits the k loop: the main loop does unroll steps per pass, a tail
 // loop the rest. step(u) emits the step u places past the pointers.
-func kLoop(prefix string, kk, pa, pb reg.Register, aStep, bStep int, step func(u int)) {
+func kLoop(prefix string, kk reg.Register, a aSource, pb reg.Register, bStep int, step func(u int)) {
 	Label(prefix + "_k4")
 	CMPQ(kk, U8(unroll))
 	JL(LabelRef(prefix + "_k1"))
 	for u := 0; u < unroll; u++ {
 		step(u)
 	}
-	ADDQ(U32(unroll*aStep), pa)
+	a.advance(unroll)
 	ADDQ(U32(unroll*bStep), pb)
 	SUBQ(U8(unroll), kk)
 	JMP(LabelRef(prefix + "_k4"))
@@ -77,7 +170,7 @@ func kLoop(prefix string, kk, pa, pb reg.Register, aStep, bStep int, step func(u
 	TESTQ(kk, kk)
 	JZ(LabelRef(prefix + "_kdone"))
 	step(0)
-	ADDQ(U32(aStep), pa)
+	a.advance(1)
 	ADDQ(U32(bStep), pb)
 	DECQ(kk)
 	JMP(LabelRef(prefix + "_k1"))
@@ -101,10 +194,10 @@ func prefetchC(pc, ldc reg.Register, rows, lines int) {
 
 // kernelAVX2 emits the mr×(8·nv) AVX2 kernel: mr·nv accumulators, nv
 // vectors of B and one broadcast of A in the sixteen YMM registers.
-func kernelAVX2(laneIndex Mem, mr, nv int) {
+func kernelAVX2(laneIndex Mem, mr, nv int, amode int) {
 	nr := 8 * nv
-	name := fmt.Sprintf("sgemmKernel%dx%dAVX2", mr, nr)
-	prefix := fmt.Sprintf("avx2_%dx%d", mr, nr)
+	name := fmt.Sprintf("sgemmKernel%dx%dAVX2%s", mr, nr, aModeSuffix[amode])
+	prefix := fmt.Sprintf("avx2_%dx%d%s", mr, nr, aModeSuffix[amode])
 	TEXT(name, NOSPLIT, signature)
 	Doc(fmt.Sprintf("%s sets C = alpha·A·B + beta·C on the rows×cols (≤ %d×%d) corner of a tile", name, mr, nr),
 		fmt.Sprintf("of C with leading dimension ldc, from k steps of packed A (a[p*%d+i]) and packed B", mr),
@@ -112,7 +205,7 @@ func kernelAVX2(laneIndex Mem, mr, nv int) {
 	tile := AllocLocal(mr * nr * 4)
 
 	kk := Load(Param("k"), GP64())
-	pa := Load(Param("a").Base(), GP64())
+	pa := loadA(amode, mr)
 	pb := Load(Param("b").Base(), GP64())
 	pc := Load(Param("c").Base(), GP64())
 	ldc := Load(Param("ldc"), GP64())
@@ -127,7 +220,7 @@ func kernelAVX2(laneIndex Mem, mr, nv int) {
 			VXORPS(acc[i][h], acc[i][h], acc[i][h])
 		}
 	}
-	kLoop(prefix, kk, pa, pb, mr*4, nr*4, func(u int) {
+	kLoop(prefix, kk, pa, pb, nr*4, func(u int) {
 		bv := make([]reg.VecVirtual, nv)
 		for h := range bv {
 			bv[h] = YMM()
@@ -135,7 +228,7 @@ func kernelAVX2(laneIndex Mem, mr, nv int) {
 		}
 		for i := 0; i < mr; i++ {
 			t := YMM()
-			VBROADCASTSS(Mem{Base: pa, Disp: u*mr*4 + 4*i}, t)
+			VBROADCASTSS(pa.at(u, i), t)
 			for h := range bv {
 				VFMADD231PS(bv[h], t, acc[i][h])
 			}
@@ -216,10 +309,10 @@ func kernelAVX2(laneIndex Mem, mr, nv int) {
 // kernelAVX512 emits the mr×(16·nv) AVX-512F kernel: mr·nv accumulators, nv
 // vectors of B and broadcasts of A in the 32 ZMM registers; partial tiles are
 // written through opmask registers.
-func kernelAVX512(mr, nv int) {
+func kernelAVX512(mr, nv int, amode int) {
 	nr := 16 * nv
-	name := fmt.Sprintf("sgemmKernel%dx%dAVX512", mr, nr)
-	prefix := fmt.Sprintf("avx512_%dx%d", mr, nr)
+	name := fmt.Sprintf("sgemmKernel%dx%dAVX512%s", mr, nr, aModeSuffix[amode])
+	prefix := fmt.Sprintf("avx512_%dx%d%s", mr, nr, aModeSuffix[amode])
 	TEXT(name, NOSPLIT, signature)
 	Doc(fmt.Sprintf("%s sets C = alpha·A·B + beta·C on the rows×cols (≤ %d×%d) corner of a tile", name, mr, nr),
 		fmt.Sprintf("of C with leading dimension ldc, from k steps of packed A (a[p*%d+i]) and packed B", mr),
@@ -229,7 +322,7 @@ func kernelAVX512(mr, nv int) {
 		panic("the column mask is built in 64 bits: nr ≤ 48")
 	}
 	kk := Load(Param("k"), GP64())
-	pa := Load(Param("a").Base(), GP64())
+	pa := loadA(amode, mr)
 	pb := Load(Param("b").Base(), GP64())
 	pc := Load(Param("c").Base(), GP64())
 	ldc := Load(Param("ldc"), GP64())
@@ -241,10 +334,10 @@ func kernelAVX512(mr, nv int) {
 		acc[i] = make([]reg.VecVirtual, nv)
 		for h := range acc[i] {
 			acc[i][h] = ZMM()
-			VXORPS(acc[i][h], acc[i][h], acc[i][h])
+			VPXORD(acc[i][h], acc[i][h], acc[i][h]) // VXORPS on ZMM would need AVX512DQ
 		}
 	}
-	kLoop(prefix, kk, pa, pb, mr*4, nr*4, func(u int) {
+	kLoop(prefix, kk, pa, pb, nr*4, func(u int) {
 		bv := make([]reg.VecVirtual, nv)
 		for h := range bv {
 			bv[h] = ZMM()
@@ -252,12 +345,105 @@ func kernelAVX512(mr, nv int) {
 		}
 		for i := 0; i < mr; i++ {
 			t := ZMM()
-			VBROADCASTSS(Mem{Base: pa, Disp: u*mr*4 + 4*i}, t)
+			VBROADCASTSS(pa.at(u, i), t)
 			for h := range bv {
 				VFMADD231PS(bv[h], t, acc[i][h])
 			}
 		}
 	})
+
+	parts := make([][]reg.Register, mr)
+	for i := range acc {
+		for _, r := range acc[i] {
+			parts[i] = append(parts[i], r)
+		}
+	}
+	avx512WriteBack(prefix, parts, ZMM(), ZMM(), ZMM())
+}
+
+// kernelAVX512Mixed emits the mr×(16·nz+8) AVX-512F kernel for narrow
+// products (n or m of 20 or 40 in the VAE), where 16-column vectors would pad
+// a third of the work away: each row holds nz ZMM accumulators and one YMM
+// accumulator. The YMM FMAs are VEX-encoded, so AVX512VL is not needed, but
+// their registers must then be among the first sixteen: registers are
+// assigned by hand.
+//
+//	Y0..Y(mr-1)    YMM accumulators, one per row
+//	Y12            B, columns 16·nz..16·nz+7
+//	Z13            A broadcast (its low half Y13 feeds the YMM FMAs)
+//	Z14, Z15       B, columns 0..16·nz-1
+//	Z16..          ZMM accumulators, nz per row
+func kernelAVX512Mixed(mr, nz int, amode int) {
+	nr := 16*nz + 8
+	if mr > 12 || mr*nz > 16 {
+		panic("too many accumulators for the register plan")
+	}
+	name := fmt.Sprintf("sgemmKernel%dx%dAVX512%s", mr, nr, aModeSuffix[amode])
+	prefix := fmt.Sprintf("avx512_%dx%d%s", mr, nr, aModeSuffix[amode])
+	TEXT(name, NOSPLIT, signature)
+	Doc(fmt.Sprintf("%s sets C = alpha·A·B + beta·C on the rows×cols (≤ %d×%d) corner of a tile", name, mr, nr),
+		fmt.Sprintf("of C with leading dimension ldc, from k steps of packed A (a[p*%d+i]) and packed B", mr),
+		fmt.Sprintf("(b[p*%d+j]). C is not read when beta is ±0.", nr))
+
+	kk := Load(Param("k"), GP64())
+	pa := loadA(amode, mr)
+	pb := Load(Param("b").Base(), GP64())
+	pc := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	prefetchC(pc, ldc, mr, (nr*4+63)/64)
+
+	yacc := []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7, reg.Y8, reg.Y9, reg.Y10, reg.Y11}
+	zall := []reg.VecPhysical{reg.Z16, reg.Z17, reg.Z18, reg.Z19, reg.Z20, reg.Z21, reg.Z22, reg.Z23,
+		reg.Z24, reg.Z25, reg.Z26, reg.Z27, reg.Z28, reg.Z29, reg.Z30, reg.Z31}
+	yb, bc := reg.Y12, reg.Z13
+	zb := []reg.VecPhysical{reg.Z14, reg.Z15}
+	zacc := func(i, h int) reg.VecPhysical { return zall[i*nz+h] }
+
+	for i := 0; i < mr; i++ {
+		VXORPS(yacc[i], yacc[i], yacc[i]) // VEX: clears the whole ZMM
+		for h := 0; h < nz; h++ {
+			VPXORD(zacc(i, h), zacc(i, h), zacc(i, h))
+		}
+	}
+	kLoop(prefix, kk, pa, pb, nr*4, func(u int) {
+		for h := 0; h < nz; h++ {
+			VMOVUPS(Mem{Base: pb, Disp: u*nr*4 + 64*h}, zb[h])
+		}
+		VMOVUPS(Mem{Base: pb, Disp: u*nr*4 + 64*nz}, yb)
+		for i := 0; i < mr; i++ {
+			VBROADCASTSS(pa.at(u, i), bc)
+			for h := 0; h < nz; h++ {
+				VFMADD231PS(zb[h], bc, zacc(i, h))
+			}
+			VFMADD231PS(yb, bc.AsY(), yacc[i])
+		}
+	})
+
+	// The YMM accumulators are written back as ZMM registers whose upper
+	// half the VEX instructions zeroed, through masks of at most 8 lanes.
+	parts := make([][]reg.Register, mr)
+	for i := range parts {
+		for h := 0; h < nz; h++ {
+			parts[i] = append(parts[i], zacc(i, h))
+		}
+		parts[i] = append(parts[i], yacc[i].AsZ())
+	}
+	avx512WriteBack(prefix, parts, reg.Z12, reg.Z13, reg.Z14)
+}
+
+// avx512WriteBack emits the write-back of an AVX-512 kernel whose row i of
+// accumulators is parts[i] (ZMM registers, 16 columns each, the last
+// possibly narrower), with alpha, beta and tmp free ZMM registers. Column
+// masks come from cols; rows past rows are skipped. Then it returns.
+func avx512WriteBack(prefix string, parts [][]reg.Register, alpha, beta, tmp reg.Register) {
+	mr, nv := len(parts), len(parts[0])
+	if nv > 3 {
+		panic("the column mask is built in 64 bits: nr ≤ 48")
+	}
+	pc := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
 
 	Comment("Write back rows×cols through one lane mask per vector of 16 columns.")
 	Load(Param("cols"), reg.RCX)
@@ -274,7 +460,6 @@ func kernelAVX512(mr, nv int) {
 		}
 	}
 	rows := Load(Param("rows"), GP64())
-	alpha, beta := ZMM(), ZMM()
 	VBROADCASTSS(paramAddr("alpha"), alpha)
 	VBROADCASTSS(paramAddr("beta"), beta)
 
@@ -287,13 +472,12 @@ func kernelAVX512(mr, nv int) {
 				ADDQ(ldc, pc)
 			}
 			for h, k := range masks {
-				t := acc[i][h]
+				t := parts[i][h]
 				VMULPS(alpha, t, t)
 				dst := Mem{Base: pc, Disp: 64 * h}
 				if readC {
-					old := ZMM()
-					VMOVUPS_Z(dst, k, old)
-					VFMADD231PS(old, beta, t)
+					VMOVUPS_Z(dst, k, tmp)
+					VFMADD231PS(tmp, beta, t)
 				}
 				VMOVUPS(t, k, dst)
 			}
@@ -414,6 +598,79 @@ func packTranspose(rows int) {
 	JMP(LabelRef(prefix + "_loop"))
 
 	Label(prefix + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packCopy emits packCopyAVX, which packs a panel whose k steps are
+// contiguous runs of the source: dst[p*width+i] = src[p*ld+i] for i < rows
+// and p < kc. Each run moves in 32-, 8-, 4- and 1-float pieces: a call per
+// run to memmove would cost more than the copy.
+func packCopy() {
+	TEXT("packCopyAVX", NOSPLIT, "func(dst, src []float32, ld, rows, kc, width int)")
+	Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
+	pd := Load(Param("dst").Base(), GP64())
+	ps := Load(Param("src").Base(), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	rows := Load(Param("rows"), GP64())
+	kc := Load(Param("kc"), GP64())
+	wb := Load(Param("width"), GP64())
+	SHLQ(U8(2), wb)
+
+	Label("copy_step")
+	DECQ(kc)
+	JS(LabelRef("copy_done"))
+	i := GP64()
+	XORQ(i, i)
+	end := GP64()
+
+	Label("copy_32")
+	LEAQ(Mem{Base: i, Disp: 32}, end)
+	CMPQ(end, rows)
+	JA(LabelRef("copy_8"))
+	for q := 0; q < 4; q++ {
+		y := YMM()
+		VMOVUPS(Mem{Base: ps, Index: i, Scale: 4, Disp: 32 * q}, y)
+		VMOVUPS(y, Mem{Base: pd, Index: i, Scale: 4, Disp: 32 * q})
+	}
+	MOVQ(end, i)
+	JMP(LabelRef("copy_32"))
+
+	Label("copy_8")
+	LEAQ(Mem{Base: i, Disp: 8}, end)
+	CMPQ(end, rows)
+	JA(LabelRef("copy_4"))
+	y := YMM()
+	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, y)
+	VMOVUPS(y, Mem{Base: pd, Index: i, Scale: 4})
+	MOVQ(end, i)
+	JMP(LabelRef("copy_8"))
+
+	Label("copy_4")
+	LEAQ(Mem{Base: i, Disp: 4}, end)
+	CMPQ(end, rows)
+	JA(LabelRef("copy_1"))
+	x := XMM()
+	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, x)
+	VMOVUPS(x, Mem{Base: pd, Index: i, Scale: 4})
+	MOVQ(end, i)
+
+	Label("copy_1")
+	CMPQ(i, rows)
+	JAE(LabelRef("copy_next"))
+	v := GP32()
+	MOVL(Mem{Base: ps, Index: i, Scale: 4}, v)
+	MOVL(v, Mem{Base: pd, Index: i, Scale: 4})
+	INCQ(i)
+	JMP(LabelRef("copy_1"))
+
+	Label("copy_next")
+	ADDQ(ld, ps)
+	ADDQ(wb, pd)
+	JMP(LabelRef("copy_step"))
+
+	Label("copy_done")
 	VZEROUPPER()
 	RET()
 }

@@ -1,0 +1,198 @@
+package vecmath
+
+import (
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// The AVX-512F version of the method: a 16-entry table (one VPERMPS on a
+// ZMM register) halves |r| to ln2/32, so that e^r = 1 + r·q with q of degree
+// 2, and VSCALEFPS applies 2^(k>>4): it overflows to +Inf and rounds results
+// in the subnormal range correctly. No range check and no slow path.
+//
+// q = 1 + c1·r + r²/6 where c1 = 1/2 + (√2−1)/12·a², a = ln2/32, balances
+// the error r⁴/24 − (c1−1/2)·r² of the even terms over |r| ≤ a: it stays
+// below 0.0072·a⁴ ≈ 2⁻³⁰, a sixth of the Taylor polynomial's.
+
+// avx512Data holds the constants of the AVX-512 emitters: 4-byte scalars
+// (broadcast to registers) and the 16-entry tables.
+type avx512Data struct {
+	base Mem
+}
+
+const (
+	off5Magic    = 4 * iota // magic
+	off5Log2E16             // 16/ln2
+	off5Ln2Hi               // ln2/16, the float32 nearest it
+	off5Ln2Lo               // ln2/16 − off5Ln2Hi
+	off5C2                  // 1/6
+	off5C1                  // see above
+	off5One                 // 1
+	off5Inv16               // 1/16
+	off5ClampLo             // clampLo
+	off5ClampHi             // clampHi
+	off5SignMask            // 0x80000000
+	off5RecipC              // see Sigmoid
+	off5TabHi    = 64       // hi_j, j = 0..15
+	off5TabRho   = 128      // rho_j
+	off5Masks    = 192      // (1<<i)−1 for i = 0..16, as uint16
+	avx512DataSize
+)
+
+var data512 *avx512Data
+
+func consts512() *avx512Data {
+	if data512 != nil {
+		return data512
+	}
+	d := &avx512Data{base: GLOBL("vecmath_exp512", RODATA|NOPTR)}
+	f := func(off int, v float32) { DATA(off, U32(math.Float32bits(v))) }
+	f(off5Magic, magic)
+	f(off5Log2E16, float32(16/math.Ln2))
+	ln2Hi := float32(math.Ln2 / 16)
+	f(off5Ln2Hi, ln2Hi)
+	f(off5Ln2Lo, float32(math.Ln2/16-float64(ln2Hi)))
+	f(off5C2, 1.0/6)
+	a := math.Ln2 / 32
+	f(off5C1, float32(0.5+(math.Sqrt2-1)/12*a*a))
+	f(off5One, 1)
+	f(off5Inv16, 1.0/16)
+	f(off5ClampLo, clampLo)
+	f(off5ClampHi, clampHi)
+	DATA(off5SignMask, U32(0x80000000))
+	f(off5RecipC, recipC)
+	hi, rho := expTable(16)
+	for j := range 16 { // the assembler wants DATA in increasing order
+		f(off5TabHi+4*j, hi[j])
+	}
+	for j := range 16 {
+		f(off5TabRho+4*j, rho[j])
+	}
+	for i := range 17 {
+		DATA(off5Masks+2*i, U16(1<<i-1))
+	}
+	data512 = d
+	return d
+}
+
+func (d *avx512Data) at(off int) Mem { return d.base.Offset(off) }
+
+// AVX512 emits the AVX-512F functions on ZMM registers (16 lanes). It keeps
+// its 12 constants in ZMM registers, loaded by NewAVX512.
+type AVX512 struct {
+	magic, log2e, ln2Hi, ln2Lo, c2, c1, one, inv16, lo, hi, tabHi, tabRho reg.VecVirtual
+}
+
+// NewAVX512 loads the constants into ZMM registers: call it before a loop
+// so that the loads stay out of it. The polynomial needs 5 more registers per
+// vector at its peak.
+func NewAVX512() *AVX512 {
+	d := consts512()
+	bcst := func(off int) reg.VecVirtual {
+		z := ZMM()
+		VBROADCASTSS(d.at(off), z)
+		return z
+	}
+	a := &AVX512{
+		magic: bcst(off5Magic), log2e: bcst(off5Log2E16), ln2Hi: bcst(off5Ln2Hi), ln2Lo: bcst(off5Ln2Lo),
+		c2: bcst(off5C2), c1: bcst(off5C1), one: bcst(off5One), inv16: bcst(off5Inv16),
+		lo: bcst(off5ClampLo), hi: bcst(off5ClampHi),
+		tabHi: ZMM(), tabRho: ZMM(),
+	}
+	VMOVUPS(d.at(off5TabHi), a.tabHi)
+	VMOVUPS(d.at(off5TabRho), a.tabRho)
+	return a
+}
+
+// Exp replaces every float32 lane of the ZMM registers xs by e^x, within
+// 1 ULP of the correctly rounded value for every input (0.77 ULP measured
+// over all 2³² inputs, 0.54 for normal results; subnormal results are
+// rounded twice, never flushed). e^x = +Inf for x > 88.7228... and for
+// +Inf, 0 for −Inf, NaN for NaN.
+func (a *AVX512) Exp(xs []reg.VecVirtual) { a.exp(xs, false) }
+
+// exp is Exp; nonPositive skips the clamp from above when no x exceeds 0.
+func (a *AVX512) exp(xs []reg.VecVirtual, nonPositive bool) {
+	n := len(xs)
+	ts, ks, qs, vs := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
+	for _, x := range xs {
+		// With x as the second source, VMAXPS and VMINPS return it when it
+		// is NaN, so NaN survives the clamp.
+		VMAXPS(x, a.lo, x)
+		if !nonPositive {
+			VMINPS(x, a.hi, x)
+		}
+	}
+	for i, x := range xs {
+		ts[i] = ZMM()
+		VMOVAPS(a.magic, ts[i])
+		VFMADD231PS(a.log2e, x, ts[i]) // t = x·16/ln2 + magic: k in its low bits
+	}
+	for i := range xs {
+		ks[i] = ZMM()
+		VSUBPS(a.magic, ts[i], ks[i]) // k as a float, exactly
+	}
+	for i, x := range xs { // r = x − k·ln2/16, the first step exact
+		VFNMADD231PS(a.ln2Hi, ks[i], x)
+	}
+	for i, x := range xs {
+		VFNMADD231PS(a.ln2Lo, ks[i], x)
+	}
+	for i, r := range xs { // q = 1 + c1·r + r²/6
+		qs[i] = ZMM()
+		VMOVAPS(a.c2, qs[i])
+		VFMADD213PS(a.c1, r, qs[i])
+	}
+	for i, r := range xs {
+		VFMADD213PS(a.one, r, qs[i])
+	}
+	for i, r := range xs {
+		// VPERMPS reads only the low 4 bits of each index: j = k&15.
+		vs[i] = ZMM()
+		VPERMPS(a.tabRho, ts[i], vs[i])
+		VFMADD231PS(qs[i], r, vs[i]) // v = r·q + rho_j
+	}
+	for i, r := range xs {
+		VPERMPS(a.tabHi, ts[i], r)
+		VFMADD213PS(r, r, vs[i]) // y = hi_j·v + hi_j
+	}
+	for i, x := range xs {
+		VMULPS(a.inv16, ks[i], ks[i])
+		VSCALEFPS(ks[i], vs[i], x) // y·2^floor(k/16), one rounding
+	}
+}
+
+// Sigmoid replaces every float32 lane of the ZMM registers xs by
+// σ(x) = 1/(1+e^-x), within 2 ULP (1.51 measured over all 2³² inputs), by the
+// method of AVX2.Sigmoid. σ(+Inf) = 1, σ(−Inf) = 0, NaN gives NaN.
+func (a *AVX512) Sigmoid(xs []reg.VecVirtual) {
+	d := consts512()
+	neg := make([]reg.OpmaskVirtual, len(xs))
+	for i, x := range xs {
+		neg[i] = K()
+		VPTESTMD_BCST(d.at(off5SignMask), x, neg[i])
+		VPORD_BCST(d.at(off5SignMask), x, x) // −|x|
+	}
+	a.exp(xs, true)
+	for i, e := range xs {
+		den, n, q := ZMM(), ZMM(), ZMM()
+		VADDPS(a.one, e, den)
+		VBLENDMPS(e, a.one, neg[i], n) // n = x < 0 ? e : 1
+		VDIVPS(den, n, q)              // q = n/RN(1+e)
+		VSUBPS(q, n, n)                // n − q
+		VFNMADD231PS(e, q, n)          // residual n − q − q·e
+		VFNMADD132PS_BCST(d.at(off5RecipC), a.one, e)
+		VFMADD213PS(q, n, e) // σ = residual·(1 − c·e) + q
+	}
+}
+
+// TailMaskAVX512 sets the opmask k to select the first rem lanes, for
+// 0 ≤ rem ≤ 16 in the general-purpose register rem.
+func TailMaskAVX512(k reg.OpmaskVirtual, rem reg.GPVirtual) {
+	base := GP64()
+	LEAQ(consts512().at(off5Masks), base)
+	KMOVW(Mem{Base: base, Index: rem, Scale: 2}, k)
+}
