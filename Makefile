@@ -3,6 +3,12 @@ SHELL := /bin/bash
 GO ?= go
 
 .PHONY: all deps deps-bench generate check-generate vet test parity bench bench-smoke bench-numpy exhaustive
+.PHONY: data deps-torch bench-torch build train
+
+# Debian's Fashion-MNIST package puts the four gzipped IDX files here.
+DATA ?= /usr/share/datasets/fashion-mnist
+# SUDO is empty as root, sudo otherwise.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: vet test
 
@@ -22,8 +28,9 @@ deps:
 	fi
 
 # deps-bench adds what bench-numpy compares against: Debian's numpy on
-# OpenBLAS (pthreads build) and threadpoolctl to check which BLAS numpy runs.
-deps-bench: deps
+# OpenBLAS (pthreads build) and threadpoolctl to check which BLAS numpy runs;
+# and, through deps-torch, what bench-torch compares against.
+deps-bench: deps deps-torch
 	@if ! $(PYTHON) -c 'import numpy, threadpoolctl' 2>/dev/null; then \
 		apt-get update && apt-get install -y python3-numpy libopenblas0-pthread python3-threadpoolctl; \
 	fi
@@ -91,3 +98,44 @@ bench-numpy: deps-bench
 	@mkdir -p $(dir $(SGEMM_OUT))
 	cd bench && $(GO) test -c -o results/bench.test .
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/numpy_sgemm.py --count $(COUNT) --benchtime $(BENCHTIME) --raw $(SGEMM_OUT) bench/results/bench.test
+
+# data installs Fashion-MNIST from Debian (dataset-fashion-mnist) into $(DATA),
+# unless the package is already installed.
+data:
+	@if dpkg-query -W -f='$${Status}' dataset-fashion-mnist 2>/dev/null | grep -q 'ok installed'; then \
+		echo "data: dataset-fashion-mnist already installed in $(DATA)"; \
+	else \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends dataset-fashion-mnist; \
+	fi
+
+# deps-torch installs what the PyTorch side-by-side needs (not needed by the
+# tests or CI): Debian's PyTorch and the OpenMP build of OpenBLAS, with which
+# PyTorch runs fastest at 2 threads here.
+deps-torch: data
+	@missing=; for p in python3-torch libopenblas0-openmp; do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+		echo "deps-torch: python3-torch and libopenblas0-openmp already installed"; \
+	fi
+
+# build puts the fastvae command in bin/.
+build:
+	$(GO) build -o bin/fastvae ./cmd/fastvae
+
+# train sets everything up and trains the default model (the PyTorch example's
+# VAE, 10 epochs) on Fashion-MNIST into results/.
+train: data build
+	./bin/fastvae train --data $(DATA) --out results
+
+BENCH_EPOCHS ?= 10
+# BENCH_FLAGS passes more options, e.g. --threads 2 --blas OpenMP --raw FILE.
+BENCH_FLAGS ?=
+# bench-torch trains the PyTorch example's VAE and fastvae on the same data,
+# 1 and 2 threads each, and prints seconds per epoch, test losses and ratios.
+bench-torch: deps-torch build
+	$(PYTHON) bench/side_by_side.py --fastvae ./bin/fastvae --data $(DATA) --epochs $(BENCH_EPOCHS) $(BENCH_FLAGS)

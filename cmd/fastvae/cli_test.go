@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBadInput runs the binary on bad command lines and bad data: each must
+// fail with one line on stderr naming the flag or file and the problem, the
+// right exit status, and no panic.
+func TestBadInput(t *testing.T) {
+	good := makeData(t, tiny)
+	trained := t.TempDir()
+	r := runIn(context.Background(), tinyTrain(good, trained, "--epochs", "1")...)
+	require.NoError(t, r.err, r.stderr)
+	ckpt := filepath.Join(trained, "checkpoint.safetensors")
+
+	// damaged returns a copy of the good data with one file replaced.
+	damaged := func(name string, content []byte) string {
+		dir := t.TempDir()
+		entries, err := os.ReadDir(good)
+		require.NoError(t, err)
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(good, e.Name()))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644))
+		}
+		if content == nil {
+			require.NoError(t, os.Remove(filepath.Join(dir, name)))
+		} else {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), content, 0o644))
+		}
+		return dir
+	}
+	trainImages := readFile(t, filepath.Join(good, "train-images-idx3-ubyte"))
+	badMagic := damaged("train-images-idx3-ubyte", []byte("\x00\x00\x08\x01\x00\x00\x00\x01\x07"))
+	truncated := damaged("train-images-idx3-ubyte", []byte(trainImages[:100]))
+	badGzip := damaged("train-images-idx3-ubyte", nil)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(trainImages))
+	require.NoError(t, zw.Close())
+	gzBytes := gz.Bytes()
+	gzBytes[len(gzBytes)-8] ^= 0xff // damage the CRC-32
+	require.NoError(t, os.WriteFile(filepath.Join(badGzip, "train-images-idx3-ubyte.gz"), gzBytes, 0o644))
+	labels := damaged("train-labels-idx1-ubyte", []byte("\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02"))
+	noTest := damaged("t10k-images-idx3-ubyte", nil)
+	otherSize := makeData(t, dataSpec{train: 50, test: 10, rows: 5, cols: 5})
+	garbage := filepath.Join(t.TempDir(), "garbage.safetensors")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a checkpoint at all"), 0o644))
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no command", nil, 2, "fastvae: no command given"},
+		{"unknown command", []string{"fit"}, 2, `unknown command "fit"`},
+		{"unknown flag", []string{"train", "--bogus"}, 2, "train: flag provided but not defined: --bogus (see 'fastvae help train')"},
+		{"bad int", []string{"train", "--epochs", "ten"}, 2, `train: invalid value "ten" for flag --epochs: parse error`},
+		{"missing value", []string{"train", "--epochs"}, 2, "flag needs an argument: --epochs"},
+		{"zero batch", []string{"train", "--batch-size", "0"}, 2, "--batch-size 0: must be at least 1"},
+		{"negative threads", []string{"train", "--threads", "-1"}, 2, "--threads -1: must be at least 0"},
+		{"bad lr", []string{"train", "--lr", "-1"}, 2, "--lr -1: must be a positive finite number"},
+		{"nan sigma", []string{"train", "--sigma", "NaN"}, 2, "--sigma NaN: must be a positive finite number"},
+		{"bad beta", []string{"train", "--beta", "-0.5"}, 2, "--beta -0.5: must be a non-negative finite number"},
+		{"bad hidden", []string{"train", "--hidden", "400,x"}, 2, `--hidden "400,x": "x" is not a positive whole number`},
+		{"bad decoder", []string{"train", "--decoder", "poisson"}, 2, `--decoder "poisson": want bernoulli or gaussian`},
+		{"bad progress", []string{"train", "--progress", "maybe"}, 2, `--progress "maybe": want auto, on, off`},
+		{"bad kernels", []string{"train", "--data", good, "--kernels", "avx9"}, 2, `--kernels avx9: unknown implementation "avx9"`},
+		{"extra argument", []string{"train", "extra"}, 2, `train: unexpected argument "extra"`},
+		{"missing data dir", []string{"train", "--data", "/nonexistent/mnist"}, 1, "data directory /nonexistent/mnist does not exist"},
+		{"data is a file", []string{"train", "--data", filepath.Join(good, "train-images-idx3-ubyte")}, 1, "is not a directory"},
+		{"no test images", []string{"train", "--data", noTest}, 1, noTest + ": no t10k-images-idx3-ubyte or t10k-images-idx3-ubyte.gz"},
+		{"wrong magic", []string{"train", "--data", badMagic}, 1, filepath.Join(badMagic, "train-images-idx3-ubyte") + ": bad magic number 0x00000801"},
+		{"truncated", []string{"train", "--data", truncated}, 1, filepath.Join(truncated, "train-images-idx3-ubyte") + ": truncated data: header declares 300×4×4 (4800 bytes), file has 84"},
+		{"gzip error", []string{"train", "--data", badGzip}, 1, filepath.Join(badGzip, "train-images-idx3-ubyte.gz") + ": corrupt gzip stream: invalid checksum"},
+		{"label count", []string{"train", "--data", labels}, 1, "2 labels for the 300 images of"},
+		{"missing checkpoint", []string{"train", "--data", good, "--resume", "/nonexistent/c.safetensors"}, 1, "/nonexistent/c.safetensors: no such file or directory"},
+		{"corrupt checkpoint", []string{"train", "--data", good, "--resume", garbage}, 1, garbage},
+		{"other config", []string{"train", "--data", good, "--resume", ckpt, "--latent", "5"}, 1, "--latent 5 disagrees with checkpoint"},
+		{"data of other size", []string{"train", "--data", otherSize, "--resume", ckpt}, 1, "images of 5×5=25 pixels, but checkpoint " + ckpt + " takes 16"},
+		{"eval other size", []string{"eval", "--checkpoint", ckpt, "--data", otherSize}, 1, "t10k-images-idx3-ubyte: images of 5×5=25 pixels, but checkpoint " + ckpt + " takes 16"},
+		{"eval no checkpoint", []string{"eval", "--checkpoint", "/nonexistent/c.safetensors"}, 1, "no such file or directory"},
+		{"eval bad split", []string{"eval", "--split", "valid"}, 2, `--split "valid": want test, train`},
+		{"sample zero", []string{"sample", "--n", "0"}, 2, "--n 0: must be at least 1"},
+		{"sample bad size", []string{"sample", "--checkpoint", ckpt, "--size", "3x3"}, 2, `--size "3x3": want ROWSxCOLS with ROWS·COLS = 16`},
+		{"sample bad out", []string{"sample", "--checkpoint", ckpt, "--out", "/nonexistent/s.png"}, 1, "/nonexistent"},
+		{"encode bad out", []string{"encode", "--checkpoint", ckpt, "--data", good, "--out", "/nonexistent/x.csv"}, 1, "/nonexistent/x.csv"},
+		{"help unknown", []string{"help", "fit"}, 2, `help: unknown command "fit"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runBinary(t, tt.args...)
+			assert.Equal(t, tt.code, r.code, "stderr: %s", r.stderr)
+			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			last := lines[len(lines)-1]
+			assert.True(t, strings.HasPrefix(last, "fastvae: "), "stderr: %q", r.stderr)
+			assert.Contains(t, last, tt.want)
+			if tt.args != nil { // with no command, the help precedes the error
+				assert.Len(t, lines, 1, "one line on stderr: %q", r.stderr)
+			}
+			assert.NotContains(t, r.stderr, "panic")
+			assert.NotContains(t, r.stderr, "goroutine")
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	r := runBinary(t, "help")
+	assert.Equal(t, 0, r.code)
+	for _, c := range []string{"train", "eval", "sample", "encode", "help"} {
+		assert.Contains(t, r.stdout, "\t"+c)
+	}
+	r = runBinary(t, "help", "train")
+	assert.Equal(t, 0, r.code)
+	for _, f := range []string{"batch-size", "epochs", "seed", "log-interval", "lr", "no-cuda", "no-accel", "data", "out",
+		"latent", "hidden", "decoder", "sigma", "beta", "binarize", "threads", "kernels", "checkpoint", "resume", "progress"} {
+		assert.Regexp(t, "\n  --"+f+"[ \n]", r.stdout)
+	}
+	assert.Contains(t, r.stdout, "(default 128)")
+	r = runBinary(t, "train", "--help")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "Usage: fastvae train")
+}
+
+func TestTools(t *testing.T) {
+	data, out := makeData(t, tiny), t.TempDir()
+	r := runIn(context.Background(), tinyTrain(data, out, "--epochs", "1")...)
+	require.NoError(t, r.err, r.stderr)
+	ckpt := filepath.Join(out, "checkpoint.safetensors")
+
+	r = runIn(context.Background(), "eval", "--checkpoint", ckpt, "--data", data)
+	require.NoError(t, r.err, r.stderr)
+	assert.Regexp(t, `^====> Test set loss: \d+\.\d{4}\nreconstruction \d+\.\d{4}, KL \d+\.\d{4} nats per image; 40 images of `, r.stdout)
+	r = runIn(context.Background(), "eval", "--checkpoint", ckpt, "--data", data, "--split", "train")
+	require.NoError(t, r.err, r.stderr)
+	assert.Contains(t, r.stdout, "====> Train set loss:")
+
+	png1 := filepath.Join(out, "s.png")
+	r = runIn(context.Background(), "sample", "--checkpoint", ckpt, "--out", png1, "--n", "10", "--per-row", "5")
+	require.NoError(t, r.err, r.stderr)
+	f, err := os.Open(png1)
+	require.NoError(t, err)
+	img, err := png.Decode(f)
+	f.Close()
+	require.NoError(t, err)
+	assert.Equal(t, 5*(4+2)+2, img.Bounds().Dx())
+	assert.Equal(t, 2*(4+2)+2, img.Bounds().Dy())
+
+	csvPath := filepath.Join(out, "z.csv")
+	r = runIn(context.Background(), "encode", "--checkpoint", ckpt, "--data", data, "--out", csvPath)
+	require.NoError(t, r.err, r.stderr)
+	fh, err := os.Open(csvPath)
+	require.NoError(t, err)
+	defer fh.Close()
+	recs, err := csv.NewReader(fh).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, recs, 41)
+	assert.Equal(t, []string{"index", "label", "mu_0", "mu_1", "logvar_0", "logvar_1"}, recs[0])
+	assert.Equal(t, "39", recs[40][0])
+
+	// Standard output is the default.
+	r = runIn(context.Background(), "encode", "--checkpoint", ckpt, "--data", data, "--split", "train")
+	require.NoError(t, r.err, r.stderr)
+	assert.Equal(t, 301, strings.Count(r.stdout, "\n"))
+}
+
+// TestSignal interrupts the real process with SIGINT and SIGTERM: it writes
+// a checkpoint, says how to resume and exits with 128+signal; resuming
+// finishes the run.
+func TestSignal(t *testing.T) {
+	data := makeData(t, dataSpec{train: 3000, test: 40, rows: 8, cols: 8})
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			out := t.TempDir()
+			cmd := exec.Command(binary, tinyTrain(data, out, "--epochs", "1000", "--log-interval", "1")...)
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), "Train Epoch: 2 ") {
+					break
+				}
+			}
+			require.NoError(t, cmd.Process.Signal(sig))
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			done := make(chan error)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("no exit after the signal")
+			}
+			assert.Equal(t, 128+int(sig), cmd.ProcessState.ExitCode())
+			name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[sig]
+			ckpt := filepath.Join(out, "checkpoint.safetensors")
+			assert.Regexp(t, fmt.Sprintf(`^fastvae: interrupted by %s (in epoch \d+ after batch \d+ of 94|at the end of epoch \d+); checkpoint written to %s; continue with: fastvae train --resume %s\n$`, name, ckpt, ckpt), stderr.String())
+			_, st := loadTrained(t, ckpt)
+			assert.GreaterOrEqual(t, st.Epoch, 1)
+
+			r := runBinary(t, "train", "--resume", ckpt, "--epochs", fmt.Sprint(st.Epoch+1), "--progress", "off")
+			assert.Equal(t, 0, r.code, r.stderr)
+			assert.Contains(t, r.stdout, fmt.Sprintf("====> Epoch: %d Average loss:", st.Epoch+1))
+		})
+	}
+}
+
+func TestPanicBecomesOneLine(t *testing.T) {
+	saved := commands
+	defer func() { commands = saved }()
+	boom := func(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer, io.Writer) error {
+		return func(context.Context, *flag.FlagSet, io.Writer, io.Writer) error {
+			var m map[string]int
+			m["x"]++
+			return nil
+		}
+	}
+	commands = append([]*command{{"boom", "", "panic", boom}}, saved...)
+	r := runIn(context.Background(), "boom")
+	assert.Equal(t, 1, r.code)
+	assert.Regexp(t, `^fastvae: internal error \(please report it\): assignment to entry in nil map \(.*/cmd/fastvae/cli_test.go:\d+\)\n$`, r.stderr)
+}

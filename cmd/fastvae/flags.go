@@ -1,0 +1,68 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// explicit returns the names of the flags given on the command line.
+func explicit(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// atLeast fails unless v >= lo.
+func atLeast(name string, v, lo int) error {
+	if v < lo {
+		return usagef("--%s %d: must be at least %d", name, v, lo)
+	}
+	return nil
+}
+
+// positiveFinite fails unless v is a positive finite number.
+func positiveFinite(name string, v float64) error {
+	if !(v > 0) || math.IsInf(v, 0) {
+		return usagef("--%s %v: must be a positive finite number", name, v)
+	}
+	return nil
+}
+
+// parseHidden parses --hidden, a comma-separated list of layer widths.
+func parseHidden(s string) ([]int, error) {
+	var hs []int
+	for _, f := range strings.Split(s, ",") {
+		h, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || h < 1 {
+			return nil, usagef("--hidden %q: %q is not a positive whole number (want widths like 400 or 512,256)", s, f)
+		}
+		hs = append(hs, h)
+	}
+	return hs, nil
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}
+
+// checkMode fails unless v is one of modes.
+func checkMode(name, v string, modes ...string) error {
+	for _, m := range modes {
+		if v == m {
+			return nil
+		}
+	}
+	return usagef("--%s %q: want %s", name, v, strings.Join(modes, ", "))
+}
+
+// mismatch is the error for a flag that disagrees with a checkpoint.
+func mismatch(path, flag string, given, saved any) error {
+	return fmt.Errorf("--%s %v disagrees with checkpoint %s, which was trained with --%s %v", flag, given, path, flag, saved)
+}

@@ -1,0 +1,116 @@
+// Package picture draws what the fastvae command shows its user: grids of
+// grey-scale images (inputs, reconstructions, samples, the 2-D latent
+// manifold), the loss curve and the latent scatter plot, written as PNG.
+//
+// Image grids are drawn pixel by pixel with the standard library, laid out as
+// torchvision's save_image lays them out (2-pixel black padding), so they
+// compare directly with the PyTorch example's pictures. Plots with axes use
+// gonum.org/v1/plot.
+package picture
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// pad is the border around every tile, in pixels, as torchvision's default.
+const pad = 2
+
+// Grid lays out images, each rows×cols pixels in [0, 1] stored row-major,
+// perRow to a row, on a black background with a 2-pixel border round each
+// tile. Values outside [0, 1] are clamped; NaN is drawn black.
+func Grid(images [][]float32, rows, cols, perRow int) (*image.Gray, error) {
+	if len(images) == 0 || rows <= 0 || cols <= 0 || perRow <= 0 {
+		return nil, fmt.Errorf("picture: Grid: %d images of %d×%d pixels, %d per row", len(images), rows, cols, perRow)
+	}
+	for i, im := range images {
+		if len(im) != rows*cols {
+			return nil, fmt.Errorf("picture: Grid: image %d has %d pixels, want %d×%d", i, len(im), rows, cols)
+		}
+	}
+	perRow = min(perRow, len(images))
+	nrows := (len(images) + perRow - 1) / perRow
+	g := image.NewGray(image.Rect(0, 0, perRow*(cols+pad)+pad, nrows*(rows+pad)+pad))
+	for i, im := range images {
+		x0 := pad + (i%perRow)*(cols+pad)
+		y0 := pad + (i/perRow)*(rows+pad)
+		for y := range rows {
+			line := g.Pix[(y0+y)*g.Stride+x0:]
+			for x, v := range im[y*cols : (y+1)*cols] {
+				line[x] = grey(v)
+			}
+		}
+	}
+	return g, nil
+}
+
+// grey maps v in [0, 1] to a byte as torchvision does (v*255 + 0.5, clamped).
+func grey(v float32) uint8 {
+	switch {
+	case !(v > 0): // also NaN
+		return 0
+	case v >= 1:
+		return 255
+	}
+	return uint8(v*255 + 0.5)
+}
+
+// ManifoldPoints returns the n×n latent points of a 2-D manifold picture:
+// z = (Φ⁻¹(u), Φ⁻¹(v)) for u, v evenly spaced in (0, 1), so that equal areas
+// of the picture hold equal prior mass. Row r, column c is point r*n+c; z₀
+// grows to the right and z₁ upwards, as on the axes of a scatter plot.
+func ManifoldPoints(n int) [][2]float32 {
+	q := make([]float32, n)
+	for i := range q {
+		p := (float64(i) + 0.5) / float64(n)
+		q[i] = float32(math.Sqrt2 * math.Erfinv(2*p-1))
+	}
+	pts := make([][2]float32, 0, n*n)
+	for r := range n {
+		for c := range n {
+			pts = append(pts, [2]float32{q[c], q[n-1-r]})
+		}
+	}
+	return pts
+}
+
+// WritePNG encodes img as PNG into path atomically: readers of path see the
+// old picture or the new one, never half of one.
+func WritePNG(path string, img image.Image) error {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return writeFile(path, buf.Bytes())
+}
+
+// writeFile writes data to path through a temporary file in the same
+// directory and a rename.
+func writeFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	// CreateTemp makes the file private; pictures are for everyone to see.
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
