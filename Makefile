@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: all deps deps-bench generate check-generate vet test parity bench bench-smoke bench-numpy exhaustive
+.PHONY: all deps deps-bench generate check-generate vet test parity bench bench-smoke bench-numpy \
+	bench-compare bench-impls bench-report bench-baseline exhaustive
 .PHONY: data deps-torch bench-torch build train
 
 # Debian's Fashion-MNIST package puts the four gzipped IDX files here.
@@ -26,6 +27,7 @@ deps:
 		echo "deps: installing" $$missing; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
+	cd bench && $(GO) build -o /dev/null golang.org/x/perf/cmd/benchstat
 
 # deps-bench adds what bench-numpy compares against: Debian's numpy on
 # OpenBLAS (pthreads build) and threadpoolctl to check which BLAS numpy runs;
@@ -61,13 +63,20 @@ test: vet
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags purego ./kernels
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags noasm ./kernels
 	GOARCH=arm64 $(GO) build ./...
+	cd bench && $(GO) test -count=1 ./...
 	$(MAKE) bench-smoke
 
-# bench-smoke runs the benchmarks of the bench module once each (-short
-# leaves out the largest products for the scalar implementations), so that CI
-# sees them build and run without paying for real timings.
+# bench-smoke runs every benchmark of both modules once (-benchtime 1x), so
+# that CI sees each of them build and run without paying for real timings;
+# -short leaves out the largest products for the scalar implementations.
+# Then it checks that every name is in benchstat's key=value form with impl=.
 bench-smoke:
-	cd bench && $(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x .
+	@set -o pipefail; out=$$(mktemp) && trap 'rm -f "$$out"' EXIT && \
+	echo "$(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x ./... (both modules)" && \
+	$(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x ./... | tee "$$out" && \
+	(cd bench && $(GO) test -count=1 -short -run '^$$' -bench . -benchtime 1x ./...) | tee -a "$$out" && \
+	echo "bench-smoke: $$(grep -c '^Benchmark' "$$out") benchmarks ran once" && \
+	cd bench && $(GO) run ./cmd/report -check "$$out" && echo "bench-smoke: every name is key=value with impl="
 
 # exhaustive checks Exp and Sigmoid of every implementation on all 2^32
 # float32 inputs and prints the maximum errors (minutes on two cores).
@@ -80,13 +89,62 @@ exhaustive:
 parity:
 	./scripts/parity.sh
 
-BENCHTIME ?= 1s
-COUNT ?= 1
+# bench runs the whole suite (every package of both modules, and the numpy
+# peer when $(PYTHON) has numpy) COUNT rounds, interleaved, pinned to
+# GOMAXPROCS=PROCS, into bench/results/DATE-COMMIT.txt: see bench/run.sh.
+# BENCH narrows it as go test -bench does, e.g. BENCH=Sgemm/impl=avx512.
+# BENCHTIME is half go test's default: the suite has some 330 benchmarks, and
+# ten interleaved rounds of shorter runs say more on a shared machine than
+# fewer long ones (a full run takes about an hour here).
+BENCHTIME ?= 0.5s
+COUNT ?= 10
+BENCH ?= .
+PROCS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
 SGEMM_OUT ?= bench/results/sgemm.tmp
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) ./kernels
-	cd bench && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) .
+	GO='$(GO)' COUNT='$(COUNT)' BENCH='$(BENCH)' BENCHTIME='$(BENCHTIME)' PROCS='$(PROCS)' PYTHON='$(PYTHON)' bench/run.sh
+
+# bench-compare runs benchstat (golang.org/x/perf, pinned in bench/go.mod as
+# a tool) on OLD against NEW: by default the committed baseline for this
+# CPU model against the newest run. One table per package and
+# implementation; the per-file keys that always differ between runs are
+# ignored so that they do not split the tables (a different Go version or
+# CPU is printed as a note instead).
+BENCHSTAT_IGNORE := go,commit,date,count,benchtime,procs,loadavg
+BENCHSTAT_FLAGS ?= -table .config,/impl
+bench-compare:
+	@new='$(NEW)'; new=$${new:-$$(bench/results.sh newest)} && \
+	old='$(OLD)'; old=$${old:-$$(bench/results.sh baseline "$$new")} && \
+	echo "benchstat: old=$$old new=$$new" && \
+	for k in go cpu; do \
+		a=$$(sed -n "s/^$$k: //p" "$$old" | head -n 1); b=$$(sed -n "s/^$$k: //p" "$$new" | head -n 1); \
+		[ "$$a" = "$$b" ] || echo "benchstat: note: $$k differs: old $$a, new $$b"; \
+	done && \
+	cd bench && $(GO) tool benchstat -ignore $(BENCHSTAT_IGNORE) $(BENCHSTAT_FLAGS) \
+		"old=$$(realpath ../$$old)" "new=$$(realpath ../$$new)"
+
+# bench-impls compares the implementations within one run (IN, default the
+# newest): benchstat with a column per impl= value, the first as the base.
+bench-impls:
+	@in='$(IN)'; in=$${in:-$$(bench/results.sh newest)} && echo "benchstat: $$in" && \
+	cd bench && $(GO) tool benchstat -col /impl "$$(realpath ../$$in)"
+
+# bench-report renders bench/README.md and bench/sgemm.png from a results
+# file (IN, default the newest); the README names the file and the run.
+bench-report:
+	@in='$(IN)'; in=$${in:-$$(bench/results.sh newest)} && \
+	cd bench && $(GO) run ./cmd/report -o README.md -chart sgemm.png -source "$$in" "../$$in" && \
+	echo "bench-report: bench/README.md and bench/sgemm.png from $$in"
+
+# bench-baseline copies a run (IN, default the newest) to
+# bench/baselines/CPU.txt, the default OLD of bench-compare on this CPU
+# model. Refresh it on purpose, and say why in the commit.
+bench-baseline:
+	@in='$(IN)'; in=$${in:-$$(bench/results.sh newest)} && \
+	out=bench/baselines/$$(bench/results.sh slug "$$in").txt && \
+	mkdir -p bench/baselines && cp "$$in" "$$out" && \
+	echo "bench-baseline: $$in -> $$out; commit it with the reason (what moved, machine load)"
 
 # bench-numpy runs BenchmarkSgemm (fastvae's implementations and gonum, 1 and
 # 2 threads) and numpy's OpenBLAS matmul at the same shapes, interleaved shape

@@ -79,11 +79,13 @@ func BenchmarkReLUBackward(b *testing.B) {
 }
 
 // BenchmarkCopy is the bandwidth reference for the elementwise kernels: the
-// same bytes moved, no arithmetic.
+// same bytes moved, no arithmetic. It is named impl=go (Go's built-in copy)
+// as the fused benchmarks name their copy reference, so that every result
+// has an implementation to group by.
 func BenchmarkCopy(b *testing.B) {
 	for _, n := range elementwiseBenchSizes {
 		src, dst := uniformVec(n, -1, 1), make([]float32, n)
-		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("impl=go/n=%d", n), func(b *testing.B) {
 			reportElementwise(b, n, 8, func() { copy(dst, src) })
 		})
 	}

@@ -13,8 +13,13 @@ import (
 //   - variant=unfused: the same work as a framework does it, one pass per
 //     operation, from the elementwise kernels (Exp, Sigmoid) of the same
 //     implementation and plain Go loops;
-//   - variant=copy: a plain copy moving as many bytes (half read, half
-//     written) as the kernel reads and writes, the bandwidth to beat.
+//   - impl=go/variant=copy: Go's built-in copy moving as many bytes (half
+//     read, half written) as the kernel reads and writes, the bandwidth to
+//     beat.
+//
+// Every name carries the same keys (impl, variant, then the size), so that
+// benchstat can pivot on any of them: -col /variant compares fused with
+// unfused per implementation, -col /impl the implementations.
 //
 // b.SetBytes counts every byte the fused kernel reads and writes, for all
 // three, so their MB/s compare directly.
@@ -54,11 +59,11 @@ func benchFused(b *testing.B, name string, bytes int, fused, unfused func()) {
 		if err := Use(impl); err != nil {
 			b.Fatal(err)
 		}
-		b.Run(fmt.Sprintf("impl=%s/%s", impl, name), func(b *testing.B) { runBytes(b, bytes, fused) })
+		b.Run(fmt.Sprintf("impl=%s/variant=fused/%s", impl, name), func(b *testing.B) { runBytes(b, bytes, fused) })
 		b.Run(fmt.Sprintf("impl=%s/variant=unfused/%s", impl, name), func(b *testing.B) { runBytes(b, bytes, unfused) })
 	}
 	src, dst := copyBuffers(bytes)
-	b.Run("variant=copy/"+name, func(b *testing.B) { runBytes(b, bytes, func() { copy(dst, src) }) })
+	b.Run("impl=go/variant=copy/"+name, func(b *testing.B) { runBytes(b, bytes, func() { copy(dst, src) }) })
 }
 
 // copyBuffers returns the source and destination of a copy moving bytes in
