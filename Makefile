@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: all deps deps-bench generate check-generate vet test bench bench-smoke bench-numpy \
+.PHONY: all deps deps-bench generate check-generate vet test parity bench bench-smoke bench-numpy \
 	bench-compare bench-impls bench-report bench-baseline exhaustive
 .PHONY: data deps-torch bench-torch build train
 
@@ -13,11 +13,20 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: vet test
 
-# deps installs what the tests need. Idempotent; runs as root on a fresh Debian.
+# Debian packages the targets need: qemu-user-static runs the parity matrix.
+DEBS := qemu-user-static
+
+# deps installs what the tests need. Idempotent; runs as root on a fresh Debian
+# (apt-get runs only when a package in DEBS is missing).
 deps:
 	$(GO) mod download
 	cd asm && $(GO) mod download
 	cd bench && $(GO) mod download
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing" $$missing; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
 	cd bench && $(GO) build -o /dev/null golang.org/x/perf/cmd/benchstat
 
 # deps-bench adds what bench-numpy compares against: Debian's numpy on
@@ -73,6 +82,12 @@ bench-smoke:
 # float32 inputs and prints the maximum errors (minutes on two cores).
 exhaustive:
 	$(GO) test -count=1 -v -timeout 2h -run Exhaustive -exhaustive ./kernels
+
+# parity runs the tests and a deterministic workload under qemu CPU models that
+# cover every dispatch decision, on arm64, and in the purego, noasm and
+# GOAMD64=v3 builds, and prints a table; see scripts/parity.sh.
+parity:
+	./scripts/parity.sh
 
 # bench runs the whole suite (every package of both modules, and the numpy
 # peer when $(PYTHON) has numpy) COUNT rounds, interleaved, pinned to
@@ -181,7 +196,9 @@ train: data build
 	./bin/fastvae train --data $(DATA) --out results
 
 BENCH_EPOCHS ?= 10
+# BENCH_FLAGS passes more options, e.g. --threads 2 --blas OpenMP --raw FILE.
+BENCH_FLAGS ?=
 # bench-torch trains the PyTorch example's VAE and fastvae on the same data,
 # 1 and 2 threads each, and prints seconds per epoch, test losses and ratios.
 bench-torch: deps-torch build
-	$(PYTHON) bench/side_by_side.py --fastvae ./bin/fastvae --data $(DATA) --epochs $(BENCH_EPOCHS)
+	$(PYTHON) bench/side_by_side.py --fastvae ./bin/fastvae --data $(DATA) --epochs $(BENCH_EPOCHS) $(BENCH_FLAGS)

@@ -14,6 +14,7 @@ The machine may be shared, so the runs are interleaved (one PyTorch run, one
 fastvae run, ...) rather than grouped, and each reports CPU seconds too.
 
 Usage: side_by_side.py --fastvae BIN [--epochs E] [--data DIR] [--seed S]
+                       [--threads 1,2] [--blas pthread,OpenMP] [--raw FILE]
 """
 
 import argparse
@@ -59,18 +60,30 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--threads", default="1,2", help="comma list of thread counts")
+    ap.add_argument("--blas", default="pthread,OpenMP", help="OpenBLAS builds for PyTorch: pthread, OpenMP or both")
+    ap.add_argument("--raw", help="append each run's per-epoch results to this file as JSON lines")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
-
     runs = {}  # name -> (kind, threads, epochs)
+    blases = args.blas.split(",")
+
+    def done(name, kind, t, epochs):
+        runs[name] = (kind, t, epochs)
+        last = epochs[-1]
+        print(f"  {name}: fastest epoch {min(e['train_seconds'] for e in epochs):.2f} s, "
+              f"test loss after epoch {last['epoch']} {last['test_loss']:.4f}", file=sys.stderr, flush=True)
+        if args.raw:
+            with open(args.raw, "a") as f:
+                f.write(json.dumps({"run": name, "epochs": epochs}) + "\n")
+
     for t in threads:
-        for blas in ("pthread", "OpenMP"):
+        for blas in blases:
             name = f"PyTorch, OpenBLAS {blas}, {t} thread{'s' if t > 1 else ''}"
             print(f"running {name} ...", file=sys.stderr, flush=True)
-            runs[name] = ("torch", t, run_torch(args, t, blas))
+            done(name, "torch", t, run_torch(args, t, blas))
         name = f"fastvae, {t} thread{'s' if t > 1 else ''}"
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        runs[name] = ("fastvae", t, run_fastvae(args, t))
+        done(name, "fastvae", t, run_fastvae(args, t))
 
     def sec(r):
         return min(e["train_seconds"] for e in r[2])

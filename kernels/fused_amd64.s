@@ -862,10 +862,9 @@ kl_w8_done:
 	ANDQ         $0x07, DI
 	JZ           kl_tail_done
 	SUBQ         DI, SI
-	LEAQ         fused_tailmask<>+0(SB), R8
-	MOVQ         $0x0000000000000008, R9
-	SUBQ         DI, R9
-	VMOVDQU      (R8)(R9*4), Y2
+	LEAQ         vecmath_exp<>+576(SB), R8
+	NEGQ         DI
+	VMOVDQU      (R8)(DI*4), Y2
 	VMASKMOVPS   (DX)(SI*4), Y2, Y3
 	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y4
 	VPAND        vecmath_exp<>+320(SB), Y4, Y5
@@ -1262,135 +1261,117 @@ DATA fusedc_80000000<>+24(SB)/4, $0x80000000
 DATA fusedc_80000000<>+28(SB)/4, $0x80000000
 GLOBL fusedc_80000000<>(SB), RODATA|NOPTR, $32
 
-DATA fused_tailmask<>+0(SB)/4, $0xffffffff
-DATA fused_tailmask<>+4(SB)/4, $0xffffffff
-DATA fused_tailmask<>+8(SB)/4, $0xffffffff
-DATA fused_tailmask<>+12(SB)/4, $0xffffffff
-DATA fused_tailmask<>+16(SB)/4, $0xffffffff
-DATA fused_tailmask<>+20(SB)/4, $0xffffffff
-DATA fused_tailmask<>+24(SB)/4, $0xffffffff
-DATA fused_tailmask<>+28(SB)/4, $0xffffffff
-DATA fused_tailmask<>+32(SB)/4, $0x00000000
-DATA fused_tailmask<>+36(SB)/4, $0x00000000
-DATA fused_tailmask<>+40(SB)/4, $0x00000000
-DATA fused_tailmask<>+44(SB)/4, $0x00000000
-DATA fused_tailmask<>+48(SB)/4, $0x00000000
-DATA fused_tailmask<>+52(SB)/4, $0x00000000
-DATA fused_tailmask<>+56(SB)/4, $0x00000000
-DATA fused_tailmask<>+60(SB)/4, $0x00000000
-GLOBL fused_tailmask<>(SB), RODATA|NOPTR, $64
-
 // func reparamKLBackwardAVX2(dmu []float32, dlogvar []float32, dz []float32, mu []float32, logvar []float32, eps []float32, beta float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·reparamKLBackwardAVX2(SB), NOSPLIT, $0-148
-	MOVQ         dmu_base+0(FP), AX
-	MOVQ         dlogvar_base+24(FP), CX
-	MOVQ         dz_base+48(FP), DX
-	MOVQ         mu_base+72(FP), BX
-	MOVQ         logvar_base+96(FP), SI
-	MOVQ         eps_base+120(FP), DI
-	MOVQ         dz_len+56(FP), R8
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Y0
-	VBROADCASTSS fusedc_42b20000<>+0(SB), Y1
-	XORQ         R9, R9
+	MOVQ dmu_base+0(FP), AX
+	MOVQ dlogvar_base+24(FP), CX
+	MOVQ dz_base+48(FP), DX
+	MOVQ mu_base+72(FP), BX
+	MOVQ logvar_base+96(FP), SI
+	MOVQ eps_base+120(FP), DI
+	MOVQ dz_len+56(FP), R8
+	XORQ R9, R9
 
 klb_w16:
 	MOVQ         R9, R10
 	ADDQ         $0x10, R10
 	CMPQ         R10, R8
 	JA           klb_w16_done
-	VMOVUPS      (SI)(R9*4), Y2
-	VMOVUPS      32(SI)(R9*4), Y3
-	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y2
+	VMOVUPS      (SI)(R9*4), Y0
+	VMOVUPS      32(SI)(R9*4), Y1
+	VMULPS       fusedc_3f000000<>+0(SB), Y0, Y0
+	VMULPS       fusedc_3f000000<>+0(SB), Y1, Y1
+	VMOVUPS      vecmath_exp<>+416(SB), Y2
+	VMOVUPS      vecmath_exp<>+448(SB), Y3
+	VMAXPS       Y0, Y2, Y0
+	VMINPS       Y0, Y3, Y0
+	VMAXPS       Y1, Y2, Y1
+	VMINPS       Y1, Y3, Y1
+	VMOVUPS      vecmath_exp<>+32(SB), Y2
+	VFMADD231PS  vecmath_expm1<>+0(SB), Y0, Y2
+	VMOVUPS      vecmath_exp<>+32(SB), Y3
+	VFMADD231PS  vecmath_expm1<>+0(SB), Y1, Y3
+	VSUBPS       vecmath_exp<>+32(SB), Y2, Y4
+	VSUBPS       vecmath_exp<>+32(SB), Y3, Y5
+	VFNMADD231PS vecmath_expm1<>+32(SB), Y4, Y0
+	VFNMADD231PS vecmath_expm1<>+32(SB), Y5, Y1
+	VFNMADD231PS vecmath_expm1<>+64(SB), Y4, Y0
+	VFNMADD231PS vecmath_expm1<>+64(SB), Y5, Y1
+	VMOVUPS      vecmath_expm1<>+288(SB), Y6
+	VMOVUPS      vecmath_expm1<>+288(SB), Y7
+	VFMADD213PS  vecmath_expm1<>+256(SB), Y0, Y6
+	VFMADD213PS  vecmath_expm1<>+256(SB), Y1, Y7
+	VFMADD213PS  vecmath_expm1<>+224(SB), Y0, Y6
+	VFMADD213PS  vecmath_expm1<>+224(SB), Y1, Y7
+	VFMADD213PS  vecmath_expm1<>+192(SB), Y0, Y6
+	VFMADD213PS  vecmath_expm1<>+192(SB), Y1, Y7
+	VFMADD213PS  vecmath_expm1<>+160(SB), Y0, Y6
+	VFMADD213PS  vecmath_expm1<>+160(SB), Y1, Y7
+	VFMADD213PS  vecmath_expm1<>+128(SB), Y0, Y6
+	VFMADD213PS  vecmath_expm1<>+128(SB), Y1, Y7
+	VMULPS       Y0, Y0, Y8
+	VFMADD213PS  Y0, Y8, Y6
+	VMULPS       Y1, Y1, Y0
+	VFMADD213PS  Y1, Y0, Y7
+	VADDPS       vecmath_exp<>+224(SB), Y6, Y0
+	VADDPS       vecmath_exp<>+224(SB), Y7, Y1
+	VPSUBD       vecmath_exp<>+32(SB), Y2, Y2
+	VPSRAD       $0x01, Y2, Y8
+	VPSUBD       Y8, Y2, Y2
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       vecmath_expm1<>+96(SB), Y8, Y8
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       vecmath_expm1<>+96(SB), Y2, Y2
+	VMULPS       Y8, Y0, Y0
+	VMULPS       Y2, Y0, Y0
+	VPSUBD       vecmath_exp<>+32(SB), Y3, Y3
+	VPSRAD       $0x01, Y3, Y2
+	VPSUBD       Y2, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       vecmath_expm1<>+96(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       vecmath_expm1<>+96(SB), Y3, Y3
+	VMULPS       Y2, Y1, Y1
+	VMULPS       Y3, Y1, Y1
+	VSUBPS       vecmath_exp<>+224(SB), Y0, Y8
+	VXORPS       Y2, Y2, Y2
+	VCMPPS       $0x00, Y2, Y4, Y2
+	VBLENDVPS    Y2, Y6, Y8, Y8
+	VSUBPS       vecmath_exp<>+224(SB), Y1, Y2
+	VXORPS       Y3, Y3, Y3
+	VCMPPS       $0x00, Y3, Y5, Y3
+	VBLENDVPS    Y3, Y7, Y2, Y2
+	VADDPS       fusedc_3f800000<>+0(SB), Y0, Y3
+	VMULPS       Y3, Y8, Y8
+	VBROADCASTSS beta+144(FP), Y3
 	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y3
-	VMAXPS       Y2, Y0, Y2
-	VMINPS       Y2, Y1, Y2
-	VMAXPS       Y3, Y0, Y3
-	VMINPS       Y3, Y1, Y3
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y4
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y2, Y4
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y5
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y3, Y5
-	VSUBPS       fusedc_4b400000<>+0(SB), Y4, Y6
-	VSUBPS       fusedc_4b400000<>+0(SB), Y5, Y7
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y6, Y2
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y7, Y3
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y6, Y2
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y7, Y3
-	VMOVUPS      fusedc_39509279<>+0(SB), Y8
-	VMOVUPS      fusedc_39509279<>+0(SB), Y9
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y2, Y8
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y2, Y8
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y2, Y8
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y2, Y8
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y3, Y9
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y2, Y8
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y3, Y9
-	VMULPS       Y2, Y2, Y10
-	VFMADD213PS  Y2, Y10, Y8
-	VMULPS       Y3, Y3, Y2
-	VFMADD213PS  Y3, Y2, Y9
-	VADDPS       fusedc_3f800000<>+0(SB), Y8, Y2
-	VADDPS       fusedc_3f800000<>+0(SB), Y9, Y3
-	VPSUBD       fusedc_4b400000<>+0(SB), Y4, Y4
-	VPSRAD       $0x01, Y4, Y10
-	VPSUBD       Y10, Y4, Y4
-	VPSLLD       $0x17, Y10, Y10
-	VPADDD       fusedc_3f800000<>+0(SB), Y10, Y10
-	VPSLLD       $0x17, Y4, Y4
-	VPADDD       fusedc_3f800000<>+0(SB), Y4, Y4
-	VMULPS       Y10, Y2, Y2
+	VADDPS       fusedc_3f800000<>+0(SB), Y1, Y4
 	VMULPS       Y4, Y2, Y2
-	VPSUBD       fusedc_4b400000<>+0(SB), Y5, Y5
-	VPSRAD       $0x01, Y5, Y4
-	VPSUBD       Y4, Y5, Y5
-	VPSLLD       $0x17, Y4, Y4
-	VPADDD       fusedc_3f800000<>+0(SB), Y4, Y4
-	VPSLLD       $0x17, Y5, Y5
-	VPADDD       fusedc_3f800000<>+0(SB), Y5, Y5
-	VMULPS       Y4, Y3, Y3
-	VMULPS       Y5, Y3, Y3
-	VSUBPS       fusedc_3f800000<>+0(SB), Y2, Y4
-	VXORPS       Y5, Y5, Y5
-	VCMPPS       $0x00, Y5, Y6, Y5
-	VBLENDVPS    Y5, Y8, Y4, Y4
-	VSUBPS       fusedc_3f800000<>+0(SB), Y3, Y6
-	VXORPS       Y8, Y8, Y8
-	VCMPPS       $0x00, Y8, Y7, Y8
-	VBLENDVPS    Y8, Y9, Y6, Y6
-	VADDPS       fusedc_3f800000<>+0(SB), Y2, Y5
-	VMULPS       Y5, Y4, Y4
-	VBROADCASTSS beta+144(FP), Y5
-	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y5
-	VADDPS       fusedc_3f800000<>+0(SB), Y3, Y8
-	VMULPS       Y8, Y6, Y6
-	VBROADCASTSS beta+144(FP), Y8
-	VMULPS       fusedc_3f000000<>+0(SB), Y8, Y8
-	VMOVUPS      (DX)(R9*4), Y7
-	VMOVUPS      32(DX)(R9*4), Y9
-	VMOVUPS      (DI)(R9*4), Y10
-	VMOVUPS      32(DI)(R9*4), Y11
-	VMULPS       fusedc_3f000000<>+0(SB), Y10, Y10
-	VMULPS       Y7, Y10, Y10
-	VMULPS       Y2, Y10, Y10
-	VFMADD231PS  Y5, Y4, Y10
-	VMULPS       fusedc_3f000000<>+0(SB), Y11, Y11
-	VMULPS       Y9, Y11, Y11
-	VMULPS       Y3, Y11, Y11
-	VFMADD231PS  Y8, Y6, Y11
-	VMOVUPS      (BX)(R9*4), Y2
-	VMOVUPS      32(BX)(R9*4), Y3
-	VBROADCASTSS beta+144(FP), Y5
-	VFMADD213PS  Y7, Y5, Y2
-	VBROADCASTSS beta+144(FP), Y8
-	VFMADD213PS  Y9, Y8, Y3
-	VMOVUPS      Y2, (AX)(R9*4)
-	VMOVUPS      Y3, 32(AX)(R9*4)
-	VMOVUPS      Y10, (CX)(R9*4)
-	VMOVUPS      Y11, 32(CX)(R9*4)
+	VBROADCASTSS beta+144(FP), Y4
+	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y4
+	VMOVUPS      (DX)(R9*4), Y5
+	VMOVUPS      32(DX)(R9*4), Y6
+	VMOVUPS      (DI)(R9*4), Y7
+	VMOVUPS      32(DI)(R9*4), Y9
+	VMULPS       fusedc_3f000000<>+0(SB), Y7, Y7
+	VMULPS       Y5, Y7, Y7
+	VMULPS       Y0, Y7, Y7
+	VFMADD231PS  Y3, Y8, Y7
+	VMULPS       fusedc_3f000000<>+0(SB), Y9, Y9
+	VMULPS       Y6, Y9, Y9
+	VMULPS       Y1, Y9, Y9
+	VFMADD231PS  Y4, Y2, Y9
+	VMOVUPS      (BX)(R9*4), Y0
+	VMOVUPS      32(BX)(R9*4), Y1
+	VBROADCASTSS beta+144(FP), Y3
+	VFMADD213PS  Y5, Y3, Y0
+	VBROADCASTSS beta+144(FP), Y4
+	VFMADD213PS  Y6, Y4, Y1
+	VMOVUPS      Y0, (AX)(R9*4)
+	VMOVUPS      Y1, 32(AX)(R9*4)
+	VMOVUPS      Y7, (CX)(R9*4)
+	VMOVUPS      Y9, 32(CX)(R9*4)
 	MOVQ         R10, R9
 	JMP          klb_w16
 
@@ -1400,52 +1381,54 @@ klb_w8:
 	ADDQ         $0x08, R10
 	CMPQ         R10, R8
 	JA           klb_w8_done
-	VMOVUPS      (SI)(R9*4), Y2
-	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y2
-	VMAXPS       Y2, Y0, Y2
-	VMINPS       Y2, Y1, Y2
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y3
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y2, Y3
-	VSUBPS       fusedc_4b400000<>+0(SB), Y3, Y4
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y4, Y2
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y4, Y2
-	VMOVUPS      fusedc_39509279<>+0(SB), Y5
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y2, Y5
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y2, Y5
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y2, Y5
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y2, Y5
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y2, Y5
-	VMULPS       Y2, Y2, Y6
-	VFMADD213PS  Y2, Y6, Y5
-	VADDPS       fusedc_3f800000<>+0(SB), Y5, Y2
-	VPSUBD       fusedc_4b400000<>+0(SB), Y3, Y3
-	VPSRAD       $0x01, Y3, Y6
-	VPSUBD       Y6, Y3, Y3
-	VPSLLD       $0x17, Y6, Y6
-	VPADDD       fusedc_3f800000<>+0(SB), Y6, Y6
-	VPSLLD       $0x17, Y3, Y3
-	VPADDD       fusedc_3f800000<>+0(SB), Y3, Y3
-	VMULPS       Y6, Y2, Y2
-	VMULPS       Y3, Y2, Y2
-	VSUBPS       fusedc_3f800000<>+0(SB), Y2, Y3
-	VXORPS       Y6, Y6, Y6
-	VCMPPS       $0x00, Y6, Y4, Y6
-	VBLENDVPS    Y6, Y5, Y3, Y3
-	VADDPS       fusedc_3f800000<>+0(SB), Y2, Y6
-	VMULPS       Y6, Y3, Y3
-	VBROADCASTSS beta+144(FP), Y6
-	VMULPS       fusedc_3f000000<>+0(SB), Y6, Y6
-	VMOVUPS      (DX)(R9*4), Y4
-	VMOVUPS      (DI)(R9*4), Y5
-	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y5
-	VMULPS       Y4, Y5, Y5
-	VMULPS       Y2, Y5, Y5
-	VFMADD231PS  Y6, Y3, Y5
-	VMOVUPS      (BX)(R9*4), Y2
-	VBROADCASTSS beta+144(FP), Y6
-	VFMADD213PS  Y4, Y6, Y2
-	VMOVUPS      Y2, (AX)(R9*4)
-	VMOVUPS      Y5, (CX)(R9*4)
+	VMOVUPS      (SI)(R9*4), Y0
+	VMULPS       fusedc_3f000000<>+0(SB), Y0, Y0
+	VMOVUPS      vecmath_exp<>+416(SB), Y1
+	VMOVUPS      vecmath_exp<>+448(SB), Y2
+	VMAXPS       Y0, Y1, Y0
+	VMINPS       Y0, Y2, Y0
+	VMOVUPS      vecmath_exp<>+32(SB), Y1
+	VFMADD231PS  vecmath_expm1<>+0(SB), Y0, Y1
+	VSUBPS       vecmath_exp<>+32(SB), Y1, Y2
+	VFNMADD231PS vecmath_expm1<>+32(SB), Y2, Y0
+	VFNMADD231PS vecmath_expm1<>+64(SB), Y2, Y0
+	VMOVUPS      vecmath_expm1<>+288(SB), Y3
+	VFMADD213PS  vecmath_expm1<>+256(SB), Y0, Y3
+	VFMADD213PS  vecmath_expm1<>+224(SB), Y0, Y3
+	VFMADD213PS  vecmath_expm1<>+192(SB), Y0, Y3
+	VFMADD213PS  vecmath_expm1<>+160(SB), Y0, Y3
+	VFMADD213PS  vecmath_expm1<>+128(SB), Y0, Y3
+	VMULPS       Y0, Y0, Y4
+	VFMADD213PS  Y0, Y4, Y3
+	VADDPS       vecmath_exp<>+224(SB), Y3, Y0
+	VPSUBD       vecmath_exp<>+32(SB), Y1, Y1
+	VPSRAD       $0x01, Y1, Y4
+	VPSUBD       Y4, Y1, Y1
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       vecmath_expm1<>+96(SB), Y4, Y4
+	VPSLLD       $0x17, Y1, Y1
+	VPADDD       vecmath_expm1<>+96(SB), Y1, Y1
+	VMULPS       Y4, Y0, Y0
+	VMULPS       Y1, Y0, Y0
+	VSUBPS       vecmath_exp<>+224(SB), Y0, Y4
+	VXORPS       Y1, Y1, Y1
+	VCMPPS       $0x00, Y1, Y2, Y1
+	VBLENDVPS    Y1, Y3, Y4, Y4
+	VADDPS       fusedc_3f800000<>+0(SB), Y0, Y1
+	VMULPS       Y1, Y4, Y4
+	VBROADCASTSS beta+144(FP), Y1
+	VMULPS       fusedc_3f000000<>+0(SB), Y1, Y1
+	VMOVUPS      (DX)(R9*4), Y2
+	VMOVUPS      (DI)(R9*4), Y3
+	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y3
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y0, Y3, Y3
+	VFMADD231PS  Y1, Y4, Y3
+	VMOVUPS      (BX)(R9*4), Y0
+	VBROADCASTSS beta+144(FP), Y1
+	VFMADD213PS  Y2, Y1, Y0
+	VMOVUPS      Y0, (AX)(R9*4)
+	VMOVUPS      Y3, (CX)(R9*4)
 	MOVQ         R10, R9
 	JMP          klb_w8
 
@@ -1454,170 +1437,143 @@ klb_w8_done:
 	ANDQ         $0x07, R9
 	JZ           klb_tail_done
 	SUBQ         R9, R8
-	LEAQ         fused_tailmask<>+0(SB), R10
-	MOVQ         $0x0000000000000008, R11
-	SUBQ         R9, R11
-	VMOVDQU      (R10)(R11*4), Y2
-	VMASKMOVPS   (SI)(R8*4), Y2, Y3
-	VMULPS       fusedc_3f000000<>+0(SB), Y3, Y3
-	VMAXPS       Y3, Y0, Y0
-	VMINPS       Y0, Y1, Y0
-	VMOVUPS      fusedc_4b400000<>+0(SB), Y1
-	VFMADD231PS  fusedc_3fb8aa3b<>+0(SB), Y0, Y1
-	VSUBPS       fusedc_4b400000<>+0(SB), Y1, Y3
-	VFNMADD231PS fusedc_3f317218<>+0(SB), Y3, Y0
-	VFNMADD231PS fusedc_b102e308<>+0(SB), Y3, Y0
-	VMOVUPS      fusedc_39509279<>+0(SB), Y4
-	VFMADD213PS  fusedc_3ab6a192<>+0(SB), Y0, Y4
-	VFMADD213PS  fusedc_3c088870<>+0(SB), Y0, Y4
-	VFMADD213PS  fusedc_3d2aaa75<>+0(SB), Y0, Y4
-	VFMADD213PS  fusedc_3e2aaaab<>+0(SB), Y0, Y4
-	VFMADD213PS  fusedc_3f000000<>+0(SB), Y0, Y4
-	VMULPS       Y0, Y0, Y5
-	VFMADD213PS  Y0, Y5, Y4
-	VADDPS       fusedc_3f800000<>+0(SB), Y4, Y0
-	VPSUBD       fusedc_4b400000<>+0(SB), Y1, Y1
-	VPSRAD       $0x01, Y1, Y5
-	VPSUBD       Y5, Y1, Y1
+	LEAQ         vecmath_exp<>+576(SB), R10
+	NEGQ         R9
+	VMOVDQU      (R10)(R9*4), Y0
+	VMASKMOVPS   (SI)(R8*4), Y0, Y1
+	VMULPS       fusedc_3f000000<>+0(SB), Y1, Y1
+	VMOVUPS      vecmath_exp<>+416(SB), Y2
+	VMOVUPS      vecmath_exp<>+448(SB), Y3
+	VMAXPS       Y1, Y2, Y1
+	VMINPS       Y1, Y3, Y1
+	VMOVUPS      vecmath_exp<>+32(SB), Y2
+	VFMADD231PS  vecmath_expm1<>+0(SB), Y1, Y2
+	VSUBPS       vecmath_exp<>+32(SB), Y2, Y3
+	VFNMADD231PS vecmath_expm1<>+32(SB), Y3, Y1
+	VFNMADD231PS vecmath_expm1<>+64(SB), Y3, Y1
+	VMOVUPS      vecmath_expm1<>+288(SB), Y4
+	VFMADD213PS  vecmath_expm1<>+256(SB), Y1, Y4
+	VFMADD213PS  vecmath_expm1<>+224(SB), Y1, Y4
+	VFMADD213PS  vecmath_expm1<>+192(SB), Y1, Y4
+	VFMADD213PS  vecmath_expm1<>+160(SB), Y1, Y4
+	VFMADD213PS  vecmath_expm1<>+128(SB), Y1, Y4
+	VMULPS       Y1, Y1, Y5
+	VFMADD213PS  Y1, Y5, Y4
+	VADDPS       vecmath_exp<>+224(SB), Y4, Y1
+	VPSUBD       vecmath_exp<>+32(SB), Y2, Y2
+	VPSRAD       $0x01, Y2, Y5
+	VPSUBD       Y5, Y2, Y2
 	VPSLLD       $0x17, Y5, Y5
-	VPADDD       fusedc_3f800000<>+0(SB), Y5, Y5
-	VPSLLD       $0x17, Y1, Y1
-	VPADDD       fusedc_3f800000<>+0(SB), Y1, Y1
-	VMULPS       Y5, Y0, Y0
-	VMULPS       Y1, Y0, Y0
-	VSUBPS       fusedc_3f800000<>+0(SB), Y0, Y1
-	VXORPS       Y5, Y5, Y5
-	VCMPPS       $0x00, Y5, Y3, Y5
-	VBLENDVPS    Y5, Y4, Y1, Y1
-	VADDPS       fusedc_3f800000<>+0(SB), Y0, Y5
+	VPADDD       vecmath_expm1<>+96(SB), Y5, Y5
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       vecmath_expm1<>+96(SB), Y2, Y2
 	VMULPS       Y5, Y1, Y1
-	VBROADCASTSS beta+144(FP), Y5
-	VMULPS       fusedc_3f000000<>+0(SB), Y5, Y5
-	VMASKMOVPS   (DX)(R8*4), Y2, Y3
-	VMASKMOVPS   (DI)(R8*4), Y2, Y4
+	VMULPS       Y2, Y1, Y1
+	VSUBPS       vecmath_exp<>+224(SB), Y1, Y5
+	VXORPS       Y2, Y2, Y2
+	VCMPPS       $0x00, Y2, Y3, Y2
+	VBLENDVPS    Y2, Y4, Y5, Y5
+	VADDPS       fusedc_3f800000<>+0(SB), Y1, Y2
+	VMULPS       Y2, Y5, Y5
+	VBROADCASTSS beta+144(FP), Y2
+	VMULPS       fusedc_3f000000<>+0(SB), Y2, Y2
+	VMASKMOVPS   (DX)(R8*4), Y0, Y3
+	VMASKMOVPS   (DI)(R8*4), Y0, Y4
 	VMULPS       fusedc_3f000000<>+0(SB), Y4, Y4
 	VMULPS       Y3, Y4, Y4
-	VMULPS       Y0, Y4, Y4
-	VFMADD231PS  Y5, Y1, Y4
-	VMASKMOVPS   (BX)(R8*4), Y2, Y0
-	VBROADCASTSS beta+144(FP), Y5
-	VFMADD213PS  Y3, Y5, Y0
-	VMASKMOVPS   Y0, Y2, (AX)(R8*4)
-	VMASKMOVPS   Y4, Y2, (CX)(R8*4)
+	VMULPS       Y1, Y4, Y4
+	VFMADD231PS  Y2, Y5, Y4
+	VMASKMOVPS   (BX)(R8*4), Y0, Y1
+	VBROADCASTSS beta+144(FP), Y2
+	VFMADD213PS  Y3, Y2, Y1
+	VMASKMOVPS   Y1, Y0, (AX)(R8*4)
+	VMASKMOVPS   Y4, Y0, (CX)(R8*4)
 
 klb_tail_done:
 	VZEROUPPER
 	RET
 
-DATA fusedc_c2d00000<>+0(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+4(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+8(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+12(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+16(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+20(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+24(SB)/4, $0xc2d00000
-DATA fusedc_c2d00000<>+28(SB)/4, $0xc2d00000
-GLOBL fusedc_c2d00000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_42b20000<>+0(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+4(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+8(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+12(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+16(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+20(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+24(SB)/4, $0x42b20000
-DATA fusedc_42b20000<>+28(SB)/4, $0x42b20000
-GLOBL fusedc_42b20000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_4b400000<>+0(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+4(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+8(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+12(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+16(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+20(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+24(SB)/4, $0x4b400000
-DATA fusedc_4b400000<>+28(SB)/4, $0x4b400000
-GLOBL fusedc_4b400000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3fb8aa3b<>+0(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+4(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+8(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+12(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+16(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+20(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+24(SB)/4, $0x3fb8aa3b
-DATA fusedc_3fb8aa3b<>+28(SB)/4, $0x3fb8aa3b
-GLOBL fusedc_3fb8aa3b<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3f317218<>+0(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+4(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+8(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+12(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+16(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+20(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+24(SB)/4, $0x3f317218
-DATA fusedc_3f317218<>+28(SB)/4, $0x3f317218
-GLOBL fusedc_3f317218<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_b102e308<>+0(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+4(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+8(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+12(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+16(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+20(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+24(SB)/4, $0xb102e308
-DATA fusedc_b102e308<>+28(SB)/4, $0xb102e308
-GLOBL fusedc_b102e308<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_39509279<>+0(SB)/4, $0x39509279
-DATA fusedc_39509279<>+4(SB)/4, $0x39509279
-DATA fusedc_39509279<>+8(SB)/4, $0x39509279
-DATA fusedc_39509279<>+12(SB)/4, $0x39509279
-DATA fusedc_39509279<>+16(SB)/4, $0x39509279
-DATA fusedc_39509279<>+20(SB)/4, $0x39509279
-DATA fusedc_39509279<>+24(SB)/4, $0x39509279
-DATA fusedc_39509279<>+28(SB)/4, $0x39509279
-GLOBL fusedc_39509279<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3ab6a192<>+0(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+4(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+8(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+12(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+16(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+20(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+24(SB)/4, $0x3ab6a192
-DATA fusedc_3ab6a192<>+28(SB)/4, $0x3ab6a192
-GLOBL fusedc_3ab6a192<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3c088870<>+0(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+4(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+8(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+12(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+16(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+20(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+24(SB)/4, $0x3c088870
-DATA fusedc_3c088870<>+28(SB)/4, $0x3c088870
-GLOBL fusedc_3c088870<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3d2aaa75<>+0(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+4(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+8(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+12(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+16(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+20(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+24(SB)/4, $0x3d2aaa75
-DATA fusedc_3d2aaa75<>+28(SB)/4, $0x3d2aaa75
-GLOBL fusedc_3d2aaa75<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e2aaaab<>+0(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+4(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+8(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+12(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+16(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+20(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+24(SB)/4, $0x3e2aaaab
-DATA fusedc_3e2aaaab<>+28(SB)/4, $0x3e2aaaab
-GLOBL fusedc_3e2aaaab<>(SB), RODATA|NOPTR, $32
+DATA vecmath_expm1<>+0(SB)/4, $0x3fb8aa3b
+DATA vecmath_expm1<>+4(SB)/4, $0x3fb8aa3b
+DATA vecmath_expm1<>+8(SB)/4, $0x3fb8aa3b
+DATA vecmath_expm1<>+12(SB)/4, $0x3fb8aa3b
+DATA vecmath_expm1<>+16(SB)/4, $0x3fb8aa3b
+DATA vecmath_expm1<>+20(SB)/4, $0x3fb8aa3b
+DATA vecmath_expm1<>+24(SB)/4, $0x3fb8aa3b
+DATA vecmath_expm1<>+28(SB)/4, $0x3fb8aa3b
+DATA vecmath_expm1<>+32(SB)/4, $0x3f317218
+DATA vecmath_expm1<>+36(SB)/4, $0x3f317218
+DATA vecmath_expm1<>+40(SB)/4, $0x3f317218
+DATA vecmath_expm1<>+44(SB)/4, $0x3f317218
+DATA vecmath_expm1<>+48(SB)/4, $0x3f317218
+DATA vecmath_expm1<>+52(SB)/4, $0x3f317218
+DATA vecmath_expm1<>+56(SB)/4, $0x3f317218
+DATA vecmath_expm1<>+60(SB)/4, $0x3f317218
+DATA vecmath_expm1<>+64(SB)/4, $0xb102e308
+DATA vecmath_expm1<>+68(SB)/4, $0xb102e308
+DATA vecmath_expm1<>+72(SB)/4, $0xb102e308
+DATA vecmath_expm1<>+76(SB)/4, $0xb102e308
+DATA vecmath_expm1<>+80(SB)/4, $0xb102e308
+DATA vecmath_expm1<>+84(SB)/4, $0xb102e308
+DATA vecmath_expm1<>+88(SB)/4, $0xb102e308
+DATA vecmath_expm1<>+92(SB)/4, $0xb102e308
+DATA vecmath_expm1<>+96(SB)/4, $0x3f800000
+DATA vecmath_expm1<>+100(SB)/4, $0x3f800000
+DATA vecmath_expm1<>+104(SB)/4, $0x3f800000
+DATA vecmath_expm1<>+108(SB)/4, $0x3f800000
+DATA vecmath_expm1<>+112(SB)/4, $0x3f800000
+DATA vecmath_expm1<>+116(SB)/4, $0x3f800000
+DATA vecmath_expm1<>+120(SB)/4, $0x3f800000
+DATA vecmath_expm1<>+124(SB)/4, $0x3f800000
+DATA vecmath_expm1<>+128(SB)/4, $0x3f000000
+DATA vecmath_expm1<>+132(SB)/4, $0x3f000000
+DATA vecmath_expm1<>+136(SB)/4, $0x3f000000
+DATA vecmath_expm1<>+140(SB)/4, $0x3f000000
+DATA vecmath_expm1<>+144(SB)/4, $0x3f000000
+DATA vecmath_expm1<>+148(SB)/4, $0x3f000000
+DATA vecmath_expm1<>+152(SB)/4, $0x3f000000
+DATA vecmath_expm1<>+156(SB)/4, $0x3f000000
+DATA vecmath_expm1<>+160(SB)/4, $0x3e2aaaab
+DATA vecmath_expm1<>+164(SB)/4, $0x3e2aaaab
+DATA vecmath_expm1<>+168(SB)/4, $0x3e2aaaab
+DATA vecmath_expm1<>+172(SB)/4, $0x3e2aaaab
+DATA vecmath_expm1<>+176(SB)/4, $0x3e2aaaab
+DATA vecmath_expm1<>+180(SB)/4, $0x3e2aaaab
+DATA vecmath_expm1<>+184(SB)/4, $0x3e2aaaab
+DATA vecmath_expm1<>+188(SB)/4, $0x3e2aaaab
+DATA vecmath_expm1<>+192(SB)/4, $0x3d2aaa75
+DATA vecmath_expm1<>+196(SB)/4, $0x3d2aaa75
+DATA vecmath_expm1<>+200(SB)/4, $0x3d2aaa75
+DATA vecmath_expm1<>+204(SB)/4, $0x3d2aaa75
+DATA vecmath_expm1<>+208(SB)/4, $0x3d2aaa75
+DATA vecmath_expm1<>+212(SB)/4, $0x3d2aaa75
+DATA vecmath_expm1<>+216(SB)/4, $0x3d2aaa75
+DATA vecmath_expm1<>+220(SB)/4, $0x3d2aaa75
+DATA vecmath_expm1<>+224(SB)/4, $0x3c088870
+DATA vecmath_expm1<>+228(SB)/4, $0x3c088870
+DATA vecmath_expm1<>+232(SB)/4, $0x3c088870
+DATA vecmath_expm1<>+236(SB)/4, $0x3c088870
+DATA vecmath_expm1<>+240(SB)/4, $0x3c088870
+DATA vecmath_expm1<>+244(SB)/4, $0x3c088870
+DATA vecmath_expm1<>+248(SB)/4, $0x3c088870
+DATA vecmath_expm1<>+252(SB)/4, $0x3c088870
+DATA vecmath_expm1<>+256(SB)/4, $0x3ab6a192
+DATA vecmath_expm1<>+260(SB)/4, $0x3ab6a192
+DATA vecmath_expm1<>+264(SB)/4, $0x3ab6a192
+DATA vecmath_expm1<>+268(SB)/4, $0x3ab6a192
+DATA vecmath_expm1<>+272(SB)/4, $0x3ab6a192
+DATA vecmath_expm1<>+276(SB)/4, $0x3ab6a192
+DATA vecmath_expm1<>+280(SB)/4, $0x3ab6a192
+DATA vecmath_expm1<>+284(SB)/4, $0x3ab6a192
+DATA vecmath_expm1<>+288(SB)/4, $0x39509279
+DATA vecmath_expm1<>+292(SB)/4, $0x39509279
+DATA vecmath_expm1<>+296(SB)/4, $0x39509279
+DATA vecmath_expm1<>+300(SB)/4, $0x39509279
+DATA vecmath_expm1<>+304(SB)/4, $0x39509279
+DATA vecmath_expm1<>+308(SB)/4, $0x39509279
+DATA vecmath_expm1<>+312(SB)/4, $0x39509279
+DATA vecmath_expm1<>+316(SB)/4, $0x39509279
+GLOBL vecmath_expm1<>(SB), RODATA|NOPTR, $320
 
 // func bceWithLogitsAVX2(dlogits []float32, logits []float32, target []float32, scale float32) float64
 // Requires: AVX, AVX2, FMA3, SSE2
@@ -1884,10 +1840,9 @@ bce_w8_done:
 	ANDQ         $0x07, SI
 	JZ           bce_tail_done
 	SUBQ         SI, BX
-	LEAQ         fused_tailmask<>+0(SB), DI
-	MOVQ         $0x0000000000000008, R8
-	SUBQ         SI, R8
-	VMOVDQU      (DI)(R8*4), Y3
+	LEAQ         vecmath_exp<>+576(SB), DI
+	NEGQ         SI
+	VMOVDQU      (DI)(SI*4), Y3
 	VMASKMOVPS   (CX)(BX*4), Y3, Y4
 	VORPS        fusedc_80000000<>+0(SB), Y4, Y5
 	VPAND        vecmath_exp<>+320(SB), Y5, Y6
@@ -2038,368 +1993,374 @@ GLOBL vecmath_log1p<>(SB), RODATA|NOPTR, $160
 // Requires: AVX, AVX512F, SSE2
 TEXT ·reparamKLAVX512(SB), NOSPLIT, $0-104
 	MOVQ         z_base+0(FP), AX
-	MOVQ         mu_base+24(FP), DX
-	MOVQ         logvar_base+48(FP), BX
-	MOVQ         eps_base+72(FP), SI
-	MOVQ         z_len+8(FP), DI
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Z0
-	VBROADCASTSS fusedc_42b20000<>+0(SB), Z1
-	VPXORD       Z2, Z2, Z2
-	VPXORQ       Z3, Z3, Z3
-	VPXORQ       Z4, Z4, Z4
-	XORQ         CX, CX
+	MOVQ         mu_base+24(FP), CX
+	MOVQ         logvar_base+48(FP), DX
+	MOVQ         eps_base+72(FP), BX
+	MOVQ         z_len+8(FP), SI
+	VBROADCASTSS vecmath_exp512<>+0(SB), Z0
+	VBROADCASTSS vecmath_exp512<>+4(SB), Z1
+	VBROADCASTSS vecmath_exp512<>+8(SB), Z2
+	VBROADCASTSS vecmath_exp512<>+12(SB), Z3
+	VBROADCASTSS vecmath_exp512<>+16(SB), Z4
+	VBROADCASTSS vecmath_exp512<>+20(SB), Z5
+	VBROADCASTSS vecmath_exp512<>+24(SB), Z6
+	VBROADCASTSS vecmath_exp512<>+28(SB), Z7
+	VBROADCASTSS vecmath_exp512<>+32(SB), Z8
+	VBROADCASTSS vecmath_exp512<>+36(SB), Z9
+	VMOVUPS      vecmath_exp512<>+64(SB), Z10
+	VMOVUPS      vecmath_exp512<>+128(SB), Z11
+	VPXORD       Z12, Z12, Z12
+	VPXORQ       Z13, Z13, Z13
+	VPXORQ       Z14, Z14, Z14
+	XORQ         DI, DI
 
 kl512_w64:
-	MOVQ              CX, R8
-	ADDQ              $0x40, R8
-	CMPQ              R8, DI
-	JA                kl512_w64_done
-	VMOVUPS           (BX)(CX*4), Z5
-	VMOVUPS           64(BX)(CX*4), Z6
-	VMOVUPS           128(BX)(CX*4), Z7
-	VMOVUPS           192(BX)(CX*4), Z8
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z9
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z6, Z10
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z11
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z8, Z12
-	VMAXPS            Z9, Z0, Z13
-	VMINPS            Z13, Z1, Z13
-	VMAXPS            Z10, Z0, Z10
-	VMINPS            Z10, Z1, Z10
-	VMAXPS            Z11, Z0, Z14
-	VMINPS            Z14, Z1, Z14
-	VMAXPS            Z12, Z0, Z17
-	VMINPS            Z17, Z1, Z17
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z13, Z18
-	VRNDSCALEPS       $0x00, Z18, Z18
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z10, Z15
-	VRNDSCALEPS       $0x00, Z15, Z15
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z14, Z11
-	VRNDSCALEPS       $0x00, Z11, Z11
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z17, Z9
-	VRNDSCALEPS       $0x00, Z9, Z9
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z18, Z13
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z15, Z10
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z11, Z14
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z9, Z17
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z18, Z13
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z15, Z10
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z11, Z14
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z9, Z17
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z19
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z20
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z16
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z12
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z13, Z19
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z10, Z20
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z14, Z16
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z17, Z12
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z13, Z19
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z10, Z20
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z14, Z16
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z17, Z12
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z13, Z19
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z10, Z20
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z14, Z16
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z17, Z12
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z13, Z19
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z10, Z20
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z14, Z16
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z17, Z12
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z13, Z19
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z10, Z20
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z14, Z16
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z17, Z12
-	VMULPS            Z13, Z13, Z21
-	VFMADD213PS       Z13, Z21, Z19
-	VMULPS            Z10, Z10, Z13
-	VFMADD213PS       Z10, Z13, Z20
-	VMULPS            Z14, Z14, Z10
-	VFMADD213PS       Z14, Z10, Z16
-	VMULPS            Z17, Z17, Z10
-	VFMADD213PS       Z17, Z10, Z12
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z19, Z13
-	VSCALEFPS         Z18, Z13, Z13
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z20, Z14
-	VSCALEFPS         Z15, Z14, Z14
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z16, Z15
-	VSCALEFPS         Z11, Z15, Z15
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z12, Z16
-	VSCALEFPS         Z9, Z16, Z16
-	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z17
-	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z18
-	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z19
-	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z20
-	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z5, Z17
-	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z6, Z18
-	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z7, Z19
-	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z8, Z20
-	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z5, Z17
-	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z6, Z18
-	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z7, Z19
-	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z8, Z20
-	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z5, Z17
-	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z6, Z18
-	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z7, Z19
-	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z8, Z20
-	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z5, Z17
-	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z6, Z18
-	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z7, Z19
-	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z8, Z20
-	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z5, Z17
-	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z6, Z18
-	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z7, Z19
-	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z8, Z20
-	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z5, Z17
-	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z6, Z18
-	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z7, Z19
-	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z8, Z20
-	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z5, Z17
-	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z6, Z18
-	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z7, Z19
-	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z8, Z20
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z17
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z6, Z18
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z19
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z8, Z20
-	VMULPS            Z5, Z5, Z10
-	VMULPS            Z10, Z17, Z17
-	VMULPS            Z6, Z6, Z11
-	VMULPS            Z11, Z18, Z18
-	VMULPS            Z7, Z7, Z12
-	VMULPS            Z12, Z19, Z19
-	VMULPS            Z8, Z8, Z21
-	VMULPS            Z21, Z20, Z20
-	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z9
-	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z9, Z9
-	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z9, K1
-	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z6, Z10
-	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z10, Z10
-	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z10, K2
-	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z11
-	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z11, Z11
-	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z11, K3
-	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z8, Z12
-	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z12, Z12
-	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z12, K4
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z10
-	VMINPS.BCST       fusedc_43490000<>+0(SB), Z10, Z10
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z10, Z10
-	VBLENDMPS         Z17, Z10, K1, Z10
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z11
-	VMINPS.BCST       fusedc_43490000<>+0(SB), Z11, Z11
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z11, Z11
-	VBLENDMPS         Z18, Z11, K2, Z11
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z12
-	VMINPS.BCST       fusedc_43490000<>+0(SB), Z12, Z12
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z12, Z12
-	VBLENDMPS         Z19, Z12, K3, Z12
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z21
-	VMINPS.BCST       fusedc_43490000<>+0(SB), Z21, Z21
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z21, Z21
-	VBLENDMPS         Z20, Z21, K4, Z21
-	VMOVUPS           (DX)(CX*4), Z5
-	VMOVUPS           64(DX)(CX*4), Z6
-	VMOVUPS           128(DX)(CX*4), Z7
-	VMOVUPS           192(DX)(CX*4), Z8
-	VFMADD231PS       Z5, Z5, Z10
-	VMOVUPS           Z13, Z9
-	VMOVUPS           Z2, K1, Z9
-	VEXTRACTF64X4     $0x01, Z10, Y17
-	VCVTPS2PD         Y10, Z10
-	VCVTPS2PD         Y17, Z17
-	VADDPD            Z10, Z3, Z3
-	VADDPD            Z17, Z4, Z4
-	VEXTRACTF64X4     $0x01, Z9, Y10
-	VCVTPS2PD         Y9, Z9
-	VCVTPS2PD         Y10, Z10
-	VFMADD231PD       Z9, Z9, Z3
-	VFMADD231PD       Z10, Z10, Z4
-	VFMADD231PS       Z6, Z6, Z11
-	VMOVUPS           Z14, Z10
-	VMOVUPS           Z2, K2, Z10
-	VEXTRACTF64X4     $0x01, Z11, Y9
-	VCVTPS2PD         Y11, Z11
-	VCVTPS2PD         Y9, Z9
-	VADDPD            Z11, Z3, Z3
-	VADDPD            Z9, Z4, Z4
-	VEXTRACTF64X4     $0x01, Z10, Y9
-	VCVTPS2PD         Y10, Z10
-	VCVTPS2PD         Y9, Z9
-	VFMADD231PD       Z10, Z10, Z3
-	VFMADD231PD       Z9, Z9, Z4
-	VFMADD231PS       Z7, Z7, Z12
-	VMOVUPS           Z15, Z11
-	VMOVUPS           Z2, K3, Z11
-	VEXTRACTF64X4     $0x01, Z12, Y9
-	VCVTPS2PD         Y12, Z10
-	VCVTPS2PD         Y9, Z9
-	VADDPD            Z10, Z3, Z3
-	VADDPD            Z9, Z4, Z4
-	VEXTRACTF64X4     $0x01, Z11, Y9
-	VCVTPS2PD         Y11, Z10
-	VCVTPS2PD         Y9, Z9
-	VFMADD231PD       Z10, Z10, Z3
-	VFMADD231PD       Z9, Z9, Z4
-	VFMADD231PS       Z8, Z8, Z21
-	VMOVUPS           Z16, Z12
-	VMOVUPS           Z2, K4, Z12
-	VEXTRACTF64X4     $0x01, Z21, Y9
-	VCVTPS2PD         Y21, Z10
-	VCVTPS2PD         Y9, Z9
-	VADDPD            Z10, Z3, Z3
-	VADDPD            Z9, Z4, Z4
-	VEXTRACTF64X4     $0x01, Z12, Y9
-	VCVTPS2PD         Y12, Z10
-	VCVTPS2PD         Y9, Z9
-	VFMADD231PD       Z10, Z10, Z3
-	VFMADD231PD       Z9, Z9, Z4
-	VMOVUPS           (SI)(CX*4), Z9
-	VMOVUPS           64(SI)(CX*4), Z10
-	VMOVUPS           128(SI)(CX*4), Z11
-	VMOVUPS           192(SI)(CX*4), Z12
-	VFMADD213PS       Z5, Z13, Z9
-	VFMADD213PS       Z6, Z14, Z10
-	VFMADD213PS       Z7, Z15, Z11
-	VFMADD213PS       Z8, Z16, Z12
-	VMOVUPS           Z9, (AX)(CX*4)
-	VMOVUPS           Z10, 64(AX)(CX*4)
-	VMOVUPS           Z11, 128(AX)(CX*4)
-	VMOVUPS           Z12, 192(AX)(CX*4)
-	MOVQ              R8, CX
-	JMP               kl512_w64
+	MOVQ             DI, R8
+	ADDQ             $0x40, R8
+	CMPQ             R8, SI
+	JA               kl512_w64_done
+	VMOVUPS          (DX)(DI*4), Z15
+	VMOVUPS          64(DX)(DI*4), Z16
+	VMOVUPS          128(DX)(DI*4), Z17
+	VMOVUPS          192(DX)(DI*4), Z18
+	VMULPS.BCST      fusedc_3f000000<>+0(SB), Z15, Z19
+	VMULPS.BCST      fusedc_3f000000<>+0(SB), Z16, Z20
+	VMULPS.BCST      fusedc_3f000000<>+0(SB), Z17, Z21
+	VMULPS.BCST      fusedc_3f000000<>+0(SB), Z18, Z22
+	VMAXPS           Z19, Z8, Z19
+	VMINPS           Z19, Z9, Z19
+	VMAXPS           Z20, Z8, Z20
+	VMINPS           Z20, Z9, Z20
+	VMOVAPS          Z0, Z23
+	VFMADD231PS      Z1, Z19, Z23
+	VMOVAPS          Z0, Z24
+	VFMADD231PS      Z1, Z20, Z24
+	VSUBPS           Z0, Z23, Z25
+	VSUBPS           Z0, Z24, Z26
+	VFNMADD231PS     Z2, Z25, Z19
+	VFNMADD231PS     Z2, Z26, Z20
+	VFNMADD231PS     Z3, Z25, Z19
+	VFNMADD231PS     Z3, Z26, Z20
+	VMOVAPS          Z4, Z27
+	VFMADD213PS      Z5, Z19, Z27
+	VMOVAPS          Z4, Z28
+	VFMADD213PS      Z5, Z20, Z28
+	VFMADD213PS      Z6, Z19, Z27
+	VFMADD213PS      Z6, Z20, Z28
+	VPERMPS          Z11, Z23, Z29
+	VFMADD231PS      Z27, Z19, Z29
+	VPERMPS          Z11, Z24, Z27
+	VFMADD231PS      Z28, Z20, Z27
+	VPERMPS          Z10, Z23, Z19
+	VFMADD213PS      Z19, Z19, Z29
+	VPERMPS          Z10, Z24, Z20
+	VFMADD213PS      Z20, Z20, Z27
+	VMULPS           Z7, Z25, Z25
+	VSCALEFPS        Z25, Z29, Z19
+	VMULPS           Z7, Z26, Z26
+	VSCALEFPS        Z26, Z27, Z20
+	VMAXPS           Z21, Z8, Z21
+	VMINPS           Z21, Z9, Z21
+	VMAXPS           Z22, Z8, Z22
+	VMINPS           Z22, Z9, Z22
+	VMOVAPS          Z0, Z23
+	VFMADD231PS      Z1, Z21, Z23
+	VMOVAPS          Z0, Z24
+	VFMADD231PS      Z1, Z22, Z24
+	VSUBPS           Z0, Z23, Z25
+	VSUBPS           Z0, Z24, Z26
+	VFNMADD231PS     Z2, Z25, Z21
+	VFNMADD231PS     Z2, Z26, Z22
+	VFNMADD231PS     Z3, Z25, Z21
+	VFNMADD231PS     Z3, Z26, Z22
+	VMOVAPS          Z4, Z27
+	VFMADD213PS      Z5, Z21, Z27
+	VMOVAPS          Z4, Z28
+	VFMADD213PS      Z5, Z22, Z28
+	VFMADD213PS      Z6, Z21, Z27
+	VFMADD213PS      Z6, Z22, Z28
+	VPERMPS          Z11, Z23, Z29
+	VFMADD231PS      Z27, Z21, Z29
+	VPERMPS          Z11, Z24, Z27
+	VFMADD231PS      Z28, Z22, Z27
+	VPERMPS          Z10, Z23, Z21
+	VFMADD213PS      Z21, Z21, Z29
+	VPERMPS          Z10, Z24, Z22
+	VFMADD213PS      Z22, Z22, Z27
+	VMULPS           Z7, Z25, Z25
+	VSCALEFPS        Z25, Z29, Z21
+	VMULPS           Z7, Z26, Z26
+	VSCALEFPS        Z26, Z27, Z22
+	VBROADCASTSS     fusedc_34e7e74a<>+0(SB), Z24
+	VBROADCASTSS     fusedc_34e7e74a<>+0(SB), Z25
+	VBROADCASTSS     fusedc_34e7e74a<>+0(SB), Z26
+	VBROADCASTSS     fusedc_34e7e74a<>+0(SB), Z27
+	VFMADD213PS.BCST fusedc_362da546<>+0(SB), Z15, Z24
+	VFMADD213PS.BCST fusedc_362da546<>+0(SB), Z16, Z25
+	VFMADD213PS.BCST fusedc_362da546<>+0(SB), Z17, Z26
+	VFMADD213PS.BCST fusedc_362da546<>+0(SB), Z18, Z27
+	VFMADD213PS.BCST fusedc_37ce07a0<>+0(SB), Z15, Z24
+	VFMADD213PS.BCST fusedc_37ce07a0<>+0(SB), Z16, Z25
+	VFMADD213PS.BCST fusedc_37ce07a0<>+0(SB), Z17, Z26
+	VFMADD213PS.BCST fusedc_37ce07a0<>+0(SB), Z18, Z27
+	VFMADD213PS.BCST fusedc_3950761f<>+0(SB), Z15, Z24
+	VFMADD213PS.BCST fusedc_3950761f<>+0(SB), Z16, Z25
+	VFMADD213PS.BCST fusedc_3950761f<>+0(SB), Z17, Z26
+	VFMADD213PS.BCST fusedc_3950761f<>+0(SB), Z18, Z27
+	VFMADD213PS.BCST fusedc_3ab60eb9<>+0(SB), Z15, Z24
+	VFMADD213PS.BCST fusedc_3ab60eb9<>+0(SB), Z16, Z25
+	VFMADD213PS.BCST fusedc_3ab60eb9<>+0(SB), Z17, Z26
+	VFMADD213PS.BCST fusedc_3ab60eb9<>+0(SB), Z18, Z27
+	VFMADD213PS.BCST fusedc_3c08878a<>+0(SB), Z15, Z24
+	VFMADD213PS.BCST fusedc_3c08878a<>+0(SB), Z16, Z25
+	VFMADD213PS.BCST fusedc_3c08878a<>+0(SB), Z17, Z26
+	VFMADD213PS.BCST fusedc_3c08878a<>+0(SB), Z18, Z27
+	VFMADD213PS.BCST fusedc_3d2aaaa8<>+0(SB), Z15, Z24
+	VFMADD213PS.BCST fusedc_3d2aaaa8<>+0(SB), Z16, Z25
+	VFMADD213PS.BCST fusedc_3d2aaaa8<>+0(SB), Z17, Z26
+	VFMADD213PS.BCST fusedc_3d2aaaa8<>+0(SB), Z18, Z27
+	VFMADD213PS.BCST fusedc_3e2aaaad<>+0(SB), Z15, Z24
+	VFMADD213PS.BCST fusedc_3e2aaaad<>+0(SB), Z16, Z25
+	VFMADD213PS.BCST fusedc_3e2aaaad<>+0(SB), Z17, Z26
+	VFMADD213PS.BCST fusedc_3e2aaaad<>+0(SB), Z18, Z27
+	VFMADD213PS.BCST fusedc_3f000000<>+0(SB), Z15, Z24
+	VFMADD213PS.BCST fusedc_3f000000<>+0(SB), Z16, Z25
+	VFMADD213PS.BCST fusedc_3f000000<>+0(SB), Z17, Z26
+	VFMADD213PS.BCST fusedc_3f000000<>+0(SB), Z18, Z27
+	VMULPS           Z15, Z15, Z28
+	VMULPS           Z28, Z24, Z24
+	VMULPS           Z16, Z16, Z29
+	VMULPS           Z29, Z25, Z25
+	VMULPS           Z17, Z17, Z30
+	VMULPS           Z30, Z26, Z26
+	VMULPS           Z18, Z18, Z31
+	VMULPS           Z31, Z27, Z27
+	VSUBPS.BCST      fusedc_3f000000<>+0(SB), Z15, Z23
+	VPANDD.BCST      fusedc_7fffffff<>+0(SB), Z23, Z23
+	VCMPPS.BCST      $0x11, fusedc_3fc00000<>+0(SB), Z23, K1
+	VSUBPS.BCST      fusedc_3f000000<>+0(SB), Z16, Z23
+	VPANDD.BCST      fusedc_7fffffff<>+0(SB), Z23, Z23
+	VCMPPS.BCST      $0x11, fusedc_3fc00000<>+0(SB), Z23, K2
+	VSUBPS.BCST      fusedc_3f000000<>+0(SB), Z17, Z23
+	VPANDD.BCST      fusedc_7fffffff<>+0(SB), Z23, Z23
+	VCMPPS.BCST      $0x11, fusedc_3fc00000<>+0(SB), Z23, K3
+	VSUBPS.BCST      fusedc_3f000000<>+0(SB), Z18, Z23
+	VPANDD.BCST      fusedc_7fffffff<>+0(SB), Z23, Z23
+	VCMPPS.BCST      $0x11, fusedc_3fc00000<>+0(SB), Z23, K4
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z15, Z28
+	VMINPS.BCST      fusedc_43490000<>+0(SB), Z28, Z28
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z28, Z28
+	VBLENDMPS        Z24, Z28, K1, Z28
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z16, Z29
+	VMINPS.BCST      fusedc_43490000<>+0(SB), Z29, Z29
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z29, Z29
+	VBLENDMPS        Z25, Z29, K2, Z29
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z17, Z30
+	VMINPS.BCST      fusedc_43490000<>+0(SB), Z30, Z30
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z30, Z30
+	VBLENDMPS        Z26, Z30, K3, Z30
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z18, Z31
+	VMINPS.BCST      fusedc_43490000<>+0(SB), Z31, Z31
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z31, Z31
+	VBLENDMPS        Z27, Z31, K4, Z31
+	VMOVUPS          (CX)(DI*4), Z15
+	VMOVUPS          64(CX)(DI*4), Z16
+	VMOVUPS          128(CX)(DI*4), Z17
+	VMOVUPS          192(CX)(DI*4), Z18
+	VFMADD231PS      Z15, Z15, Z28
+	VMOVUPS          Z19, Z23
+	VMOVUPS          Z12, K1, Z23
+	VEXTRACTF64X4    $0x01, Z28, Y24
+	VCVTPS2PD        Y28, Z25
+	VCVTPS2PD        Y24, Z24
+	VADDPD           Z25, Z13, Z13
+	VADDPD           Z24, Z14, Z14
+	VEXTRACTF64X4    $0x01, Z23, Y24
+	VCVTPS2PD        Y23, Z23
+	VCVTPS2PD        Y24, Z24
+	VFMADD231PD      Z23, Z23, Z13
+	VFMADD231PD      Z24, Z24, Z14
+	VFMADD231PS      Z16, Z16, Z29
+	VMOVUPS          Z20, Z23
+	VMOVUPS          Z12, K2, Z23
+	VEXTRACTF64X4    $0x01, Z29, Y24
+	VCVTPS2PD        Y29, Z25
+	VCVTPS2PD        Y24, Z24
+	VADDPD           Z25, Z13, Z13
+	VADDPD           Z24, Z14, Z14
+	VEXTRACTF64X4    $0x01, Z23, Y24
+	VCVTPS2PD        Y23, Z23
+	VCVTPS2PD        Y24, Z24
+	VFMADD231PD      Z23, Z23, Z13
+	VFMADD231PD      Z24, Z24, Z14
+	VFMADD231PS      Z17, Z17, Z30
+	VMOVUPS          Z21, Z23
+	VMOVUPS          Z12, K3, Z23
+	VEXTRACTF64X4    $0x01, Z30, Y24
+	VCVTPS2PD        Y30, Z25
+	VCVTPS2PD        Y24, Z24
+	VADDPD           Z25, Z13, Z13
+	VADDPD           Z24, Z14, Z14
+	VEXTRACTF64X4    $0x01, Z23, Y24
+	VCVTPS2PD        Y23, Z23
+	VCVTPS2PD        Y24, Z24
+	VFMADD231PD      Z23, Z23, Z13
+	VFMADD231PD      Z24, Z24, Z14
+	VFMADD231PS      Z18, Z18, Z31
+	VMOVUPS          Z22, Z23
+	VMOVUPS          Z12, K4, Z23
+	VEXTRACTF64X4    $0x01, Z31, Y24
+	VCVTPS2PD        Y31, Z25
+	VCVTPS2PD        Y24, Z24
+	VADDPD           Z25, Z13, Z13
+	VADDPD           Z24, Z14, Z14
+	VEXTRACTF64X4    $0x01, Z23, Y24
+	VCVTPS2PD        Y23, Z23
+	VCVTPS2PD        Y24, Z24
+	VFMADD231PD      Z23, Z23, Z13
+	VFMADD231PD      Z24, Z24, Z14
+	VMOVUPS          (BX)(DI*4), Z23
+	VMOVUPS          64(BX)(DI*4), Z24
+	VMOVUPS          128(BX)(DI*4), Z25
+	VMOVUPS          192(BX)(DI*4), Z26
+	VFMADD213PS      Z15, Z19, Z23
+	VFMADD213PS      Z16, Z20, Z24
+	VFMADD213PS      Z17, Z21, Z25
+	VFMADD213PS      Z18, Z22, Z26
+	VMOVUPS          Z23, (AX)(DI*4)
+	VMOVUPS          Z24, 64(AX)(DI*4)
+	VMOVUPS          Z25, 128(AX)(DI*4)
+	VMOVUPS          Z26, 192(AX)(DI*4)
+	MOVQ             R8, DI
+	JMP              kl512_w64
 
 kl512_w64_done:
 kl512_w16:
-	MOVQ              CX, R8
-	ADDQ              $0x10, R8
-	CMPQ              R8, DI
-	JA                kl512_w16_done
-	VMOVUPS           (BX)(CX*4), Z5
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
-	VMAXPS            Z6, Z0, Z7
-	VMINPS            Z7, Z1, Z7
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z7, Z6
-	VRNDSCALEPS       $0x00, Z6, Z6
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z7
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z7
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z8
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z7, Z8
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z7, Z8
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z7, Z8
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z7, Z8
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z8
-	VMULPS            Z7, Z7, Z9
-	VFMADD213PS       Z7, Z9, Z8
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z7
-	VSCALEFPS         Z6, Z7, Z7
-	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z8
-	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z5, Z8
-	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z5, Z8
-	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z5, Z8
-	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z5, Z8
-	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z5, Z8
-	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z5, Z8
-	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z5, Z8
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z8
-	VMULPS            Z5, Z5, Z9
-	VMULPS            Z9, Z8, Z8
-	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
-	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z6, Z6
-	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z6, K1
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z9
-	VMINPS.BCST       fusedc_43490000<>+0(SB), Z9, Z9
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z9, Z9
-	VBLENDMPS         Z8, Z9, K1, Z9
-	VMOVUPS           (DX)(CX*4), Z5
-	VFMADD231PS       Z5, Z5, Z9
-	VMOVUPS           Z7, Z6
-	VMOVUPS           Z2, K1, Z6
-	VEXTRACTF64X4     $0x01, Z9, Y8
-	VCVTPS2PD         Y9, Z9
-	VCVTPS2PD         Y8, Z8
-	VADDPD            Z9, Z3, Z3
-	VADDPD            Z8, Z4, Z4
-	VEXTRACTF64X4     $0x01, Z6, Y8
-	VCVTPS2PD         Y6, Z6
-	VCVTPS2PD         Y8, Z8
-	VFMADD231PD       Z6, Z6, Z3
-	VFMADD231PD       Z8, Z8, Z4
-	VMOVUPS           (SI)(CX*4), Z6
-	VFMADD213PS       Z5, Z7, Z6
-	VMOVUPS           Z6, (AX)(CX*4)
-	MOVQ              R8, CX
-	JMP               kl512_w16
+	MOVQ             DI, R8
+	ADDQ             $0x10, R8
+	CMPQ             R8, SI
+	JA               kl512_w16_done
+	VMOVUPS          (DX)(DI*4), Z15
+	VMULPS.BCST      fusedc_3f000000<>+0(SB), Z15, Z16
+	VMAXPS           Z16, Z8, Z16
+	VMINPS           Z16, Z9, Z16
+	VMOVAPS          Z0, Z17
+	VFMADD231PS      Z1, Z16, Z17
+	VSUBPS           Z0, Z17, Z18
+	VFNMADD231PS     Z2, Z18, Z16
+	VFNMADD231PS     Z3, Z18, Z16
+	VMOVAPS          Z4, Z19
+	VFMADD213PS      Z5, Z16, Z19
+	VFMADD213PS      Z6, Z16, Z19
+	VPERMPS          Z11, Z17, Z20
+	VFMADD231PS      Z19, Z16, Z20
+	VPERMPS          Z10, Z17, Z16
+	VFMADD213PS      Z16, Z16, Z20
+	VMULPS           Z7, Z18, Z18
+	VSCALEFPS        Z18, Z20, Z16
+	VBROADCASTSS     fusedc_34e7e74a<>+0(SB), Z18
+	VFMADD213PS.BCST fusedc_362da546<>+0(SB), Z15, Z18
+	VFMADD213PS.BCST fusedc_37ce07a0<>+0(SB), Z15, Z18
+	VFMADD213PS.BCST fusedc_3950761f<>+0(SB), Z15, Z18
+	VFMADD213PS.BCST fusedc_3ab60eb9<>+0(SB), Z15, Z18
+	VFMADD213PS.BCST fusedc_3c08878a<>+0(SB), Z15, Z18
+	VFMADD213PS.BCST fusedc_3d2aaaa8<>+0(SB), Z15, Z18
+	VFMADD213PS.BCST fusedc_3e2aaaad<>+0(SB), Z15, Z18
+	VFMADD213PS.BCST fusedc_3f000000<>+0(SB), Z15, Z18
+	VMULPS           Z15, Z15, Z19
+	VMULPS           Z19, Z18, Z18
+	VSUBPS.BCST      fusedc_3f000000<>+0(SB), Z15, Z17
+	VPANDD.BCST      fusedc_7fffffff<>+0(SB), Z17, Z17
+	VCMPPS.BCST      $0x11, fusedc_3fc00000<>+0(SB), Z17, K1
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z15, Z19
+	VMINPS.BCST      fusedc_43490000<>+0(SB), Z19, Z19
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z19, Z19
+	VBLENDMPS        Z18, Z19, K1, Z19
+	VMOVUPS          (CX)(DI*4), Z15
+	VFMADD231PS      Z15, Z15, Z19
+	VMOVUPS          Z16, Z17
+	VMOVUPS          Z12, K1, Z17
+	VEXTRACTF64X4    $0x01, Z19, Y18
+	VCVTPS2PD        Y19, Z19
+	VCVTPS2PD        Y18, Z18
+	VADDPD           Z19, Z13, Z13
+	VADDPD           Z18, Z14, Z14
+	VEXTRACTF64X4    $0x01, Z17, Y18
+	VCVTPS2PD        Y17, Z17
+	VCVTPS2PD        Y18, Z18
+	VFMADD231PD      Z17, Z17, Z13
+	VFMADD231PD      Z18, Z18, Z14
+	VMOVUPS          (BX)(DI*4), Z17
+	VFMADD213PS      Z15, Z16, Z17
+	VMOVUPS          Z17, (AX)(DI*4)
+	MOVQ             R8, DI
+	JMP              kl512_w16
 
 kl512_w16_done:
-	MOVQ              DI, R8
-	ANDQ              $0x0f, R8
-	JZ                kl512_tail_done
-	MOVQ              R8, CX
-	MOVQ              $0x0000000000000001, R9
-	SHLQ              CL, R9
-	DECQ              R9
-	KMOVW             R9, K1
-	MOVQ              DI, CX
-	SUBQ              R8, CX
-	VMOVUPS.Z         (BX)(CX*4), K1, Z5
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
-	VMAXPS            Z6, Z0, Z0
-	VMINPS            Z0, Z1, Z0
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z0, Z1
-	VRNDSCALEPS       $0x00, Z1, Z1
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z1, Z0
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z1, Z0
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z6
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z0, Z6
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z0, Z6
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z0, Z6
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z0, Z6
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z0, Z6
-	VMULPS            Z0, Z0, Z7
-	VFMADD213PS       Z0, Z7, Z6
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z0
-	VSCALEFPS         Z1, Z0, Z0
-	VBROADCASTSS      fusedc_34e7e74a<>+0(SB), Z1
-	VFMADD213PS.BCST  fusedc_362da546<>+0(SB), Z5, Z1
-	VFMADD213PS.BCST  fusedc_37ce07a0<>+0(SB), Z5, Z1
-	VFMADD213PS.BCST  fusedc_3950761f<>+0(SB), Z5, Z1
-	VFMADD213PS.BCST  fusedc_3ab60eb9<>+0(SB), Z5, Z1
-	VFMADD213PS.BCST  fusedc_3c08878a<>+0(SB), Z5, Z1
-	VFMADD213PS.BCST  fusedc_3d2aaaa8<>+0(SB), Z5, Z1
-	VFMADD213PS.BCST  fusedc_3e2aaaad<>+0(SB), Z5, Z1
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z1
-	VMULPS            Z5, Z5, Z7
-	VMULPS            Z7, Z1, Z1
-	VSUBPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z6
-	VPANDD.BCST       fusedc_7fffffff<>+0(SB), Z6, Z6
-	VCMPPS.BCST       $0x11, fusedc_3fc00000<>+0(SB), Z6, K2
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z7
-	VMINPS.BCST       fusedc_43490000<>+0(SB), Z7, Z7
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z7, Z7
-	VBLENDMPS         Z1, Z7, K2, Z7
-	VMOVUPS.Z         (DX)(CX*4), K1, Z1
-	VFMADD231PS       Z1, Z1, Z7
-	VMOVUPS           Z0, Z6
-	VMOVUPS           Z2, K2, Z6
-	VEXTRACTF64X4     $0x01, Z7, Y2
-	VCVTPS2PD         Y7, Z5
-	VCVTPS2PD         Y2, Z2
-	VADDPD            Z5, Z3, Z3
-	VADDPD            Z2, Z4, Z4
-	VEXTRACTF64X4     $0x01, Z6, Y2
-	VCVTPS2PD         Y6, Z5
-	VCVTPS2PD         Y2, Z2
-	VFMADD231PD       Z5, Z5, Z3
-	VFMADD231PD       Z2, Z2, Z4
-	VMOVUPS.Z         (SI)(CX*4), K1, Z2
-	VFMADD213PS       Z1, Z0, Z2
-	VMOVUPS           Z2, K1, (AX)(CX*4)
+	MOVQ             SI, DI
+	ANDQ             $0x0f, DI
+	JZ               kl512_tail_done
+	LEAQ             vecmath_exp512<>+192(SB), R8
+	KMOVW            (R8)(DI*2), K1
+	SUBQ             DI, SI
+	VMOVUPS.Z        (DX)(SI*4), K1, Z15
+	VMULPS.BCST      fusedc_3f000000<>+0(SB), Z15, Z16
+	VMAXPS           Z16, Z8, Z16
+	VMINPS           Z16, Z9, Z16
+	VMOVAPS          Z0, Z8
+	VFMADD231PS      Z1, Z16, Z8
+	VSUBPS           Z0, Z8, Z0
+	VFNMADD231PS     Z2, Z0, Z16
+	VFNMADD231PS     Z3, Z0, Z16
+	VMOVAPS          Z4, Z1
+	VFMADD213PS      Z5, Z16, Z1
+	VFMADD213PS      Z6, Z16, Z1
+	VPERMPS          Z11, Z8, Z2
+	VFMADD231PS      Z1, Z16, Z2
+	VPERMPS          Z10, Z8, Z16
+	VFMADD213PS      Z16, Z16, Z2
+	VMULPS           Z7, Z0, Z0
+	VSCALEFPS        Z0, Z2, Z16
+	VBROADCASTSS     fusedc_34e7e74a<>+0(SB), Z1
+	VFMADD213PS.BCST fusedc_362da546<>+0(SB), Z15, Z1
+	VFMADD213PS.BCST fusedc_37ce07a0<>+0(SB), Z15, Z1
+	VFMADD213PS.BCST fusedc_3950761f<>+0(SB), Z15, Z1
+	VFMADD213PS.BCST fusedc_3ab60eb9<>+0(SB), Z15, Z1
+	VFMADD213PS.BCST fusedc_3c08878a<>+0(SB), Z15, Z1
+	VFMADD213PS.BCST fusedc_3d2aaaa8<>+0(SB), Z15, Z1
+	VFMADD213PS.BCST fusedc_3e2aaaad<>+0(SB), Z15, Z1
+	VFMADD213PS.BCST fusedc_3f000000<>+0(SB), Z15, Z1
+	VMULPS           Z15, Z15, Z2
+	VMULPS           Z2, Z1, Z1
+	VSUBPS.BCST      fusedc_3f000000<>+0(SB), Z15, Z0
+	VPANDD.BCST      fusedc_7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST      $0x11, fusedc_3fc00000<>+0(SB), Z0, K2
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z15, Z2
+	VMINPS.BCST      fusedc_43490000<>+0(SB), Z2, Z2
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z2, Z2
+	VBLENDMPS        Z1, Z2, K2, Z2
+	VMOVUPS.Z        (CX)(SI*4), K1, Z1
+	VFMADD231PS      Z1, Z1, Z2
+	VMOVUPS          Z16, Z0
+	VMOVUPS          Z12, K2, Z0
+	VEXTRACTF64X4    $0x01, Z2, Y3
+	VCVTPS2PD        Y2, Z2
+	VCVTPS2PD        Y3, Z3
+	VADDPD           Z2, Z13, Z13
+	VADDPD           Z3, Z14, Z14
+	VEXTRACTF64X4    $0x01, Z0, Y2
+	VCVTPS2PD        Y0, Z0
+	VCVTPS2PD        Y2, Z2
+	VFMADD231PD      Z0, Z0, Z13
+	VFMADD231PD      Z2, Z2, Z14
+	VMOVUPS.Z        (BX)(SI*4), K1, Z0
+	VFMADD213PS      Z1, Z16, Z0
+	VMOVUPS          Z0, K1, (AX)(SI*4)
 
 kl512_tail_done:
-	VADDPD        Z4, Z3, Z3
-	VEXTRACTF64X4 $0x01, Z3, Y0
-	VADDPD        Y0, Y3, Y0
+	VADDPD        Z14, Z13, Z13
+	VEXTRACTF64X4 $0x01, Z13, Y0
+	VADDPD        Y0, Y13, Y0
 	VXORPD        X1, X1, X1
 	VEXTRACTF128  $0x01, Y0, X2
 	VADDPD        X2, X0, X0
@@ -2413,249 +2374,317 @@ kl512_tail_done:
 	VZEROUPPER
 	RET
 
+DATA vecmath_exp512<>+0(SB)/4, $0x4b400000
+DATA vecmath_exp512<>+4(SB)/4, $0x41b8aa3b
+DATA vecmath_exp512<>+8(SB)/4, $0x3d317218
+DATA vecmath_exp512<>+12(SB)/4, $0xaf02e308
+DATA vecmath_exp512<>+16(SB)/4, $0x3e2aaaab
+DATA vecmath_exp512<>+20(SB)/4, $0x3f000110
+DATA vecmath_exp512<>+24(SB)/4, $0x3f800000
+DATA vecmath_exp512<>+28(SB)/4, $0x3d800000
+DATA vecmath_exp512<>+32(SB)/4, $0xc2d00000
+DATA vecmath_exp512<>+36(SB)/4, $0x42b20000
+DATA vecmath_exp512<>+40(SB)/4, $0x80000000
+DATA vecmath_exp512<>+44(SB)/4, $0x3f0c02d4
+DATA vecmath_exp512<>+64(SB)/4, $0x3f800000
+DATA vecmath_exp512<>+68(SB)/4, $0x3f85aac3
+DATA vecmath_exp512<>+72(SB)/4, $0x3f8b95c2
+DATA vecmath_exp512<>+76(SB)/4, $0x3f91c3d3
+DATA vecmath_exp512<>+80(SB)/4, $0x3f9837f0
+DATA vecmath_exp512<>+84(SB)/4, $0x3f9ef532
+DATA vecmath_exp512<>+88(SB)/4, $0x3fa5fed7
+DATA vecmath_exp512<>+92(SB)/4, $0x3fad583f
+DATA vecmath_exp512<>+96(SB)/4, $0x3fb504f3
+DATA vecmath_exp512<>+100(SB)/4, $0x3fbd08a4
+DATA vecmath_exp512<>+104(SB)/4, $0x3fc5672a
+DATA vecmath_exp512<>+108(SB)/4, $0x3fce248c
+DATA vecmath_exp512<>+112(SB)/4, $0x3fd744fd
+DATA vecmath_exp512<>+116(SB)/4, $0x3fe0ccdf
+DATA vecmath_exp512<>+120(SB)/4, $0x3feac0c7
+DATA vecmath_exp512<>+124(SB)/4, $0x3ff5257d
+DATA vecmath_exp512<>+128(SB)/4, $0x00000000
+DATA vecmath_exp512<>+132(SB)/4, $0x3346cb6a
+DATA vecmath_exp512<>+136(SB)/4, $0xb24e0611
+DATA vecmath_exp512<>+140(SB)/4, $0x334b2482
+DATA vecmath_exp512<>+144(SB)/4, $0x33092801
+DATA vecmath_exp512<>+148(SB)/4, $0x331b85f2
+DATA vecmath_exp512<>+152(SB)/4, $0xb3051aa8
+DATA vecmath_exp512<>+156(SB)/4, $0xb2006c56
+DATA vecmath_exp512<>+160(SB)/4, $0x329302ae
+DATA vecmath_exp512<>+164(SB)/4, $0xb302e5a2
+DATA vecmath_exp512<>+168(SB)/4, $0x31b3d0e5
+DATA vecmath_exp512<>+172(SB)/4, $0x31d1daf2
+DATA vecmath_exp512<>+176(SB)/4, $0xb27ce182
+DATA vecmath_exp512<>+180(SB)/4, $0xb1b4b0da
+DATA vecmath_exp512<>+184(SB)/4, $0xb1d290be
+DATA vecmath_exp512<>+188(SB)/4, $0x31b0a147
+DATA vecmath_exp512<>+192(SB)/2, $0x0000
+DATA vecmath_exp512<>+194(SB)/2, $0x0001
+DATA vecmath_exp512<>+196(SB)/2, $0x0003
+DATA vecmath_exp512<>+198(SB)/2, $0x0007
+DATA vecmath_exp512<>+200(SB)/2, $0x000f
+DATA vecmath_exp512<>+202(SB)/2, $0x001f
+DATA vecmath_exp512<>+204(SB)/2, $0x003f
+DATA vecmath_exp512<>+206(SB)/2, $0x007f
+DATA vecmath_exp512<>+208(SB)/2, $0x00ff
+DATA vecmath_exp512<>+210(SB)/2, $0x01ff
+DATA vecmath_exp512<>+212(SB)/2, $0x03ff
+DATA vecmath_exp512<>+214(SB)/2, $0x07ff
+DATA vecmath_exp512<>+216(SB)/2, $0x0fff
+DATA vecmath_exp512<>+218(SB)/2, $0x1fff
+DATA vecmath_exp512<>+220(SB)/2, $0x3fff
+DATA vecmath_exp512<>+222(SB)/2, $0x7fff
+DATA vecmath_exp512<>+224(SB)/2, $0xffff
+GLOBL vecmath_exp512<>(SB), RODATA|NOPTR, $226
+
 // func reparamKLBackwardAVX512(dmu []float32, dlogvar []float32, dz []float32, mu []float32, logvar []float32, eps []float32, beta float32)
 // Requires: AVX, AVX512F
 TEXT ·reparamKLBackwardAVX512(SB), NOSPLIT, $0-148
 	MOVQ         dmu_base+0(FP), AX
-	MOVQ         dlogvar_base+24(FP), DX
-	MOVQ         dz_base+48(FP), BX
-	MOVQ         mu_base+72(FP), SI
-	MOVQ         logvar_base+96(FP), DI
-	MOVQ         eps_base+120(FP), R8
-	MOVQ         dz_len+56(FP), R9
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Z0
-	VBROADCASTSS fusedc_42b20000<>+0(SB), Z1
-	VBROADCASTSS beta+144(FP), Z2
-	VMULPS.BCST  fusedc_3f000000<>+0(SB), Z2, Z3
-	VPXORD       Z4, Z4, Z4
-	XORQ         CX, CX
+	MOVQ         dlogvar_base+24(FP), CX
+	MOVQ         dz_base+48(FP), DX
+	MOVQ         mu_base+72(FP), BX
+	MOVQ         logvar_base+96(FP), SI
+	MOVQ         eps_base+120(FP), DI
+	MOVQ         dz_len+56(FP), R8
+	VBROADCASTSS beta+144(FP), Z0
+	VMULPS.BCST  fusedc_3f000000<>+0(SB), Z0, Z1
+	XORQ         R9, R9
 
 klb512_w64:
-	MOVQ              CX, R10
+	MOVQ              R9, R10
 	ADDQ              $0x40, R10
-	CMPQ              R10, R9
+	CMPQ              R10, R8
 	JA                klb512_w64_done
-	VMOVUPS           (DI)(CX*4), Z5
-	VMOVUPS           64(DI)(CX*4), Z6
-	VMOVUPS           128(DI)(CX*4), Z7
-	VMOVUPS           192(DI)(CX*4), Z8
+	VMOVUPS           (SI)(R9*4), Z2
+	VMOVUPS           64(SI)(R9*4), Z3
+	VMOVUPS           128(SI)(R9*4), Z4
+	VMOVUPS           192(SI)(R9*4), Z5
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z2, Z2
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z3, Z3
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z4, Z4
 	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z6, Z6
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z7
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z8, Z8
-	VMAXPS            Z5, Z0, Z5
-	VMINPS            Z5, Z1, Z5
-	VMAXPS            Z6, Z0, Z6
-	VMINPS            Z6, Z1, Z6
-	VMAXPS            Z7, Z0, Z7
-	VMINPS            Z7, Z1, Z7
-	VMAXPS            Z8, Z0, Z8
-	VMINPS            Z8, Z1, Z8
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z5, Z9
-	VRNDSCALEPS       $0x00, Z9, Z9
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z6, Z10
-	VRNDSCALEPS       $0x00, Z10, Z10
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z7, Z11
-	VRNDSCALEPS       $0x00, Z11, Z11
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z8, Z12
-	VRNDSCALEPS       $0x00, Z12, Z12
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z9, Z5
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z10, Z6
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z11, Z7
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z12, Z8
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z9, Z5
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z10, Z6
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z11, Z7
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z12, Z8
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z13
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z14
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z15
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z16
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z5, Z13
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z6, Z14
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z7, Z15
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z8, Z16
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z5, Z13
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z6, Z14
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z7, Z15
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z8, Z16
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z5, Z13
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z6, Z14
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z7, Z15
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z8, Z16
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z5, Z13
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z6, Z14
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z7, Z15
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z8, Z16
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z13
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z6, Z14
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z15
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z8, Z16
-	VMULPS            Z5, Z5, Z17
-	VFMADD213PS       Z5, Z17, Z13
-	VMULPS            Z6, Z6, Z5
-	VFMADD213PS       Z6, Z5, Z14
-	VMULPS            Z7, Z7, Z5
-	VFMADD213PS       Z7, Z5, Z15
-	VMULPS            Z8, Z8, Z5
-	VFMADD213PS       Z8, Z5, Z16
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z13, Z5
-	VSCALEFPS         Z9, Z5, Z5
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z14, Z6
-	VSCALEFPS         Z10, Z6, Z6
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z15, Z7
-	VSCALEFPS         Z11, Z7, Z7
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z16, Z8
-	VSCALEFPS         Z12, Z8, Z8
-	VCMPPS            $0x00, Z4, Z9, K1
-	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z17
-	VBLENDMPS         Z13, Z17, K1, Z17
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z9
-	VMULPS            Z9, Z17, Z17
-	VCMPPS            $0x00, Z4, Z10, K1
-	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z9
-	VBLENDMPS         Z14, Z9, K1, Z9
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z6, Z10
-	VMULPS            Z10, Z9, Z9
-	VCMPPS            $0x00, Z4, Z11, K1
-	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z10
-	VBLENDMPS         Z15, Z10, K1, Z10
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z11
-	VMULPS            Z11, Z10, Z10
-	VCMPPS            $0x00, Z4, Z12, K1
-	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z11
-	VBLENDMPS         Z16, Z11, K1, Z11
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z12
-	VMULPS            Z12, Z11, Z11
-	VMOVUPS           (BX)(CX*4), Z12
-	VMOVUPS           64(BX)(CX*4), Z13
-	VMOVUPS           128(BX)(CX*4), Z14
-	VMOVUPS           192(BX)(CX*4), Z15
-	VMOVUPS           (R8)(CX*4), Z16
-	VMOVUPS           64(R8)(CX*4), Z18
-	VMOVUPS           128(R8)(CX*4), Z19
-	VMOVUPS           192(R8)(CX*4), Z20
+	VBROADCASTSS      vecmath_exp<>+416(SB), Z6
+	VBROADCASTSS      vecmath_exp<>+448(SB), Z7
+	VMAXPS            Z2, Z6, Z2
+	VMINPS            Z2, Z7, Z2
+	VMAXPS            Z3, Z6, Z3
+	VMINPS            Z3, Z7, Z3
+	VMAXPS            Z4, Z6, Z4
+	VMINPS            Z4, Z7, Z4
+	VMAXPS            Z5, Z6, Z5
+	VMINPS            Z5, Z7, Z5
+	VMULPS.BCST       vecmath_expm1<>+0(SB), Z2, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VMULPS.BCST       vecmath_expm1<>+0(SB), Z3, Z7
+	VRNDSCALEPS       $0x00, Z7, Z7
+	VMULPS.BCST       vecmath_expm1<>+0(SB), Z4, Z14
+	VRNDSCALEPS       $0x00, Z14, Z14
+	VMULPS.BCST       vecmath_expm1<>+0(SB), Z5, Z15
+	VRNDSCALEPS       $0x00, Z15, Z15
+	VFNMADD231PS.BCST vecmath_expm1<>+32(SB), Z6, Z2
+	VFNMADD231PS.BCST vecmath_expm1<>+32(SB), Z7, Z3
+	VFNMADD231PS.BCST vecmath_expm1<>+32(SB), Z14, Z4
+	VFNMADD231PS.BCST vecmath_expm1<>+32(SB), Z15, Z5
+	VFNMADD231PS.BCST vecmath_expm1<>+64(SB), Z6, Z2
+	VFNMADD231PS.BCST vecmath_expm1<>+64(SB), Z7, Z3
+	VFNMADD231PS.BCST vecmath_expm1<>+64(SB), Z14, Z4
+	VFNMADD231PS.BCST vecmath_expm1<>+64(SB), Z15, Z5
+	VBROADCASTSS      vecmath_expm1<>+288(SB), Z16
+	VBROADCASTSS      vecmath_expm1<>+288(SB), Z17
+	VBROADCASTSS      vecmath_expm1<>+288(SB), Z18
+	VBROADCASTSS      vecmath_expm1<>+288(SB), Z19
+	VFMADD213PS.BCST  vecmath_expm1<>+256(SB), Z2, Z16
+	VFMADD213PS.BCST  vecmath_expm1<>+256(SB), Z3, Z17
+	VFMADD213PS.BCST  vecmath_expm1<>+256(SB), Z4, Z18
+	VFMADD213PS.BCST  vecmath_expm1<>+256(SB), Z5, Z19
+	VFMADD213PS.BCST  vecmath_expm1<>+224(SB), Z2, Z16
+	VFMADD213PS.BCST  vecmath_expm1<>+224(SB), Z3, Z17
+	VFMADD213PS.BCST  vecmath_expm1<>+224(SB), Z4, Z18
+	VFMADD213PS.BCST  vecmath_expm1<>+224(SB), Z5, Z19
+	VFMADD213PS.BCST  vecmath_expm1<>+192(SB), Z2, Z16
+	VFMADD213PS.BCST  vecmath_expm1<>+192(SB), Z3, Z17
+	VFMADD213PS.BCST  vecmath_expm1<>+192(SB), Z4, Z18
+	VFMADD213PS.BCST  vecmath_expm1<>+192(SB), Z5, Z19
+	VFMADD213PS.BCST  vecmath_expm1<>+160(SB), Z2, Z16
+	VFMADD213PS.BCST  vecmath_expm1<>+160(SB), Z3, Z17
+	VFMADD213PS.BCST  vecmath_expm1<>+160(SB), Z4, Z18
+	VFMADD213PS.BCST  vecmath_expm1<>+160(SB), Z5, Z19
+	VFMADD213PS.BCST  vecmath_expm1<>+128(SB), Z2, Z16
+	VFMADD213PS.BCST  vecmath_expm1<>+128(SB), Z3, Z17
+	VFMADD213PS.BCST  vecmath_expm1<>+128(SB), Z4, Z18
+	VFMADD213PS.BCST  vecmath_expm1<>+128(SB), Z5, Z19
+	VMULPS            Z2, Z2, Z20
+	VFMADD213PS       Z2, Z20, Z16
+	VMULPS            Z3, Z3, Z2
+	VFMADD213PS       Z3, Z2, Z17
+	VMULPS            Z4, Z4, Z2
+	VFMADD213PS       Z4, Z2, Z18
+	VMULPS            Z5, Z5, Z2
+	VFMADD213PS       Z5, Z2, Z19
+	VADDPS.BCST       vecmath_exp<>+224(SB), Z16, Z2
+	VSCALEFPS         Z6, Z2, Z2
+	VPXORD            Z8, Z8, Z8
+	VCMPPS            $0x00, Z8, Z6, K1
+	VSUBPS.BCST       vecmath_exp<>+224(SB), Z2, Z8
+	VBLENDMPS         Z16, Z8, K1, Z8
+	VADDPS.BCST       vecmath_exp<>+224(SB), Z17, Z3
+	VSCALEFPS         Z7, Z3, Z3
+	VPXORD            Z9, Z9, Z9
+	VCMPPS            $0x00, Z9, Z7, K1
+	VSUBPS.BCST       vecmath_exp<>+224(SB), Z3, Z9
+	VBLENDMPS         Z17, Z9, K1, Z9
+	VADDPS.BCST       vecmath_exp<>+224(SB), Z18, Z4
+	VSCALEFPS         Z14, Z4, Z4
+	VPXORD            Z10, Z10, Z10
+	VCMPPS            $0x00, Z10, Z14, K1
+	VSUBPS.BCST       vecmath_exp<>+224(SB), Z4, Z10
+	VBLENDMPS         Z18, Z10, K1, Z10
+	VADDPS.BCST       vecmath_exp<>+224(SB), Z19, Z5
+	VSCALEFPS         Z15, Z5, Z5
+	VPXORD            Z11, Z11, Z11
+	VCMPPS            $0x00, Z11, Z15, K1
+	VSUBPS.BCST       vecmath_exp<>+224(SB), Z5, Z11
+	VBLENDMPS         Z19, Z11, K1, Z11
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z2, Z6
+	VMULPS            Z6, Z8, Z8
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z3, Z6
+	VMULPS            Z6, Z9, Z9
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z4, Z6
+	VMULPS            Z6, Z10, Z10
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z6
+	VMULPS            Z6, Z11, Z11
+	VMOVUPS           (DX)(R9*4), Z6
+	VMOVUPS           64(DX)(R9*4), Z7
+	VMOVUPS           128(DX)(R9*4), Z14
+	VMOVUPS           192(DX)(R9*4), Z15
+	VMOVUPS           (DI)(R9*4), Z16
+	VMOVUPS           64(DI)(R9*4), Z17
+	VMOVUPS           128(DI)(R9*4), Z18
+	VMOVUPS           192(DI)(R9*4), Z19
 	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z16, Z16
-	VMULPS            Z12, Z16, Z16
-	VMULPS            Z5, Z16, Z16
-	VFMADD231PS       Z3, Z17, Z16
+	VMULPS            Z6, Z16, Z16
+	VMULPS            Z2, Z16, Z16
+	VFMADD231PS       Z1, Z8, Z16
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z17, Z17
+	VMULPS            Z7, Z17, Z17
+	VMULPS            Z3, Z17, Z17
+	VFMADD231PS       Z1, Z9, Z17
 	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z18, Z18
-	VMULPS            Z13, Z18, Z18
-	VMULPS            Z6, Z18, Z18
-	VFMADD231PS       Z3, Z9, Z18
+	VMULPS            Z14, Z18, Z18
+	VMULPS            Z4, Z18, Z18
+	VFMADD231PS       Z1, Z10, Z18
 	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z19, Z19
-	VMULPS            Z14, Z19, Z19
-	VMULPS            Z7, Z19, Z19
-	VFMADD231PS       Z3, Z10, Z19
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z20, Z20
-	VMULPS            Z15, Z20, Z20
-	VMULPS            Z8, Z20, Z20
-	VFMADD231PS       Z3, Z11, Z20
-	VMOVUPS           (SI)(CX*4), Z5
-	VMOVUPS           64(SI)(CX*4), Z6
-	VMOVUPS           128(SI)(CX*4), Z7
-	VMOVUPS           192(SI)(CX*4), Z8
-	VFMADD213PS       Z12, Z2, Z5
-	VFMADD213PS       Z13, Z2, Z6
-	VFMADD213PS       Z14, Z2, Z7
-	VFMADD213PS       Z15, Z2, Z8
-	VMOVUPS           Z5, (AX)(CX*4)
-	VMOVUPS           Z6, 64(AX)(CX*4)
-	VMOVUPS           Z7, 128(AX)(CX*4)
-	VMOVUPS           Z8, 192(AX)(CX*4)
-	VMOVUPS           Z16, (DX)(CX*4)
-	VMOVUPS           Z18, 64(DX)(CX*4)
-	VMOVUPS           Z19, 128(DX)(CX*4)
-	VMOVUPS           Z20, 192(DX)(CX*4)
-	MOVQ              R10, CX
+	VMULPS            Z15, Z19, Z19
+	VMULPS            Z5, Z19, Z19
+	VFMADD231PS       Z1, Z11, Z19
+	VMOVUPS           (BX)(R9*4), Z2
+	VMOVUPS           64(BX)(R9*4), Z3
+	VMOVUPS           128(BX)(R9*4), Z4
+	VMOVUPS           192(BX)(R9*4), Z5
+	VFMADD213PS       Z6, Z0, Z2
+	VFMADD213PS       Z7, Z0, Z3
+	VFMADD213PS       Z14, Z0, Z4
+	VFMADD213PS       Z15, Z0, Z5
+	VMOVUPS           Z2, (AX)(R9*4)
+	VMOVUPS           Z3, 64(AX)(R9*4)
+	VMOVUPS           Z4, 128(AX)(R9*4)
+	VMOVUPS           Z5, 192(AX)(R9*4)
+	VMOVUPS           Z16, (CX)(R9*4)
+	VMOVUPS           Z17, 64(CX)(R9*4)
+	VMOVUPS           Z18, 128(CX)(R9*4)
+	VMOVUPS           Z19, 192(CX)(R9*4)
+	MOVQ              R10, R9
 	JMP               klb512_w64
 
 klb512_w64_done:
 klb512_w16:
-	MOVQ              CX, R10
+	MOVQ              R9, R10
 	ADDQ              $0x10, R10
-	CMPQ              R10, R9
+	CMPQ              R10, R8
 	JA                klb512_w16_done
-	VMOVUPS           (DI)(CX*4), Z5
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
-	VMAXPS            Z5, Z0, Z5
-	VMINPS            Z5, Z1, Z5
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z5, Z6
-	VRNDSCALEPS       $0x00, Z6, Z6
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z5
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z5
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z7
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z5, Z7
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z5, Z7
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z5, Z7
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z5, Z7
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z5, Z7
-	VMULPS            Z5, Z5, Z8
-	VFMADD213PS       Z5, Z8, Z7
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z5
-	VSCALEFPS         Z6, Z5, Z5
-	VCMPPS            $0x00, Z4, Z6, K1
-	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z8
-	VBLENDMPS         Z7, Z8, K1, Z8
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z6
-	VMULPS            Z6, Z8, Z8
-	VMOVUPS           (BX)(CX*4), Z6
-	VMOVUPS           (R8)(CX*4), Z7
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z7, Z7
-	VMULPS            Z6, Z7, Z7
-	VMULPS            Z5, Z7, Z7
-	VFMADD231PS       Z3, Z8, Z7
-	VMOVUPS           (SI)(CX*4), Z5
-	VFMADD213PS       Z6, Z2, Z5
-	VMOVUPS           Z5, (AX)(CX*4)
-	VMOVUPS           Z7, (DX)(CX*4)
-	MOVQ              R10, CX
+	VMOVUPS           (SI)(R9*4), Z2
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z2, Z2
+	VBROADCASTSS      vecmath_exp<>+416(SB), Z3
+	VBROADCASTSS      vecmath_exp<>+448(SB), Z4
+	VMAXPS            Z2, Z3, Z2
+	VMINPS            Z2, Z4, Z2
+	VMULPS.BCST       vecmath_expm1<>+0(SB), Z2, Z3
+	VRNDSCALEPS       $0x00, Z3, Z3
+	VFNMADD231PS.BCST vecmath_expm1<>+32(SB), Z3, Z2
+	VFNMADD231PS.BCST vecmath_expm1<>+64(SB), Z3, Z2
+	VBROADCASTSS      vecmath_expm1<>+288(SB), Z4
+	VFMADD213PS.BCST  vecmath_expm1<>+256(SB), Z2, Z4
+	VFMADD213PS.BCST  vecmath_expm1<>+224(SB), Z2, Z4
+	VFMADD213PS.BCST  vecmath_expm1<>+192(SB), Z2, Z4
+	VFMADD213PS.BCST  vecmath_expm1<>+160(SB), Z2, Z4
+	VFMADD213PS.BCST  vecmath_expm1<>+128(SB), Z2, Z4
+	VMULPS            Z2, Z2, Z5
+	VFMADD213PS       Z2, Z5, Z4
+	VADDPS.BCST       vecmath_exp<>+224(SB), Z4, Z2
+	VSCALEFPS         Z3, Z2, Z2
+	VPXORD            Z12, Z12, Z12
+	VCMPPS            $0x00, Z12, Z3, K1
+	VSUBPS.BCST       vecmath_exp<>+224(SB), Z2, Z12
+	VBLENDMPS         Z4, Z12, K1, Z12
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z2, Z3
+	VMULPS            Z3, Z12, Z12
+	VMOVUPS           (DX)(R9*4), Z3
+	VMOVUPS           (DI)(R9*4), Z4
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z4, Z4
+	VMULPS            Z3, Z4, Z4
+	VMULPS            Z2, Z4, Z4
+	VFMADD231PS       Z1, Z12, Z4
+	VMOVUPS           (BX)(R9*4), Z2
+	VFMADD213PS       Z3, Z0, Z2
+	VMOVUPS           Z2, (AX)(R9*4)
+	VMOVUPS           Z4, (CX)(R9*4)
+	MOVQ              R10, R9
 	JMP               klb512_w16
 
 klb512_w16_done:
-	MOVQ              R9, R10
-	ANDQ              $0x0f, R10
+	MOVQ              R8, R9
+	ANDQ              $0x0f, R9
 	JZ                klb512_tail_done
-	MOVQ              R10, CX
-	MOVQ              $0x0000000000000001, R11
-	SHLQ              CL, R11
-	DECQ              R11
-	KMOVW             R11, K1
-	MOVQ              R9, CX
-	SUBQ              R10, CX
-	VMOVUPS.Z         (DI)(CX*4), K1, Z5
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
-	VMAXPS            Z5, Z0, Z0
-	VMINPS            Z0, Z1, Z0
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z0, Z1
-	VRNDSCALEPS       $0x00, Z1, Z1
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z1, Z0
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z1, Z0
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z5
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z0, Z5
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z0, Z5
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z0, Z5
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z0, Z5
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z0, Z5
-	VMULPS            Z0, Z0, Z6
-	VFMADD213PS       Z0, Z6, Z5
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z5, Z0
-	VSCALEFPS         Z1, Z0, Z0
-	VCMPPS            $0x00, Z4, Z1, K2
-	VSUBPS.BCST       fusedc_3f800000<>+0(SB), Z0, Z4
-	VBLENDMPS         Z5, Z4, K2, Z4
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z0, Z1
-	VMULPS            Z1, Z4, Z4
-	VMOVUPS.Z         (BX)(CX*4), K1, Z1
-	VMOVUPS.Z         (R8)(CX*4), K1, Z5
-	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z5, Z5
-	VMULPS            Z1, Z5, Z5
-	VMULPS            Z0, Z5, Z5
-	VFMADD231PS       Z3, Z4, Z5
-	VMOVUPS.Z         (SI)(CX*4), K1, Z0
-	VFMADD213PS       Z1, Z2, Z0
-	VMOVUPS           Z0, K1, (AX)(CX*4)
-	VMOVUPS           Z5, K1, (DX)(CX*4)
+	LEAQ              vecmath_exp512<>+192(SB), R10
+	KMOVW             (R10)(R9*2), K1
+	SUBQ              R9, R8
+	VMOVUPS.Z         (SI)(R8*4), K1, Z2
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z2, Z2
+	VBROADCASTSS      vecmath_exp<>+416(SB), Z3
+	VBROADCASTSS      vecmath_exp<>+448(SB), Z4
+	VMAXPS            Z2, Z3, Z2
+	VMINPS            Z2, Z4, Z2
+	VMULPS.BCST       vecmath_expm1<>+0(SB), Z2, Z3
+	VRNDSCALEPS       $0x00, Z3, Z3
+	VFNMADD231PS.BCST vecmath_expm1<>+32(SB), Z3, Z2
+	VFNMADD231PS.BCST vecmath_expm1<>+64(SB), Z3, Z2
+	VBROADCASTSS      vecmath_expm1<>+288(SB), Z4
+	VFMADD213PS.BCST  vecmath_expm1<>+256(SB), Z2, Z4
+	VFMADD213PS.BCST  vecmath_expm1<>+224(SB), Z2, Z4
+	VFMADD213PS.BCST  vecmath_expm1<>+192(SB), Z2, Z4
+	VFMADD213PS.BCST  vecmath_expm1<>+160(SB), Z2, Z4
+	VFMADD213PS.BCST  vecmath_expm1<>+128(SB), Z2, Z4
+	VMULPS            Z2, Z2, Z5
+	VFMADD213PS       Z2, Z5, Z4
+	VADDPS.BCST       vecmath_exp<>+224(SB), Z4, Z2
+	VSCALEFPS         Z3, Z2, Z2
+	VPXORD            Z13, Z13, Z13
+	VCMPPS            $0x00, Z13, Z3, K2
+	VSUBPS.BCST       vecmath_exp<>+224(SB), Z2, Z13
+	VBLENDMPS         Z4, Z13, K2, Z13
+	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z2, Z3
+	VMULPS            Z3, Z13, Z13
+	VMOVUPS.Z         (DX)(R8*4), K1, Z3
+	VMOVUPS.Z         (DI)(R8*4), K1, Z4
+	VMULPS.BCST       fusedc_3f000000<>+0(SB), Z4, Z4
+	VMULPS            Z3, Z4, Z4
+	VMULPS            Z2, Z4, Z4
+	VFMADD231PS       Z1, Z13, Z4
+	VMOVUPS.Z         (BX)(R8*4), K1, Z1
+	VFMADD213PS       Z3, Z0, Z1
+	VMOVUPS           Z1, K1, (AX)(R8*4)
+	VMOVUPS           Z4, K1, (CX)(R8*4)
 
 klb512_tail_done:
 	VZEROUPPER
@@ -2665,308 +2694,280 @@ klb512_tail_done:
 // Requires: AVX, AVX512F, SSE2
 TEXT ·bceWithLogitsAVX512(SB), NOSPLIT, $0-88
 	MOVQ         dlogits_base+0(FP), AX
-	MOVQ         logits_base+24(FP), DX
-	MOVQ         target_base+48(FP), BX
-	MOVQ         logits_len+32(FP), SI
-	VBROADCASTSS fusedc_c2d00000<>+0(SB), Z0
-	VBROADCASTSS scale+72(FP), Z1
-	VBROADCASTSS fusedc_3f800000<>+0(SB), Z2
-	VPXORQ       Z3, Z3, Z3
-	VPXORQ       Z4, Z4, Z4
-	XORQ         CX, CX
+	MOVQ         logits_base+24(FP), CX
+	MOVQ         target_base+48(FP), DX
+	MOVQ         logits_len+32(FP), BX
+	VBROADCASTSS vecmath_exp512<>+0(SB), Z0
+	VBROADCASTSS vecmath_exp512<>+4(SB), Z1
+	VBROADCASTSS vecmath_exp512<>+8(SB), Z2
+	VBROADCASTSS vecmath_exp512<>+12(SB), Z3
+	VBROADCASTSS vecmath_exp512<>+16(SB), Z4
+	VBROADCASTSS vecmath_exp512<>+20(SB), Z5
+	VBROADCASTSS vecmath_exp512<>+24(SB), Z6
+	VBROADCASTSS vecmath_exp512<>+28(SB), Z7
+	VBROADCASTSS vecmath_exp512<>+32(SB), Z8
+	VBROADCASTSS vecmath_exp512<>+36(SB), Z9
+	VMOVUPS      vecmath_exp512<>+64(SB), Z10
+	VMOVUPS      vecmath_exp512<>+128(SB), Z11
+	VPXORQ       Z12, Z12, Z12
+	VPXORQ       Z13, Z13, Z13
+	XORQ         SI, SI
 
-bce512_w64:
-	MOVQ              CX, DI
-	ADDQ              $0x40, DI
-	CMPQ              DI, SI
-	JA                bce512_w64_done
-	VMOVUPS           (DX)(CX*4), Z5
-	VMOVUPS           64(DX)(CX*4), Z6
-	VMOVUPS           128(DX)(CX*4), Z7
-	VMOVUPS           192(DX)(CX*4), Z8
-	VPORD.BCST        fusedc_80000000<>+0(SB), Z5, Z9
-	VPORD.BCST        fusedc_80000000<>+0(SB), Z6, Z10
-	VPORD.BCST        fusedc_80000000<>+0(SB), Z7, Z11
-	VPORD.BCST        fusedc_80000000<>+0(SB), Z8, Z12
-	VMAXPS            Z9, Z0, Z13
-	VMAXPS            Z10, Z0, Z14
-	VMAXPS            Z11, Z0, Z15
-	VMAXPS            Z12, Z0, Z16
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z13, Z18
-	VRNDSCALEPS       $0x00, Z18, Z18
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z14, Z12
-	VRNDSCALEPS       $0x00, Z12, Z12
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z15, Z10
-	VRNDSCALEPS       $0x00, Z10, Z10
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z16, Z9
-	VRNDSCALEPS       $0x00, Z9, Z9
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z18, Z13
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z12, Z14
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z10, Z15
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z9, Z16
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z18, Z13
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z12, Z14
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z10, Z15
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z9, Z16
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z17
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z20
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z19
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z11
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z13, Z17
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z14, Z20
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z15, Z19
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z16, Z11
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z13, Z17
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z14, Z20
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z15, Z19
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z16, Z11
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z13, Z17
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z14, Z20
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z15, Z19
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z16, Z11
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z13, Z17
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z14, Z20
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z15, Z19
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z16, Z11
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z13, Z17
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z14, Z20
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z15, Z19
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z16, Z11
-	VMULPS            Z13, Z13, Z21
-	VFMADD213PS       Z13, Z21, Z17
-	VMULPS            Z14, Z14, Z13
-	VFMADD213PS       Z14, Z13, Z20
-	VMULPS            Z15, Z15, Z13
-	VFMADD213PS       Z15, Z13, Z19
-	VMULPS            Z16, Z16, Z13
-	VFMADD213PS       Z16, Z13, Z11
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z17, Z17
-	VSCALEFPS         Z18, Z17, Z17
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z20, Z18
-	VSCALEFPS         Z12, Z18, Z18
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z19, Z19
-	VSCALEFPS         Z10, Z19, Z19
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z11, Z20
-	VSCALEFPS         Z9, Z20, Z20
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z17, Z9
-	VDIVPS            Z9, Z17, Z9
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z18, Z10
-	VDIVPS            Z10, Z18, Z10
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z19, Z11
-	VDIVPS            Z11, Z19, Z11
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z20, Z12
-	VDIVPS            Z12, Z20, Z12
-	VMOVUPS           (BX)(CX*4), Z21
-	VMOVUPS           64(BX)(CX*4), Z22
-	VMOVUPS           128(BX)(CX*4), Z23
-	VMOVUPS           192(BX)(CX*4), Z24
-	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z5, K1
-	VSUBPS            Z21, Z2, Z13
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z21, K1, Z13
-	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z6, K2
-	VSUBPS            Z22, Z2, Z14
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z22, K2, Z14
-	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z7, K3
-	VSUBPS            Z23, Z2, Z15
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z23, K3, Z15
-	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z8, K4
-	VSUBPS            Z24, Z2, Z16
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z24, K4, Z16
-	VSUBPS            Z9, Z13, Z21
-	VADDPS            Z9, Z13, K1, Z21
-	VMULPS            Z1, Z21, Z21
-	VSUBPS            Z10, Z14, Z22
-	VADDPS            Z10, Z14, K2, Z22
-	VMULPS            Z1, Z22, Z22
-	VSUBPS            Z11, Z15, Z23
-	VADDPS            Z11, Z15, K3, Z23
-	VMULPS            Z1, Z23, Z23
-	VSUBPS            Z12, Z16, Z24
-	VADDPS            Z12, Z16, K4, Z24
-	VMULPS            Z1, Z24, Z24
-	VMOVUPS           Z21, (AX)(CX*4)
-	VMOVUPS           Z22, 64(AX)(CX*4)
-	VMOVUPS           Z23, 128(AX)(CX*4)
-	VMOVUPS           Z24, 192(AX)(CX*4)
-	VADDPS.BCST       fusedc_40000000<>+0(SB), Z17, Z9
-	VDIVPS            Z9, Z17, Z9
-	VMULPS            Z9, Z9, Z21
-	VADDPS.BCST       fusedc_40000000<>+0(SB), Z18, Z10
-	VDIVPS            Z10, Z18, Z10
-	VMULPS            Z10, Z10, Z22
-	VADDPS.BCST       fusedc_40000000<>+0(SB), Z19, Z11
-	VDIVPS            Z11, Z19, Z11
-	VMULPS            Z11, Z11, Z23
-	VADDPS.BCST       fusedc_40000000<>+0(SB), Z20, Z12
-	VDIVPS            Z12, Z20, Z12
-	VMULPS            Z12, Z12, Z24
-	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z17
-	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z18
-	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z19
-	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z20
-	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z21, Z17
-	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z22, Z18
-	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z23, Z19
-	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z24, Z20
-	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z21, Z17
-	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z22, Z18
-	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z23, Z19
-	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z24, Z20
-	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z21, Z17
-	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z22, Z18
-	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z23, Z19
-	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z24, Z20
-	VADDPS            Z9, Z9, Z9
-	VMULPS            Z9, Z21, Z21
-	VFMADD213PS       Z9, Z21, Z17
-	VFMADD231PS       Z5, Z13, Z17
-	VEXTRACTF64X4     $0x01, Z17, Y5
-	VCVTPS2PD         Y17, Z9
-	VCVTPS2PD         Y5, Z5
-	VADDPD            Z9, Z3, Z3
-	VADDPD            Z5, Z4, Z4
-	VADDPS            Z10, Z10, Z10
-	VMULPS            Z10, Z22, Z22
-	VFMADD213PS       Z10, Z22, Z18
-	VFMADD231PS       Z6, Z14, Z18
-	VEXTRACTF64X4     $0x01, Z18, Y5
-	VCVTPS2PD         Y18, Z6
-	VCVTPS2PD         Y5, Z5
-	VADDPD            Z6, Z3, Z3
-	VADDPD            Z5, Z4, Z4
-	VADDPS            Z11, Z11, Z11
-	VMULPS            Z11, Z23, Z23
-	VFMADD213PS       Z11, Z23, Z19
-	VFMADD231PS       Z7, Z15, Z19
-	VEXTRACTF64X4     $0x01, Z19, Y5
-	VCVTPS2PD         Y19, Z6
-	VCVTPS2PD         Y5, Z5
-	VADDPD            Z6, Z3, Z3
-	VADDPD            Z5, Z4, Z4
-	VADDPS            Z12, Z12, Z12
-	VMULPS            Z12, Z24, Z24
-	VFMADD213PS       Z12, Z24, Z20
-	VFMADD231PS       Z8, Z16, Z20
-	VEXTRACTF64X4     $0x01, Z20, Y5
-	VCVTPS2PD         Y20, Z6
-	VCVTPS2PD         Y5, Z5
-	VADDPD            Z6, Z3, Z3
-	VADDPD            Z5, Z4, Z4
-	MOVQ              DI, CX
-	JMP               bce512_w64
+bce512_w48:
+	MOVQ             SI, DI
+	ADDQ             $0x30, DI
+	CMPQ             DI, BX
+	JA               bce512_w48_done
+	VMOVUPS          (CX)(SI*4), Z14
+	VMOVUPS          64(CX)(SI*4), Z15
+	VMOVUPS          128(CX)(SI*4), Z16
+	VPORD.BCST       fusedc_80000000<>+0(SB), Z14, Z17
+	VPORD.BCST       fusedc_80000000<>+0(SB), Z15, Z18
+	VPORD.BCST       fusedc_80000000<>+0(SB), Z16, Z19
+	VMAXPS           Z17, Z8, Z17
+	VMINPS           Z17, Z9, Z17
+	VMAXPS           Z18, Z8, Z18
+	VMINPS           Z18, Z9, Z18
+	VMOVAPS          Z0, Z20
+	VFMADD231PS      Z1, Z17, Z20
+	VMOVAPS          Z0, Z21
+	VFMADD231PS      Z1, Z18, Z21
+	VSUBPS           Z0, Z20, Z22
+	VSUBPS           Z0, Z21, Z23
+	VFNMADD231PS     Z2, Z22, Z17
+	VFNMADD231PS     Z2, Z23, Z18
+	VFNMADD231PS     Z3, Z22, Z17
+	VFNMADD231PS     Z3, Z23, Z18
+	VMOVAPS          Z4, Z24
+	VFMADD213PS      Z5, Z17, Z24
+	VMOVAPS          Z4, Z25
+	VFMADD213PS      Z5, Z18, Z25
+	VFMADD213PS      Z6, Z17, Z24
+	VFMADD213PS      Z6, Z18, Z25
+	VPERMPS          Z11, Z20, Z26
+	VFMADD231PS      Z24, Z17, Z26
+	VPERMPS          Z11, Z21, Z24
+	VFMADD231PS      Z25, Z18, Z24
+	VPERMPS          Z10, Z20, Z17
+	VFMADD213PS      Z17, Z17, Z26
+	VPERMPS          Z10, Z21, Z18
+	VFMADD213PS      Z18, Z18, Z24
+	VMULPS           Z7, Z22, Z22
+	VSCALEFPS        Z22, Z26, Z17
+	VMULPS           Z7, Z23, Z23
+	VSCALEFPS        Z23, Z24, Z18
+	VMAXPS           Z19, Z8, Z19
+	VMINPS           Z19, Z9, Z19
+	VMOVAPS          Z0, Z20
+	VFMADD231PS      Z1, Z19, Z20
+	VSUBPS           Z0, Z20, Z21
+	VFNMADD231PS     Z2, Z21, Z19
+	VFNMADD231PS     Z3, Z21, Z19
+	VMOVAPS          Z4, Z22
+	VFMADD213PS      Z5, Z19, Z22
+	VFMADD213PS      Z6, Z19, Z22
+	VPERMPS          Z11, Z20, Z23
+	VFMADD231PS      Z22, Z19, Z23
+	VPERMPS          Z10, Z20, Z19
+	VFMADD213PS      Z19, Z19, Z23
+	VMULPS           Z7, Z21, Z21
+	VSCALEFPS        Z21, Z23, Z19
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z17, Z20
+	VDIVPS           Z20, Z17, Z20
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z18, Z21
+	VDIVPS           Z21, Z18, Z21
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z19, Z22
+	VDIVPS           Z22, Z19, Z22
+	VMOVUPS          (DX)(SI*4), Z23
+	VMOVUPS          64(DX)(SI*4), Z24
+	VMOVUPS          128(DX)(SI*4), Z25
+	VPTESTMD.BCST    fusedc_80000000<>+0(SB), Z14, K1
+	VBROADCASTSS     fusedc_3f800000<>+0(SB), Z26
+	VSUBPS           Z23, Z26, Z26
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z23, K1, Z26
+	VPTESTMD.BCST    fusedc_80000000<>+0(SB), Z15, K2
+	VBROADCASTSS     fusedc_3f800000<>+0(SB), Z27
+	VSUBPS           Z24, Z27, Z27
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z24, K2, Z27
+	VPTESTMD.BCST    fusedc_80000000<>+0(SB), Z16, K3
+	VBROADCASTSS     fusedc_3f800000<>+0(SB), Z28
+	VSUBPS           Z25, Z28, Z28
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z25, K3, Z28
+	VSUBPS           Z20, Z26, Z23
+	VADDPS           Z20, Z26, K1, Z23
+	VMULPS.BCST      scale+72(FP), Z23, Z23
+	VSUBPS           Z21, Z27, Z24
+	VADDPS           Z21, Z27, K2, Z24
+	VMULPS.BCST      scale+72(FP), Z24, Z24
+	VSUBPS           Z22, Z28, Z25
+	VADDPS           Z22, Z28, K3, Z25
+	VMULPS.BCST      scale+72(FP), Z25, Z25
+	VMOVUPS          Z23, (AX)(SI*4)
+	VMOVUPS          Z24, 64(AX)(SI*4)
+	VMOVUPS          Z25, 128(AX)(SI*4)
+	VADDPS.BCST      vecmath_log1p<>+0(SB), Z17, Z20
+	VDIVPS           Z20, Z17, Z20
+	VMULPS           Z20, Z20, Z17
+	VADDPS.BCST      vecmath_log1p<>+0(SB), Z18, Z21
+	VDIVPS           Z21, Z18, Z21
+	VMULPS           Z21, Z21, Z18
+	VADDPS.BCST      vecmath_log1p<>+0(SB), Z19, Z22
+	VDIVPS           Z22, Z19, Z22
+	VMULPS           Z22, Z22, Z19
+	VBROADCASTSS     vecmath_log1p<>+128(SB), Z23
+	VBROADCASTSS     vecmath_log1p<>+128(SB), Z24
+	VBROADCASTSS     vecmath_log1p<>+128(SB), Z25
+	VFMADD213PS.BCST vecmath_log1p<>+96(SB), Z17, Z23
+	VFMADD213PS.BCST vecmath_log1p<>+96(SB), Z18, Z24
+	VFMADD213PS.BCST vecmath_log1p<>+96(SB), Z19, Z25
+	VFMADD213PS.BCST vecmath_log1p<>+64(SB), Z17, Z23
+	VFMADD213PS.BCST vecmath_log1p<>+64(SB), Z18, Z24
+	VFMADD213PS.BCST vecmath_log1p<>+64(SB), Z19, Z25
+	VFMADD213PS.BCST vecmath_log1p<>+32(SB), Z17, Z23
+	VFMADD213PS.BCST vecmath_log1p<>+32(SB), Z18, Z24
+	VFMADD213PS.BCST vecmath_log1p<>+32(SB), Z19, Z25
+	VADDPS           Z20, Z20, Z20
+	VMULPS           Z20, Z17, Z17
+	VFMADD213PS      Z20, Z17, Z23
+	VADDPS           Z21, Z21, Z21
+	VMULPS           Z21, Z18, Z18
+	VFMADD213PS      Z21, Z18, Z24
+	VADDPS           Z22, Z22, Z22
+	VMULPS           Z22, Z19, Z19
+	VFMADD213PS      Z22, Z19, Z25
+	VFMADD231PS      Z14, Z26, Z23
+	VEXTRACTF64X4    $0x01, Z23, Y14
+	VCVTPS2PD        Y23, Z17
+	VCVTPS2PD        Y14, Z14
+	VADDPD           Z17, Z12, Z12
+	VADDPD           Z14, Z13, Z13
+	VFMADD231PS      Z15, Z27, Z24
+	VEXTRACTF64X4    $0x01, Z24, Y14
+	VCVTPS2PD        Y24, Z15
+	VCVTPS2PD        Y14, Z14
+	VADDPD           Z15, Z12, Z12
+	VADDPD           Z14, Z13, Z13
+	VFMADD231PS      Z16, Z28, Z25
+	VEXTRACTF64X4    $0x01, Z25, Y14
+	VCVTPS2PD        Y25, Z15
+	VCVTPS2PD        Y14, Z14
+	VADDPD           Z15, Z12, Z12
+	VADDPD           Z14, Z13, Z13
+	MOVQ             DI, SI
+	JMP              bce512_w48
 
-bce512_w64_done:
+bce512_w48_done:
 bce512_w16:
-	MOVQ              CX, DI
-	ADDQ              $0x10, DI
-	CMPQ              DI, SI
-	JA                bce512_w16_done
-	VMOVUPS           (DX)(CX*4), Z5
-	VPORD.BCST        fusedc_80000000<>+0(SB), Z5, Z6
-	VMAXPS            Z6, Z0, Z7
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z7, Z6
-	VRNDSCALEPS       $0x00, Z6, Z6
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z7
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z7
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z8
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z7, Z8
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z7, Z8
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z7, Z8
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z7, Z8
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z7, Z8
-	VMULPS            Z7, Z7, Z9
-	VFMADD213PS       Z7, Z9, Z8
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z8
-	VSCALEFPS         Z6, Z8, Z8
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z8, Z6
-	VDIVPS            Z6, Z8, Z6
-	VMOVUPS           (BX)(CX*4), Z9
-	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z5, K1
-	VSUBPS            Z9, Z2, Z7
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z9, K1, Z7
-	VSUBPS            Z6, Z7, Z9
-	VADDPS            Z6, Z7, K1, Z9
-	VMULPS            Z1, Z9, Z9
-	VMOVUPS           Z9, (AX)(CX*4)
-	VADDPS.BCST       fusedc_40000000<>+0(SB), Z8, Z6
-	VDIVPS            Z6, Z8, Z6
-	VMULPS            Z6, Z6, Z9
-	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z8
-	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z9, Z8
-	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z9, Z8
-	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z9, Z8
-	VADDPS            Z6, Z6, Z6
-	VMULPS            Z6, Z9, Z9
-	VFMADD213PS       Z6, Z9, Z8
-	VFMADD231PS       Z5, Z7, Z8
-	VEXTRACTF64X4     $0x01, Z8, Y5
-	VCVTPS2PD         Y8, Z6
-	VCVTPS2PD         Y5, Z5
-	VADDPD            Z6, Z3, Z3
-	VADDPD            Z5, Z4, Z4
-	MOVQ              DI, CX
-	JMP               bce512_w16
+	MOVQ             SI, DI
+	ADDQ             $0x10, DI
+	CMPQ             DI, BX
+	JA               bce512_w16_done
+	VMOVUPS          (CX)(SI*4), Z14
+	VPORD.BCST       fusedc_80000000<>+0(SB), Z14, Z15
+	VMAXPS           Z15, Z8, Z15
+	VMINPS           Z15, Z9, Z15
+	VMOVAPS          Z0, Z16
+	VFMADD231PS      Z1, Z15, Z16
+	VSUBPS           Z0, Z16, Z17
+	VFNMADD231PS     Z2, Z17, Z15
+	VFNMADD231PS     Z3, Z17, Z15
+	VMOVAPS          Z4, Z18
+	VFMADD213PS      Z5, Z15, Z18
+	VFMADD213PS      Z6, Z15, Z18
+	VPERMPS          Z11, Z16, Z19
+	VFMADD231PS      Z18, Z15, Z19
+	VPERMPS          Z10, Z16, Z15
+	VFMADD213PS      Z15, Z15, Z19
+	VMULPS           Z7, Z17, Z17
+	VSCALEFPS        Z17, Z19, Z15
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z15, Z16
+	VDIVPS           Z16, Z15, Z16
+	VMOVUPS          (DX)(SI*4), Z17
+	VPTESTMD.BCST    fusedc_80000000<>+0(SB), Z14, K1
+	VBROADCASTSS     fusedc_3f800000<>+0(SB), Z18
+	VSUBPS           Z17, Z18, Z18
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z17, K1, Z18
+	VSUBPS           Z16, Z18, Z17
+	VADDPS           Z16, Z18, K1, Z17
+	VMULPS.BCST      scale+72(FP), Z17, Z17
+	VMOVUPS          Z17, (AX)(SI*4)
+	VADDPS.BCST      vecmath_log1p<>+0(SB), Z15, Z16
+	VDIVPS           Z16, Z15, Z16
+	VMULPS           Z16, Z16, Z15
+	VBROADCASTSS     vecmath_log1p<>+128(SB), Z17
+	VFMADD213PS.BCST vecmath_log1p<>+96(SB), Z15, Z17
+	VFMADD213PS.BCST vecmath_log1p<>+64(SB), Z15, Z17
+	VFMADD213PS.BCST vecmath_log1p<>+32(SB), Z15, Z17
+	VADDPS           Z16, Z16, Z16
+	VMULPS           Z16, Z15, Z15
+	VFMADD213PS      Z16, Z15, Z17
+	VFMADD231PS      Z14, Z18, Z17
+	VEXTRACTF64X4    $0x01, Z17, Y14
+	VCVTPS2PD        Y17, Z15
+	VCVTPS2PD        Y14, Z14
+	VADDPD           Z15, Z12, Z12
+	VADDPD           Z14, Z13, Z13
+	MOVQ             DI, SI
+	JMP              bce512_w16
 
 bce512_w16_done:
-	MOVQ              SI, DI
-	ANDQ              $0x0f, DI
-	JZ                bce512_tail_done
-	MOVQ              DI, CX
-	MOVQ              $0x0000000000000001, R8
-	SHLQ              CL, R8
-	DECQ              R8
-	KMOVW             R8, K1
-	MOVQ              SI, CX
-	SUBQ              DI, CX
-	VMOVUPS.Z         (DX)(CX*4), K1, Z5
-	VPORD.BCST        fusedc_80000000<>+0(SB), Z5, Z6
-	VMAXPS            Z6, Z0, Z0
-	VMULPS.BCST       fusedc_3fb8aa3b<>+0(SB), Z0, Z6
-	VRNDSCALEPS       $0x00, Z6, Z6
-	VFNMADD231PS.BCST fusedc_3f317218<>+0(SB), Z6, Z0
-	VFNMADD231PS.BCST fusedc_b102e308<>+0(SB), Z6, Z0
-	VBROADCASTSS      fusedc_39509279<>+0(SB), Z7
-	VFMADD213PS.BCST  fusedc_3ab6a192<>+0(SB), Z0, Z7
-	VFMADD213PS.BCST  fusedc_3c088870<>+0(SB), Z0, Z7
-	VFMADD213PS.BCST  fusedc_3d2aaa75<>+0(SB), Z0, Z7
-	VFMADD213PS.BCST  fusedc_3e2aaaab<>+0(SB), Z0, Z7
-	VFMADD213PS.BCST  fusedc_3f000000<>+0(SB), Z0, Z7
-	VMULPS            Z0, Z0, Z8
-	VFMADD213PS       Z0, Z8, Z7
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z7
-	VSCALEFPS         Z6, Z7, Z7
-	VADDPS.BCST       fusedc_3f800000<>+0(SB), Z7, Z6
-	VDIVPS            Z6, Z7, Z6
-	VMOVUPS.Z         (BX)(CX*4), K1, Z8
-	VPTESTMD.BCST     fusedc_80000000<>+0(SB), Z5, K2
-	VSUBPS            Z8, Z2, Z0
-	VPXORD.BCST       fusedc_80000000<>+0(SB), Z8, K2, Z0
-	VSUBPS            Z6, Z0, Z8
-	VADDPS            Z6, Z0, K2, Z8
-	VMULPS            Z1, Z8, Z8
-	VMOVUPS           Z8, K1, (AX)(CX*4)
-	VADDPS.BCST       fusedc_40000000<>+0(SB), Z7, Z6
-	VDIVPS            Z6, Z7, Z6
-	VMULPS            Z6, Z6, Z8
-	VBROADCASTSS      fusedc_3e097acc<>+0(SB), Z1
-	VFMADD213PS.BCST  fusedc_3e10924d<>+0(SB), Z8, Z1
-	VFMADD213PS.BCST  fusedc_3e4cd6b6<>+0(SB), Z8, Z1
-	VFMADD213PS.BCST  fusedc_3eaaaaa6<>+0(SB), Z8, Z1
-	VADDPS            Z6, Z6, Z6
-	VMULPS            Z6, Z8, Z8
-	VFMADD213PS       Z6, Z8, Z1
-	VFMADD231PS       Z5, Z0, Z1
-	VMOVUPS.Z         Z1, K1, Z1
-	VEXTRACTF64X4     $0x01, Z1, Y0
-	VCVTPS2PD         Y1, Z1
-	VCVTPS2PD         Y0, Z0
-	VADDPD            Z1, Z3, Z3
-	VADDPD            Z0, Z4, Z4
+	MOVQ             BX, SI
+	ANDQ             $0x0f, SI
+	JZ               bce512_tail_done
+	LEAQ             vecmath_exp512<>+192(SB), DI
+	KMOVW            (DI)(SI*2), K1
+	SUBQ             SI, BX
+	VMOVUPS.Z        (CX)(BX*4), K1, Z14
+	VPORD.BCST       fusedc_80000000<>+0(SB), Z14, Z15
+	VMAXPS           Z15, Z8, Z15
+	VMINPS           Z15, Z9, Z15
+	VMOVAPS          Z0, Z8
+	VFMADD231PS      Z1, Z15, Z8
+	VSUBPS           Z0, Z8, Z0
+	VFNMADD231PS     Z2, Z0, Z15
+	VFNMADD231PS     Z3, Z0, Z15
+	VMOVAPS          Z4, Z1
+	VFMADD213PS      Z5, Z15, Z1
+	VFMADD213PS      Z6, Z15, Z1
+	VPERMPS          Z11, Z8, Z2
+	VFMADD231PS      Z1, Z15, Z2
+	VPERMPS          Z10, Z8, Z15
+	VFMADD213PS      Z15, Z15, Z2
+	VMULPS           Z7, Z0, Z0
+	VSCALEFPS        Z0, Z2, Z15
+	VADDPS.BCST      fusedc_3f800000<>+0(SB), Z15, Z0
+	VDIVPS           Z0, Z15, Z0
+	VMOVUPS.Z        (DX)(BX*4), K1, Z1
+	VPTESTMD.BCST    fusedc_80000000<>+0(SB), Z14, K2
+	VBROADCASTSS     fusedc_3f800000<>+0(SB), Z2
+	VSUBPS           Z1, Z2, Z2
+	VPXORD.BCST      fusedc_80000000<>+0(SB), Z1, K2, Z2
+	VSUBPS           Z0, Z2, Z1
+	VADDPS           Z0, Z2, K2, Z1
+	VMULPS.BCST      scale+72(FP), Z1, Z1
+	VMOVUPS          Z1, K1, (AX)(BX*4)
+	VADDPS.BCST      vecmath_log1p<>+0(SB), Z15, Z0
+	VDIVPS           Z0, Z15, Z0
+	VMULPS           Z0, Z0, Z1
+	VBROADCASTSS     vecmath_log1p<>+128(SB), Z3
+	VFMADD213PS.BCST vecmath_log1p<>+96(SB), Z1, Z3
+	VFMADD213PS.BCST vecmath_log1p<>+64(SB), Z1, Z3
+	VFMADD213PS.BCST vecmath_log1p<>+32(SB), Z1, Z3
+	VADDPS           Z0, Z0, Z0
+	VMULPS           Z0, Z1, Z1
+	VFMADD213PS      Z0, Z1, Z3
+	VFMADD231PS      Z14, Z2, Z3
+	VMOVUPS.Z        Z3, K1, Z3
+	VEXTRACTF64X4    $0x01, Z3, Y0
+	VCVTPS2PD        Y3, Z1
+	VCVTPS2PD        Y0, Z0
+	VADDPD           Z1, Z12, Z12
+	VADDPD           Z0, Z13, Z13
 
 bce512_tail_done:
-	VADDPD        Z4, Z3, Z3
-	VEXTRACTF64X4 $0x01, Z3, Y0
-	VADDPD        Y0, Y3, Y0
+	VADDPD        Z13, Z12, Z12
+	VEXTRACTF64X4 $0x01, Z12, Y0
+	VADDPD        Y0, Y12, Y0
 	VXORPD        X1, X1, X1
 	VEXTRACTF128  $0x01, Y0, X2
 	VADDPD        X2, X0, X0
@@ -2976,53 +2977,3 @@ bce512_tail_done:
 	MOVSD         X0, ret+80(FP)
 	VZEROUPPER
 	RET
-
-DATA fusedc_40000000<>+0(SB)/4, $0x40000000
-DATA fusedc_40000000<>+4(SB)/4, $0x40000000
-DATA fusedc_40000000<>+8(SB)/4, $0x40000000
-DATA fusedc_40000000<>+12(SB)/4, $0x40000000
-DATA fusedc_40000000<>+16(SB)/4, $0x40000000
-DATA fusedc_40000000<>+20(SB)/4, $0x40000000
-DATA fusedc_40000000<>+24(SB)/4, $0x40000000
-DATA fusedc_40000000<>+28(SB)/4, $0x40000000
-GLOBL fusedc_40000000<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e097acc<>+0(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+4(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+8(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+12(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+16(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+20(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+24(SB)/4, $0x3e097acc
-DATA fusedc_3e097acc<>+28(SB)/4, $0x3e097acc
-GLOBL fusedc_3e097acc<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e10924d<>+0(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+4(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+8(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+12(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+16(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+20(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+24(SB)/4, $0x3e10924d
-DATA fusedc_3e10924d<>+28(SB)/4, $0x3e10924d
-GLOBL fusedc_3e10924d<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3e4cd6b6<>+0(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+4(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+8(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+12(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+16(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+20(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+24(SB)/4, $0x3e4cd6b6
-DATA fusedc_3e4cd6b6<>+28(SB)/4, $0x3e4cd6b6
-GLOBL fusedc_3e4cd6b6<>(SB), RODATA|NOPTR, $32
-
-DATA fusedc_3eaaaaa6<>+0(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+4(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+8(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+12(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+16(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+20(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+24(SB)/4, $0x3eaaaaa6
-DATA fusedc_3eaaaaa6<>+28(SB)/4, $0x3eaaaaa6
-GLOBL fusedc_3eaaaaa6<>(SB), RODATA|NOPTR, $32

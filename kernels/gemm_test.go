@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -203,6 +204,9 @@ func TestSgemmSmall(t *testing.T) {
 		for _, k := range []int{1, 7, 64, 300} {
 			for m := 1; m <= 40; m++ {
 				for n := 1; n <= 40; n++ {
+					if testing.Short() && !(slices.Contains(shortDims, m) && slices.Contains(shortDims, n)) {
+						continue // -short, as the parity matrix runs under qemu: the tile edges only
+					}
 					if k == 300 && (m*n)%3 != 0 {
 						continue // a third of the deep cases keeps the test quick
 					}
@@ -222,6 +226,11 @@ func TestSgemmSmall(t *testing.T) {
 		}
 	})
 }
+
+// shortDims are the m and n TestSgemmSmall keeps under -short: 1..3 and each
+// register tile's side with its neighbours (2×4 generic, 6×16 avx2, 12×32
+// avx512), and 40.
+var shortDims = []int{1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 15, 16, 17, 31, 32, 33, 40}
 
 // vaeGemmShapes are the products of one training step of the default
 // 784-400-20 VAE at batch 128, W stored [out, in]: forward y = x·Wᵀ (NT),
@@ -248,6 +257,9 @@ var vaeGemmShapes = []struct {
 }
 
 func TestSgemmVAEShapes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: large products; TestSgemmSmall covers every tile edge")
+	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	var fixtures []*gemmFixture
 	for i, s := range vaeGemmShapes {
@@ -320,6 +332,9 @@ func TestSgemmPanics(t *testing.T) {
 // between goroutines give the same bits as on one goroutine, in every layout
 // and with shapes that leave partial tiles.
 func TestSgemmThreadsBitIdentical(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: large products")
+	}
 	defer SetThreads(Threads())
 	rng := rand.New(rand.NewPCG(5, 6))
 	forEachImpl(t, func(t *testing.T) {

@@ -114,6 +114,9 @@ func writeF32(t *testing.T, path string, v []float32) {
 // loss; fastvae loads weights saved from the example model and decodes as
 // it does. Float32 GEMMs in different orders agree to about 1e-5.
 func TestPyTorchInterop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: PyTorch takes seconds to start")
+	}
 	py := torchPython(t)
 	dir := t.TempDir()
 	script := filepath.Join(dir, "vae.py")

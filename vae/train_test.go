@@ -129,6 +129,9 @@ func TestTrainStepAllocs(t *testing.T) {
 	defer kernels.SetThreads(kernels.Threads())
 	cfgs := map[string]Config{"small": smallConfig(Gaussian), "default": DefaultConfig()}
 	for _, name := range []string{"small", "default"} {
+		if name == "default" && testing.Short() {
+			continue // -short, as the parity matrix runs under qemu: too slow there
+		}
 		cfg := cfgs[name]
 		if name == "default" && kernels.Impl() == "generic" {
 			cfg.Hidden = []int{100} // the placeholder kernels are too slow for the full model in a quick test
@@ -142,17 +145,27 @@ func TestTrainStepAllocs(t *testing.T) {
 				m.TrainStep(x) // the first batch sizes the buffers
 				assert.Zero(t, testing.AllocsPerRun(3, func() { m.TrainStep(x) }), "full batch")
 				assert.Zero(t, testing.AllocsPerRun(3, func() { m.TrainStep(x[:37*cfg.Input]) }), "last, smaller batch")
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				for i := range 40 {
-					if i%10 == 9 {
-						m.TrainStep(x[:37*cfg.Input])
-					} else {
-						m.TrainStep(x)
+				count := func() uint64 {
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
+					for i := range 40 {
+						if i%10 == 9 {
+							m.TrainStep(x[:37*cfg.Input])
+						} else {
+							m.TrainStep(x)
+						}
 					}
+					runtime.ReadMemStats(&after)
+					return after.Mallocs - before.Mallocs
 				}
-				runtime.ReadMemStats(&after)
-				mallocs := after.Mallocs - before.Mallocs
+				// The count is process-wide, so the runtime's own background
+				// work (a GC worker's sudog, the scavenger's timer, a new M)
+				// can land in it now and then, more often on a loaded machine.
+				// An allocation of the step's would recur on every try.
+				mallocs := count()
+				for try := 1; try < 3 && mallocs > 0; try++ {
+					mallocs = min(mallocs, count())
+				}
 				if threads == 1 {
 					assert.Zero(t, mallocs, "allocations in 40 steps")
 				} else {

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 
+	"github.com/fastvae/fastvae/asm/internal/vecmath"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -24,27 +25,21 @@ const lanes512 = 16
 const unroll512 = 4
 
 // vecStream512 is vecStream for ZMM vectors, with an opmask for the tail.
-func vecStream512(name string, n reg.Register, body func(i reg.GPVirtual, ks []int, mask reg.OpmaskVirtual)) {
-	ks := make([]int, unroll512)
+func vecStream512(name string, n reg.Register, unroll int, body func(i reg.GPVirtual, ks []int, mask reg.OpmaskVirtual)) {
+	ks := make([]int, unroll)
 	for k := range ks {
 		ks[k] = lanes512 * k
 	}
 	stream(name, n,
-		loop{unroll512 * lanes512, func(i reg.GPVirtual) { body(i, ks, nil) }},
+		loop{unroll * lanes512, func(i reg.GPVirtual) { body(i, ks, nil) }},
 		loop{lanes512, func(i reg.GPVirtual) { body(i, ks[:1], nil) }},
 	)
 	rem := GP64()
 	MOVQ(n, rem)
 	ANDQ(Imm(lanes512-1), rem)
 	JZ(LabelRef(name + "_tail_done"))
-	// mask = 2^rem − 1 selects the last rem elements' lanes.
-	MOVQ(rem, reg.RCX)
-	bits := GP64()
-	MOVQ(U64(1), bits)
-	SHLQ(reg.CL, bits)
-	DECQ(bits)
 	k := K()
-	KMOVW(bits.As32(), k)
+	vecmath.TailMaskAVX512(k, rem)
 	i := GP64()
 	MOVQ(n, i)
 	SUBQ(rem, i)
@@ -103,43 +98,14 @@ func horner512(xs []reg.VecVirtual, c []uint32) []reg.VecVirtual {
 	return ps
 }
 
-// exp512 is exp for ZMM vectors: the same reduction and polynomial, with
-// k rounded by VRNDSCALEPS and the scaling by VSCALEFPS, which rounds once,
-// into the subnormals too. The clamp keeps r meaningful for huge |x|.
-func exp512(xs []reg.VecVirtual, lo, hi reg.VecVirtual) []expParts {
-	n := len(xs)
-	xc, kf := zmms(n), zmms(n)
-	for j, x := range xs {
-		VMAXPS(x, lo, xc[j]) // NaN x passes: VMAXPS returns its first (Go) operand
-		if hi != nil {
-			VMINPS(xc[j], hi, xc[j])
-		}
+// exp512 replaces the lanes of xs by e^x with a's Exp, two vectors at a
+// time: the 12 constants a keeps in registers and the 5 registers per vector
+// of its peak leave too few of the 32 for more in the kernels' loops, and
+// the out-of-order core overlaps the independent halves anyway.
+func exp512(a *vecmath.AVX512, xs []reg.VecVirtual) {
+	for h := 0; h < len(xs); h += 2 {
+		a.Exp(xs[h:min(h+2, len(xs))])
 	}
-	for j := range xs {
-		VMULPS_BCST(bcst(log2e), xc[j], kf[j])
-		VRNDSCALEPS(Imm(0), kf[j], kf[j]) // round to nearest even
-	}
-	r := xc
-	for j := range xs {
-		VFNMADD231PS_BCST(bcst(ln2Hi), kf[j], r[j])
-	}
-	for j := range xs {
-		VFNMADD231PS_BCST(bcst(ln2Lo), kf[j], r[j])
-	}
-	q := horner512(r, expQ)
-	parts := make([]expParts, n)
-	for j := range xs {
-		r2 := ZMM()
-		VMULPS(r[j], r[j], r2)
-		VFMADD213PS(r[j], r2, q[j]) // P = r²·q + r
-	}
-	for j := range xs {
-		s := ZMM()
-		VADDPS_BCST(bcst(one), q[j], s)
-		VSCALEFPS(kf[j], s, s) // s·2^k
-		parts[j] = expParts{s: s, r: r[j], p: q[j], kf: kf[j]}
-	}
-	return parts
 }
 
 // cvtAdd512 widens the 16 float32 lanes of x to float64 and adds them (or
@@ -170,16 +136,6 @@ func reduceSum512(lo, hi reg.VecVirtual) reg.VecVirtual {
 	return reduceSum([]reg.VecVirtual{acc}, zeroedX())
 }
 
-func clampRegs512(withHi bool) (lo, hi reg.VecVirtual) {
-	lo = ZMM()
-	VBROADCASTSS(f32(-104), lo)
-	if withHi {
-		hi = ZMM()
-		VBROADCASTSS(f32(89), hi)
-	}
-	return lo, hi
-}
-
 func reparamKL512() {
 	TEXT("reparamKLAVX512", NOSPLIT, "func(z, mu, logvar, eps []float32) float64")
 	Doc("reparamKLAVX512 is reparamKLAVX2 with AVX-512F.")
@@ -188,20 +144,21 @@ func reparamKL512() {
 	logvar := Load(Param("logvar").Base(), GP64())
 	eps := Load(Param("eps").Base(), GP64())
 	n := Load(Param("z").Len(), GP64())
-	lo, hi := clampRegs512(true)
+	ex := vecmath.NewAVX512()
 	zero := ZMM()
 	VPXORD(zero, zero, zero)
 	acc0, acc1 := ZMM(), ZMM()
 	VPXORQ(acc0, acc0, acc0)
 	VPXORQ(acc1, acc1, acc1)
 
-	vecStream512("kl512", n, func(i reg.GPVirtual, ks []int, mask reg.OpmaskVirtual) {
+	vecStream512("kl512", n, unroll512, func(i reg.GPVirtual, ks []int, mask reg.OpmaskVirtual) {
 		// As reparamKLAVX2; masked-off lanes load 0 and add a zero term.
 		u := len(ks)
 		lv := ld512(logvar, i, ks, mask)
+		sv := zmms(u)
+		each(u, func(j int) { VMULPS_BCST(bcst(math.Float32bits(0.5)), lv[j], sv[j]) })
+		exp512(ex, sv) // s = e^(logvar/2)
 		y := zmms(u)
-		each(u, func(j int) { VMULPS_BCST(bcst(math.Float32bits(0.5)), lv[j], y[j]) })
-		ex := exp512(y, lo, hi)
 		q := horner512(lv, klQ)
 		a := zmms(u)
 		each(u, func(j int) {
@@ -224,13 +181,13 @@ func reparamKL512() {
 		m := ld512(mu, i, ks, mask)
 		each(u, func(j int) {
 			VFMADD231PS(m[j], m[j], a[j]) // + mu²
-			VMOVUPS(ex[j].s, y[j])
+			VMOVUPS(sv[j], y[j])
 			VMOVUPS(zero, in[j], y[j]) // inside ? 0 : s
 			cvtAdd512(a[j], acc0, acc1, false)
 			cvtAdd512(y[j], acc0, acc1, true)
 		})
 		e := ld512(eps, i, ks, mask)
-		each(u, func(j int) { VFMADD213PS(m[j], ex[j].s, e[j]) }) // z = s·eps + mu
+		each(u, func(j int) { VFMADD213PS(m[j], sv[j], e[j]) }) // z = s·eps + mu
 		st512(e, z, i, ks, mask)
 	})
 	sum := reduceSum512(acc0, acc1)
@@ -253,33 +210,27 @@ func reparamKLBackward512() {
 	logvar := Load(Param("logvar").Base(), GP64())
 	eps := Load(Param("eps").Base(), GP64())
 	n := Load(Param("dz").Len(), GP64())
-	lo, hi := clampRegs512(true)
-	beta, hbeta, zero := ZMM(), ZMM(), ZMM()
+	beta, hbeta := ZMM(), ZMM()
 	VBROADCASTSS(paramAddr("beta"), beta)
 	VMULPS_BCST(bcst(math.Float32bits(0.5)), beta, hbeta)
-	VPXORD(zero, zero, zero)
 
-	vecStream512("klb512", n, func(i reg.GPVirtual, ks []int, mask reg.OpmaskVirtual) {
+	vecStream512("klb512", n, unroll512, func(i reg.GPVirtual, ks []int, mask reg.OpmaskVirtual) {
 		u := len(ks)
-		lv := ld512(logvar, i, ks, mask)
-		each(u, func(j int) { VMULPS_BCST(bcst(math.Float32bits(0.5)), lv[j], lv[j]) })
-		ex := exp512(lv, lo, hi)
-		// e^lv − 1 = (s − 1)(s + 1) with s − 1 = P where k = 0.
-		sm1 := zmms(u)
+		s := ld512(logvar, i, ks, mask)
+		each(u, func(j int) { VMULPS_BCST(bcst(math.Float32bits(0.5)), s[j], s[j]) })
+		sm1 := vecmath.ExpExpm1AVX512(s) // s = e^(logvar/2)
+		// e^lv − 1 = (s − 1)(s + 1), without cancellation near lv = 0.
 		each(u, func(j int) {
-			k0 := K()
-			VCMPPS(Imm(0), zero, ex[j].kf, k0)
-			VSUBPS_BCST(bcst(one), ex[j].s, sm1[j])
-			VBLENDMPS(ex[j].p, sm1[j], k0, sm1[j])
-			VADDPS_BCST(bcst(one), ex[j].s, ex[j].kf) // kf is free: s + 1
-			VMULPS(ex[j].kf, sm1[j], sm1[j])
+			sp1 := ZMM()
+			VADDPS_BCST(bcst(one), s[j], sp1)
+			VMULPS(sp1, sm1[j], sm1[j])
 		})
 		g := ld512(dz, i, ks, mask)
 		e := ld512(eps, i, ks, mask)
 		each(u, func(j int) {
 			VMULPS_BCST(bcst(math.Float32bits(0.5)), e[j], e[j])
 			VMULPS(g[j], e[j], e[j])
-			VMULPS(ex[j].s, e[j], e[j])
+			VMULPS(s[j], e[j], e[j])
 			VFMADD231PS(hbeta, sm1[j], e[j])
 		})
 		m := ld512(mu, i, ks, mask)
@@ -298,55 +249,44 @@ func bceWithLogits512() {
 	logits := Load(Param("logits").Base(), GP64())
 	target := Load(Param("target").Base(), GP64())
 	n := Load(Param("logits").Len(), GP64())
-	lo, _ := clampRegs512(false)
-	scale, oneR := ZMM(), ZMM()
-	VBROADCASTSS(paramAddr("scale"), scale)
-	VBROADCASTSS(f32(1), oneR)
+	ex := vecmath.NewAVX512()
+	// scale and 1 come from memory: a's constants leave no registers spare.
+	scale := paramAddr("scale")
 	acc0, acc1 := ZMM(), ZMM()
 	VPXORQ(acc0, acc0, acc0)
 	VPXORQ(acc1, acc1, acc1)
 
-	vecStream512("bce512", n, func(i reg.GPVirtual, ks []int, mask reg.OpmaskVirtual) {
+	vecStream512("bce512", n, unroll512-1, func(i reg.GPVirtual, ks []int, mask reg.OpmaskVirtual) {
 		u := len(ks)
 		l := ld512(logits, i, ks, mask)
-		x := zmms(u)
-		each(u, func(j int) { VPORD_BCST(bcst(signBt), l[j], x[j]) }) // −|l|
-		ex := exp512(x, lo, nil)
-		q := x
+		ev := zmms(u)
+		each(u, func(j int) { VPORD_BCST(bcst(signBt), l[j], ev[j]) }) // −|l|
+		exp512(ex, ev)                                                 // e = e^−|l| in [0, 1]
+		q := zmms(u)
 		each(u, func(j int) {
-			VADDPS_BCST(bcst(one), ex[j].s, q[j])
-			VDIVPS(q[j], ex[j].s, q[j]) // q = e/(1+e)
+			VADDPS_BCST(bcst(one), ev[j], q[j])
+			VDIVPS(q[j], ev[j], q[j]) // q = e/(1+e)
 		})
 		// c = 1 − t for l ≥ +0, −t below; sigmoid(l) − t = c ∓ q.
 		t := ld512(target, i, ks, mask)
 		neg := make([]reg.OpmaskVirtual, u)
-		c := make([]reg.VecVirtual, u)
+		c := zmms(u)
 		each(u, func(j int) {
 			neg[j] = K()
 			VPTESTMD_BCST(bcst(signBt), l[j], neg[j])
-			c[j] = ex[j].r // r is free
-			VSUBPS(t[j], oneR, c[j])
+			VBROADCASTSS(bcst(one), c[j])
+			VSUBPS(t[j], c[j], c[j])
 			VPXORD_BCST(bcst(signBt), t[j], neg[j], c[j]) // −t where l < 0 (sign set)
 		})
 		d := t // t is free
 		each(u, func(j int) {
 			VSUBPS(q[j], c[j], d[j])
 			VADDPS(q[j], c[j], neg[j], d[j])
-			VMULPS(scale, d[j], d[j])
+			VMULPS_BCST(scale, d[j], d[j])
 		})
 		st512(d, dl, i, ks, mask)
-		// ln(1 + e) = 2s + 2s·z·R(z), s = e/(2+e), z = s².
-		s, zz := q, d // both free
+		rp := vecmath.Log1pUnitAVX512(ev) // ln(1 + e)
 		each(u, func(j int) {
-			VADDPS_BCST(bcst(math.Float32bits(2)), ex[j].s, s[j])
-			VDIVPS(s[j], ex[j].s, s[j])
-			VMULPS(s[j], s[j], zz[j])
-		})
-		rp := horner512(zz, log1pR)
-		each(u, func(j int) {
-			VADDPS(s[j], s[j], s[j])
-			VMULPS(s[j], zz[j], zz[j])
-			VFMADD213PS(s[j], zz[j], rp[j])
 			VFMADD231PS(l[j], c[j], rp[j]) // + l·c
 			if mask != nil {
 				VMOVUPS_Z(rp[j], mask, rp[j]) // masked-off lanes loaded l = 0: ln 2

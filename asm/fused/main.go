@@ -443,7 +443,9 @@ func vecStream(name string, n reg.Register, unroll int, body func(i reg.GPVirtua
 	i := GP64()
 	MOVQ(n, i)
 	SUBQ(rem, i)
-	body(i, ks[:1], loadTailMask(rem))
+	mask := YMM()
+	vecmath.TailMaskAVX2(mask, rem)
+	body(i, ks[:1], mask)
 	Label(name + "_tail_done")
 }
 
@@ -470,18 +472,6 @@ func st(ys []reg.VecVirtual, base, i reg.Register, ks []int, mask reg.VecVirtual
 			VMASKMOVPS(ys[j], mask, at(base, i, k))
 		}
 	}
-}
-
-// clampRegs loads the exp clamp bounds into registers (VMAXPS/VMINPS need
-// the NaN-carrying operand in the position a constant from memory can't take).
-func clampRegs(withHi bool) (lo, hi reg.VecVirtual) {
-	lo = YMM()
-	VBROADCASTSS(f32(-104), lo)
-	if withHi {
-		hi = YMM()
-		VBROADCASTSS(f32(89), hi)
-	}
-	return lo, hi
 }
 
 // each emits f for j = 0 … n−1: one step of all interleaved vectors.
@@ -605,27 +595,18 @@ func reparamKLBackward() {
 	logvar := Load(Param("logvar").Base(), GP64())
 	eps := Load(Param("eps").Base(), GP64())
 	n := Load(Param("dz").Len(), GP64())
-	lo, hi := clampRegs(true)
 
 	vecStream("klb", n, unrollExp, func(i reg.GPVirtual, ks []int, mask reg.VecVirtual) {
 		// Every input is loaded before either output is stored: each output
 		// may alias any one input.
 		u := len(ks)
-		lv := ld(logvar, i, ks, mask)
-		y := lv // logvar is needed only for y
-		each(u, func(j int) { VMULPS(f32(0.5), lv[j], y[j]) })
-		ex := exp(y, lo, hi)
-		// e^lv − 1 = (s − 1)(s + 1), where s − 1 = P exactly when k = 0
-		// (|logvar| ≤ ln 2) and otherwise s − 1 has no cancellation.
-		sm1, k0 := ymms(u), ymms(u)
+		s := ld(logvar, i, ks, mask)
+		each(u, func(j int) { VMULPS(f32(0.5), s[j], s[j]) })
+		sm1 := vecmath.ExpExpm1AVX2(s) // s = e^(logvar/2)
+		// e^lv − 1 = (s − 1)(s + 1), without cancellation near lv = 0.
+		k0 := ymms(u)
 		each(u, func(j int) {
-			VSUBPS(f32(1), ex[j].s, sm1[j])
-			VXORPS(k0[j], k0[j], k0[j])
-			VCMPPS(Imm(0), k0[j], ex[j].kf, k0[j]) // k == 0
-			VBLENDVPS(k0[j], ex[j].p, sm1[j], sm1[j])
-		})
-		each(u, func(j int) {
-			VADDPS(f32(1), ex[j].s, k0[j])
+			VADDPS(f32(1), s[j], k0[j])
 			VMULPS(k0[j], sm1[j], sm1[j]) // e^lv − 1
 			VBROADCASTSS(paramAddr("beta"), k0[j])
 			VMULPS(f32(0.5), k0[j], k0[j]) // ½β
@@ -636,7 +617,7 @@ func reparamKLBackward() {
 			// ½·dz·eps·s + ½β·(e^lv − 1)
 			VMULPS(f32(0.5), e[j], e[j])
 			VMULPS(g[j], e[j], e[j])
-			VMULPS(ex[j].s, e[j], e[j])
+			VMULPS(s[j], e[j], e[j])
 			VFMADD231PS(k0[j], sm1[j], e[j])
 		})
 		m := ld(mu, i, ks, mask)

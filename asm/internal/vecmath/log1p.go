@@ -81,3 +81,32 @@ func Log1pUnitAVX2(es []reg.VecVirtual) []reg.VecVirtual {
 	}
 	return p // 2s + 2s·z·R(z)
 }
+
+// Log1pUnitAVX512 is Log1pUnitAVX2 for ZMM registers (AVX-512F), with the
+// same steps and constants (as 4-byte broadcasts), so the same bits.
+func Log1pUnitAVX512(es []reg.VecVirtual) []reg.VecVirtual {
+	d := log1pConsts()
+	n := len(es)
+	s, z, p := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
+	for j, e := range es {
+		s[j], z[j] = ZMM(), ZMM()
+		VADDPS_BCST(d.Offset(offLog1pTwo), e, s[j])
+		VDIVPS(s[j], e, s[j]) // s = e/(2+e)
+		VMULPS(s[j], s[j], z[j])
+	}
+	for j := range es {
+		p[j] = ZMM()
+		VBROADCASTSS(d.Offset(offLog1pR3), p[j])
+	}
+	for _, off := range []int{offLog1pR2, offLog1pR1, offLog1pR0} {
+		for j := range es {
+			VFMADD213PS_BCST(d.Offset(off), z[j], p[j])
+		}
+	}
+	for j := range es {
+		VADDPS(s[j], s[j], s[j]) // 2s
+		VMULPS(s[j], z[j], z[j]) // 2s·z
+		VFMADD213PS(s[j], z[j], p[j])
+	}
+	return p // 2s + 2s·z·R(z)
+}
