@@ -34,6 +34,9 @@ BENCHTIME=${BENCHTIME:-0.5s}
 PROCS=${PROCS:-$(nproc)}
 PYTHON=${PYTHON:-/usr/bin/python3}
 PEERS=${PEERS:-1}
+# The peers import each other from bench/; their byte code would be
+# untracked files, and the next run's commit would read as -dirty.
+export PYTHONDONTWRITEBYTECODE=1
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # Untracked files in bench/results are this script's own output, not a change.
