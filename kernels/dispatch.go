@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -17,7 +18,9 @@ type kernelSet struct {
 	relu         func(dst, src []float32)
 	reluBackward func(dx, dy, y []float32)
 
-	sgemm func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+	// gemm lists the SGEMM micro-kernels with their blocking; Sgemm picks
+	// one per shape.
+	gemm []*gemmConfig
 
 	reparamKL         func(z, mu, logvar, eps []float32) float64
 	reparamKLBackward func(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32)
@@ -44,7 +47,7 @@ var (
 )
 
 func init() {
-	envError = useFromEnv(os.Getenv("FASTVAE_KERNELS"))
+	envError = errors.Join(useFromEnv(os.Getenv("FASTVAE_KERNELS")), gemmEnvError())
 }
 
 // useFromEnv selects the implementation named by the FASTVAE_KERNELS value v,
@@ -109,7 +112,9 @@ func Use(name string) error {
 	return fmt.Errorf("kernels: unknown implementation %q (compiled in: %s)", name, strings.Join(known, ", "))
 }
 
-// EnvError reports why the FASTVAE_KERNELS environment variable was ignored
-// at start-up, or nil when it was honoured or unset. The library never prints;
+// EnvError reports why the FASTVAE_KERNELS environment variable (an
+// implementation) or FASTVAE_GEMM (one SGEMM tile, such as 12x32, for
+// experiments) was ignored at start-up, or nil when they were honoured or
+// unset. The library never prints;
 // programs may show this to the user.
 func EnvError() error { return envError }

@@ -2,7 +2,18 @@
 
 package kernels
 
-import "github.com/klauspost/cpuid/v2"
+import (
+	"os"
+
+	"github.com/klauspost/cpuid/v2"
+)
+
+// gemmClass and gemmForced choose and narrow the SGEMM tiles of the
+// assembly sets.
+var (
+	gemmClass  = cpuFMAClass()
+	gemmForced = os.Getenv("FASTVAE_GEMM")
+)
 
 // avx2Kernels needs AVX2 and FMA3 with the OS saving YMM state (cpuid reports
 // AVX and AVX2 only when XGETBV says the OS does).
@@ -12,7 +23,7 @@ var avx2Kernels = kernelSet{
 	sigmoid:           sigmoidAVX2,
 	relu:              reluAVX2,
 	reluBackward:      reluBackwardAVX2,
-	sgemm:             sgemmAVX2,
+	gemm:              gemmConfigs(gemmClass, gemmForced, "avx2"),
 	reparamKL:         reparamKLAVX2,
 	reparamKLBackward: reparamKLBackwardAVX2,
 	bceWithLogits:     bceWithLogitsAVX2,
@@ -31,7 +42,7 @@ var avx512Kernels = func() kernelSet {
 	ks.name = "avx512"
 	ks.exp = expAVX512
 	ks.sigmoid = sigmoidAVX512
-	ks.sgemm = sgemmAVX512
+	ks.gemm = gemmConfigs(gemmClass, gemmForced, "avx512", "avx2")
 	ks.reparamKL = reparamKLAVX512
 	ks.reparamKLBackward = reparamKLBackwardAVX512
 	ks.bceWithLogits = bceWithLogitsAVX512

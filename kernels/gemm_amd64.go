@@ -2,87 +2,155 @@
 
 package kernels
 
-// Cache blocking for the assembly kernels, chosen for Zen 4 (L1d 32 KiB and
-// L2 1 MiB per core, L3 32 MiB shared) and sound on any recent x86:
-//
-//   - kc: each micro-kernel call streams an mr×kc panel of A and a kc×nr
-//     panel of B and then reads and writes its mr×nr tile of C once. A deep kc
-//     amortises that C traffic; kc=384 keeps the A panel (12×384×4 = 18 KiB)
-//     in L1 beside the B stream, and the k of the default VAE (784) splits
-//     into two equal blocks of 392.
-//   - mc: the packed mc×kc block of A is reused by every B panel, so it lives
-//     in L2: 192×384×4 = 288 KiB, under a third of L2, leaving room for the B
-//     panels and C streaming through.
-//   - nc: the packed kc×nc block of B is reused by every A block, so it lives
-//     in L3: 384×4096×4 = 6 MiB per goroutine, two of them well inside 32 MiB.
-//
-// Products with n (or m) of 20 or 40, as in the VAE's 400→20/40 layers, waste
-// a third of a 32-column tile, and 400 columns fit 40-wide tiles exactly:
-// pickGemm weighs the tiles below by padded work, kernel speed and packing
-// cost. The avx512 set may pick the AVX2 4×24 kernel, which it can run.
-// When n fits one B panel, every panel of A is used once and the kernels
-// read it in place (the AT and AN forms) instead of packing it.
-var (
-	avx2Gemm = gemmConfig{
-		mr: 6, nr: 16,
-		kc: 384, mc: 192, nc: 4096,
-		speed:     0.95,
-		kernel:    sgemmKernel6x16AVX2,
-		kernelAT:  sgemmKernel6x16AVX2AT,
-		kernelAN:  sgemmKernel6x16AVX2AN,
-		packTrans: packTransAVX,
-		packCopy:  packCopyAVX,
-	}
-	avx2Gemm4x24 = gemmConfig{
-		mr: 4, nr: 24,
-		kc: 384, mc: 192, nc: 4080,
-		speed:     0.9,
-		kernel:    sgemmKernel4x24AVX2,
-		kernelAT:  sgemmKernel4x24AVX2AT,
-		kernelAN:  sgemmKernel4x24AVX2AN,
-		packTrans: packTransAVX,
-		packCopy:  packCopyAVX,
-	}
-	avx512Gemm = gemmConfig{
-		mr: 12, nr: 32,
-		kc: 384, mc: 192, nc: 4096,
-		speed:     1.0,
-		kernel:    sgemmKernel12x32AVX512,
-		kernelAT:  sgemmKernel12x32AVX512AT,
-		kernelAN:  sgemmKernel12x32AVX512AN,
-		packTrans: packTransAVX,
-		packCopy:  packCopyAVX,
-	}
-	avx512Gemm12x24 = gemmConfig{
-		mr: 12, nr: 24,
-		kc: 384, mc: 192, nc: 4080,
-		speed:     0.85,
-		kernel:    sgemmKernel12x24AVX512,
-		kernelAT:  sgemmKernel12x24AVX512AT,
-		kernelAN:  sgemmKernel12x24AVX512AN,
-		packTrans: packTransAVX,
-		packCopy:  packCopyAVX,
-	}
-	avx512Gemm8x40 = gemmConfig{
-		mr: 8, nr: 40,
-		kc: 384, mc: 192, nc: 4080,
-		speed:     0.97,
-		kernel:    sgemmKernel8x40AVX512,
-		kernelAT:  sgemmKernel8x40AVX512AT,
-		kernelAN:  sgemmKernel8x40AVX512AN,
-		packTrans: packTransAVX,
-		packCopy:  packCopyAVX,
-	}
+import (
+	"fmt"
+	"strings"
+
+	"github.com/klauspost/cpuid/v2"
 )
 
-func sgemmAVX2(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	g := pickGemm(transA, transB, m, n, k, &avx2Gemm, &avx2Gemm4x24)
-	sgemmBlocked(g, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+// fmaClass is how a core executes vector FMAs, which decides which tiles
+// are fast on it.
+type fmaClass int
+
+const (
+	// fmaYMM: two 256-bit FMA pipes (Haswell and later Intel client cores,
+	// Zen 1–3). Only the AVX2 tiles run.
+	fmaYMM fmaClass = iota
+	// fmaZMMHalves: a ZMM FMA is executed as two 256-bit halves (Zen 4,
+	// which double-pumps AVX-512; Intel client cores with AVX-512 and one
+	// 512-bit FMA port). A YMM FMA costs half a ZMM one, so the mixed
+	// tiles, whose rows end in a YMM vector, waste nothing on 40 or 24
+	// columns.
+	fmaZMMHalves
+	// fmaZMMFull: two 512-bit FMA pipes (Intel's server cores from
+	// Skylake-SP to Granite Rapids, Zen 5). Every FMA instruction takes a
+	// slot whatever its width, so only full-ZMM rows reach the peak, which
+	// is twice that of YMM.
+	fmaZMMFull
+)
+
+func (c fmaClass) String() string {
+	return [...]string{"two 256-bit FMA pipes", "512-bit FMAs in two halves", "two 512-bit FMA pipes"}[c]
 }
 
-func sgemmAVX512(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	g := pickGemm(transA, transB, m, n, k, &avx512Gemm, &avx512Gemm8x40, &avx512Gemm12x24, &avx2Gemm4x24)
-	sgemmBlocked(g, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+// intelServerModels are the family-6 models of Intel's server cores with
+// two 512-bit FMA ports: Skylake-SP, Cascade Lake and Cooper Lake (0x55),
+// Ice Lake-SP (0x6a, 0x6c), Sapphire Rapids (0x8f), Emerald Rapids (0xcf),
+// Granite Rapids (0xad, 0xae). (Some low-end Skylake-SP parts have one port;
+// cpuid does not tell, and they lose little with these tiles.)
+var intelServerModels = map[int]bool{0x55: true, 0x6a: true, 0x6c: true, 0x8f: true, 0xcf: true, 0xad: true, 0xae: true}
+
+// cpuFMAClass classifies this CPU from cpuid.
+func cpuFMAClass() fmaClass {
+	c := &cpuid.CPU
+	if !c.Supports(cpuid.AVX512F) {
+		return fmaYMM
+	}
+	switch {
+	case c.VendorID == cpuid.AMD && c.Family >= 0x1a, // Zen 5 and later
+		c.VendorID == cpuid.Intel && c.Family == 6 && intelServerModels[c.Model]:
+		return fmaZMMFull
+	}
+	return fmaZMMHalves
+}
+
+// kernelRate is how close a kernel comes to the FMA issue rate of its
+// tile's rows, as BenchmarkGemmMicroKernel measured it on one core of each
+// class (Zen 4 for fmaZMMHalves, Zen 5 for fmaZMMFull); 0.95 where it was
+// not measured.
+var kernelRate = map[fmaClass]map[string]float64{
+	fmaZMMHalves: {"12x32": 1.0, "8x40": 0.97, "12x24": 0.85, "6x16": 0.95, "4x24": 0.9},
+}
+
+// tileSpeed estimates a tile's multiply-add rate as a fraction of the
+// core's peak: the share of the FMA issue slots its rows fill with useful
+// lanes, times the kernel's rate.
+func tileSpeed(t *gemmTile, class fmaClass) float64 {
+	var fill float64
+	switch class {
+	case fmaZMMFull:
+		fill = float64(t.nr) / float64(16*(t.zmm+t.ymm))
+		if t.isa == "avx2" {
+			fill /= 2 // YMM FMAs fill half of each 512-bit slot
+		}
+	default:
+		fill = float64(t.nr) / float64(8*(2*t.zmm+t.ymm))
+	}
+	rate, ok := kernelRate[class][t.name]
+	if !ok {
+		rate = 0.95
+	}
+	return fill * rate
+}
+
+// gemmBlocking sets kc, mc and nc for tile t from the cache sizes cpuid
+// reports (32 KiB L1d, 1 MiB L2 and 32 MiB L3 when it cannot tell):
+//
+//   - kc: each B panel (kc×nr) is reused by every A panel of a block in
+//     turn, so it should stay in L1 beside the A panel streaming from L2:
+//     kc·nr·4 ≤ L1d, and 128 ≤ kc ≤ 512, deep enough to amortise each
+//     tile's reading and writing of C over many FMAs.
+//   - mc: the packed mc×kc block of A is reused by every B panel, so it
+//     lives in L2: mc·kc·4 ≤ L2/2, leaving room for the B panels and C.
+//   - nc: the packed kc×nc block of B is reused by every A block, so it
+//     lives in L3, shared by the cores: kc·nc·4 ≤ L3/4, at most 4096.
+//
+// The blocking changes only the time: results are the same bits whatever
+// it is (see gemmTile).
+func gemmBlocking(t *gemmTile) (kc, mc, nc int) {
+	l1, l2, l3 := cpuid.CPU.Cache.L1D, cpuid.CPU.Cache.L2, cpuid.CPU.Cache.L3
+	if l1 <= 0 {
+		l1 = 32 << 10
+	}
+	if l2 <= 0 {
+		l2 = 1 << 20
+	}
+	if l3 <= 0 {
+		l3 = 32 << 20
+	}
+	kc = min(max(l1/(t.nr*4)/8*8, 128), 512)
+	mc = max(l2/2/(kc*4)/t.mr*t.mr, t.mr)
+	nc = min(max(l3/4/(kc*4)/t.nr*t.nr, t.nr), 4096/t.nr*t.nr)
+	return kc, mc, nc
+}
+
+// gemmConfigs returns the configs of the tiles of the named instruction
+// sets, tuned for this CPU, narrowed to the tile named by FASTVAE_GEMM when
+// that is one of them.
+func gemmConfigs(class fmaClass, forced string, isas ...string) []*gemmConfig {
+	var configs []*gemmConfig
+	for _, t := range gemmTiles {
+		for _, isa := range isas {
+			if t.isa != isa || forced != "" && t.name != forced {
+				continue
+			}
+			kc, mc, nc := gemmBlocking(t)
+			configs = append(configs, &gemmConfig{gemmTile: t, kc: kc, mc: mc, nc: nc, speed: tileSpeed(t, class),
+				packTrans: packTransAVX, packCopy: packCopyAVX})
+		}
+	}
+	if len(configs) == 0 && forced != "" {
+		return gemmConfigs(class, "", isas...) // the forced tile is not in these sets
+	}
+	return configs
+}
+
+// gemmEnvError reports a FASTVAE_GEMM value that names no tile of the
+// assembly. A tile that exists but not in the active implementation is
+// ignored there without error (gemmConfigs).
+func gemmEnvError() error {
+	if gemmForced == "" {
+		return nil
+	}
+	var names []string
+	for _, t := range gemmTiles {
+		if t.name == gemmForced {
+			return nil
+		}
+		names = append(names, t.name)
+	}
+	return fmt.Errorf("FASTVAE_GEMM=%s ignored: no such tile (there are %s)", gemmForced, strings.Join(names, ", "))
 }
 
 // packTransAVX is packTrans with the 8- and 4-row blocks of whole groups of

@@ -5,37 +5,51 @@ import (
 	"unsafe"
 )
 
-// gemmConfig is one implementation of the blocked SGEMM: its micro-kernel and
-// the cache blocking chosen for it. The loops are those of BLIS (Van Zee and
-// van de Geijn, "BLIS: A Framework for Rapidly Instantiating BLAS
-// Functionality"): for each nc-wide block of columns and kc-deep block of k,
-// B is packed into kc×nr panels; for each mc-tall block of rows, A is packed
-// into mr×kc panels; the micro-kernel then sweeps the mr×nr tiles of C.
-// Packing handles all four transposes, so a micro-kernel sees one layout.
+// gemmTile is one micro-kernel: it computes an mr×nr tile of C. See
+// asm/gemm for the kernels' contract; in short, each element of a tile is
+// one chain of fused multiply-adds over k in order, started from 0 or from
+// beta·C, so that where tiles and k blocks fall never changes a result.
+type gemmTile struct {
+	name     string // "12x32": mr×nr
+	isa      string // the implementation whose instructions it uses
+	mr, nr   int
+	zmm, ymm int // vectors of a row of the tile, by width
+
+	// kernel reads a packed A panel (a[p*mr+i]); kernelAT and kernelAN,
+	// when not nil, read a full mr-row panel of A in place, transposed
+	// (a[p*lda+i]) or as stored (a[i*lda+p]).
+	kernel, kernelAT, kernelAN gemmKernel
+	// adam and adamAT end with an Adam update instead of storing the tile.
+	adam, adamAT gemmAdamKernel
+}
+
+// gemmKernel sets the rows×cols corner of the tile at c (leading dimension
+// ldc) to beta·C + A·B from k steps of A and of a packed B panel
+// (b[p*nr+j]); C is not read when beta is ±0.
+type gemmKernel func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, beta float32)
+
+// gemmAdamKernel computes the tile G as gemmKernel does and applies one Adam
+// update with gradient G to the rows×cols corners of w, m and v, laid out as
+// C (leading dimension ldc), as adamStepGeneric would; G is not stored.
+type gemmAdamKernel func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, beta float32,
+	w, m, v []float32, beta1, omb1, beta2, omb2, negStep, epsS float32)
+
+// gemmConfig is one tile together with the cache blocking chosen for it.
+// The loops are those of BLIS (Van Zee and van de Geijn, "BLIS: A Framework
+// for Rapidly Instantiating BLAS Functionality"): for each nc-wide block of
+// columns and kc-deep block of k, B is packed into kc×nr panels; for each
+// mc-tall block of rows, A is packed into mr×kc panels; the micro-kernel then
+// sweeps the mr×nr tiles of C, each B panel against every A panel. Packing
+// handles all four transposes, so a micro-kernel sees one layout.
 type gemmConfig struct {
-	mr, nr int // the micro-kernel's tile of C
-	kc     int // deepest k block; k is cut into equal blocks no deeper
-	mc     int // rows of A packed at once, a multiple of mr
-	nc     int // columns of B packed at once, a multiple of nr
+	*gemmTile
+	kc int // deepest k block; k is cut into equal blocks no deeper
+	mc int // rows of A packed at once, a multiple of mr
+	nc int // columns of B packed at once, a multiple of nr
 
 	// speed is the kernel's multiply-add rate as a fraction of one core's
-	// peak (16 a cycle with AVX2 or AVX-512 on Zen 4), as
-	// BenchmarkGemmMicroKernel measures it; pickGemm weighs tiles with it.
+	// peak on this CPU, by which pickGemm weighs tiles.
 	speed float64
-
-	// kernel sets C = alpha·Ã·B̃ + beta·C on the rows×cols corner of the
-	// tile at c (leading dimension ldc), from k steps of a packed A panel
-	// (a[p*mr+i]; lda is unused) and a packed B panel (b[p*nr+j]); C is not
-	// read when beta == 0. Every element must be one sequential chain over p
-	// whatever rows and cols are, so that results do not depend on where
-	// tiles fall.
-	kernel gemmKernel
-
-	// kernelAT and kernelAN, when not nil, are forms of kernel that read a
-	// full mr-row panel of A in place: transposed (a[p*lda+i]) or as stored
-	// (a[i*lda+p]). Packing A buys nothing when each panel is used once,
-	// which is when n fits one B panel; they round exactly like kernel.
-	kernelAT, kernelAN gemmKernel
 
 	// packTrans packs rows rows of a row-major source, transposed, into a
 	// panel: dst[p*width+r] = src[r*ld+p] for r < rows, p < kc. It is how A
@@ -48,215 +62,243 @@ type gemmConfig struct {
 	packCopy func(dst, src []float32, ld, rows, kc, width int)
 }
 
-// gemmKernel is the signature of the micro-kernels; see gemmConfig.kernel.
-type gemmKernel func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, alpha, beta float32)
+// gemmParallelMin is the work (m·n·k multiply-adds) below which a product
+// stays on one goroutine: some 10 µs on one core, against well under a
+// microsecond for handing out the parts.
+const gemmParallelMin = 1 << 19
 
-// gemmParallelMin is the work (m·n·k multiply-adds) below which Sgemm stays
-// on one goroutine: about 40 µs on one core, well above what handing a part
-// to a worker and waking it costs.
-const gemmParallelMin = 1 << 21
+// gemmMinTiles is the fewest micro-tiles a part of a parallel product gets,
+// so that a part's own packing and its barrier waits stay small beside its
+// arithmetic.
+const gemmMinTiles = 4
 
-// sgemmBlocked is Sgemm (arguments already checked, m, n > 0) with the
-// micro-kernel and blocking of g. The product is cut into at most Threads()
-// parts along whole micro-tiles of the longer dimension; each part is computed
-// exactly as on one goroutine, and k is never split between goroutines, so
-// the result does not depend on the number of threads.
-func sgemmBlocked(g *gemmConfig, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if alpha == 0 || k == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-	p := gemmProblem{g: g, transA: transA, transB: transB, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
-	workers := Threads()
-	if m*n*k < gemmParallelMin {
-		workers = 1
-	}
-	// Split the dimension whose parts duplicate the less packing: cutting
-	// the columns makes every worker pack all of A (m·k), cutting the rows
-	// all of B (k·n).
-	splitN := n >= m
-	step, size := g.nr, n
-	if !splitN {
-		step, size = g.mr, m
-	}
-	tiles := (size + step - 1) / step
-	workers = min(workers, tiles)
-	buf := getGemmBuffers()
-	defer putGemmBuffers(buf)
-	if workers <= 1 {
-		p.run(buf, 0, m, 0, n)
-		return
-	}
-	if cap(buf.done) < workers {
-		buf.done = make(chan struct{}, workers)
-	}
-	startGemmWorkers(workers - 1)
-	for w := workers - 1; w >= 0; w-- {
-		lo := min(w*tiles/workers*step, size)
-		hi := min((w+1)*tiles/workers*step, size)
-		job := gemmJob{p: p, i0: 0, m: m, j0: lo, n: hi - lo, done: buf.done}
-		if !splitN {
-			job.i0, job.m, job.j0, job.n = lo, hi-lo, 0, n
-		}
-		if w == 0 {
-			p.run(buf, job.i0, job.m, job.j0, job.n)
-			break
-		}
-		gemmWorkers.jobs <- job
-	}
-	for w := 1; w < workers; w++ {
-		<-buf.done
-	}
+// adamUpdate is an Adam update that a product's tiles apply to param, m and
+// v (m×n, leading dimension n) instead of storing C.
+type adamUpdate struct {
+	param, m, v []float32
+	h           adamHyper
 }
 
-// gemmJob is one part of a product, handed to a worker goroutine by value so
-// that handing it over allocates nothing.
+// gemmJob is one product and the buffers its parts share. A job's parts
+// pack A and B together, each its share of the panels, then compute their
+// shares of the tiles; a barrier separates the two, and two sets of buffers
+// let the packing of the next block start while others still compute.
 type gemmJob struct {
-	p            gemmProblem
-	i0, m, j0, n int
-	done         chan<- struct{}
-}
-
-// gemmWorkers are long-lived goroutines that compute the parts of parallel
-// products; they block on jobs when idle and are never stopped.
-var gemmWorkers struct {
-	sync.Mutex
-	n    int
-	jobs chan gemmJob
-}
-
-// startGemmWorkers makes sure at least n workers are running.
-func startGemmWorkers(n int) {
-	gemmWorkers.Lock()
-	defer gemmWorkers.Unlock()
-	if gemmWorkers.jobs == nil {
-		gemmWorkers.jobs = make(chan gemmJob)
-	}
-	for ; gemmWorkers.n < n; gemmWorkers.n++ {
-		go func(jobs <-chan gemmJob) {
-			for job := range jobs {
-				buf := getGemmBuffers()
-				job.p.run(buf, job.i0, job.m, job.j0, job.n)
-				putGemmBuffers(buf)
-				job.done <- struct{}{}
-			}
-		}(gemmWorkers.jobs)
-	}
-}
-
-// gemmProblem holds one Sgemm call's arguments.
-type gemmProblem struct {
 	g              *gemmConfig
 	transA, transB bool
-	k              int
+	m, n, k        int
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
+	adam           bool // the last k block updates update instead of storing C
+	update         adamUpdate
+
+	kc, mc, nc int
+	bufA, bufB [2][]float32
 }
 
-// run computes the m×n block of C at row i0, column j0 with the packing
-// buffers buf.
-func (p *gemmProblem) run(buf *gemmBuffers, i0, m, j0, n int) {
-	g := p.g
-	kblocks := (p.k + g.kc - 1) / g.kc
-	kc := (p.k + kblocks - 1) / kblocks // equal blocks: no shallow last one
-	ncMax := min(g.nc, roundUp(n, g.nr))
-	mcMax := min(g.mc, roundUp(m, g.mr))
-	buf.grow(mcMax*kc, kc*ncMax)
+// gemmJobs keeps jobs and their packing buffers for reuse. Unlike a
+// sync.Pool it never drops them at a garbage collection, so a training loop
+// allocates nothing once every goroutine that multiplies has had its job.
+var gemmJobs struct {
+	sync.Mutex
+	free []*gemmJob
+}
 
-	for jc := 0; jc < n; jc += g.nc {
-		nc := min(g.nc, n-jc)
-		for pc := 0; pc < p.k; pc += kc {
-			kb := min(kc, p.k-pc)
-			g.packB(buf.b, p.b, p.ldb, p.transB, pc, kb, j0+jc, nc)
-			beta := p.beta
-			if pc > 0 {
-				beta = 1 // later k blocks add to what the first one wrote
-			}
-			for ic := 0; ic < m; ic += g.mc {
-				mc := min(g.mc, m-ic)
-				if nc <= g.nr && g.inPlace(p.transA) != nil {
-					p.oneColumnPanel(buf, i0+ic, mc, j0+jc, nc, pc, kb, beta)
-					continue
+func getGemmJob() *gemmJob {
+	gemmJobs.Lock()
+	defer gemmJobs.Unlock()
+	if n := len(gemmJobs.free); n > 0 {
+		j := gemmJobs.free[n-1]
+		gemmJobs.free = gemmJobs.free[:n-1]
+		return j
+	}
+	return new(gemmJob)
+}
+
+func putGemmJob(j *gemmJob) {
+	j.a, j.b, j.c, j.update = nil, nil, nil, adamUpdate{}
+	gemmJobs.Lock()
+	gemmJobs.free = append(gemmJobs.free, j)
+	gemmJobs.Unlock()
+}
+
+// sgemmBlocked is Sgemm (arguments already checked, m, n > 0) with the
+// micro-kernel and blocking of g; with adam, the product is the gradient of
+// an Adam update and C is scratch for its partial sums (see SgemmAdam). The
+// product is cut into at most Threads() parts along whole micro-tiles; every
+// element is computed by one part exactly as on one goroutine, so the result
+// does not depend on the number of threads.
+func sgemmBlocked(g *gemmConfig, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, adam *adamUpdate) {
+	j := getGemmJob()
+	defer putGemmJob(j)
+	*j = gemmJob{
+		g: g, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
+		bufA: j.bufA, bufB: j.bufB,
+	}
+	if adam != nil {
+		j.adam, j.update = true, *adam
+	}
+	kblocks := (k + g.kc - 1) / g.kc
+	j.kc = (k + kblocks - 1) / kblocks // equal blocks: no shallow last one
+	j.mc = min(g.mc, roundUp(m, g.mr))
+	j.nc = min(g.nc, roundUp(n, g.nr))
+	for s := range j.bufA {
+		if len(j.bufA[s]) < j.mc*j.kc {
+			j.bufA[s] = alignedFloats(j.mc * j.kc)
+		}
+		if len(j.bufB[s]) < j.kc*j.nc {
+			j.bufB[s] = alignedFloats(j.kc * j.nc)
+		}
+	}
+	parts := 1
+	if m*n*k >= gemmParallelMin {
+		tiles := (j.mc / g.mr) * (j.nc / g.nr)
+		parts = max(1, min(Threads(), tiles/gemmMinTiles))
+	}
+	parallel(j, parts)
+}
+
+// run computes part w of n of the product.
+func (j *gemmJob) run(w, n int, bar *barrier) {
+	g := j.g
+	iter, block := 0, 0
+	for jc := 0; jc < j.n; jc += j.nc {
+		nc := min(j.nc, j.n-jc)
+		for pc := 0; pc < j.k; pc += j.kc {
+			kb := min(j.kc, j.k-pc)
+			bufB := j.bufB[block%2]
+			block++
+			for ic := 0; ic < j.m; ic += j.mc {
+				mc := min(j.mc, j.m-ic)
+				bufA := j.bufA[iter%2]
+				iter++
+				inPlace := nc <= g.nr && j.inPlace() != nil
+				// The panels to pack: those of A (only the short last
+				// one when A is read in place), then, once per k block,
+				// those of B; each part packs a share of about equal
+				// size.
+				aPanels := (mc + g.mr - 1) / g.mr
+				aFirst := 0
+				if inPlace {
+					aFirst = mc / g.mr
 				}
-				g.packA(buf.a, p.a, p.lda, p.transA, i0+ic, mc, pc, kb)
-				for jr := 0; jr < nc; jr += g.nr {
-					cols := min(g.nr, nc-jr)
-					bp := buf.b[jr*kb:]
-					for ir := 0; ir < mc; ir += g.mr {
-						rows := min(g.mr, mc-ir)
-						off := (i0+ic+ir)*p.ldc + j0 + jc + jr
-						g.kernel(kb, buf.a[ir*kb:], 0, bp, p.c[off:], p.ldc, rows, cols, p.alpha, beta)
+				bPanels := 0
+				if ic == 0 {
+					bPanels = (nc + g.nr - 1) / g.nr
+				}
+				size := (aPanels-aFirst)*g.mr + bPanels*g.nr
+				lo, hi := share(size, w, n)
+				for q, at := aFirst, 0; q < aPanels; q, at = q+1, at+g.mr {
+					if lo <= at && at < hi {
+						j.packA(bufA, ic+q*g.mr, min(g.mr, mc-q*g.mr), pc, kb, q)
 					}
 				}
+				for q, at := 0, (aPanels-aFirst)*g.mr; q < bPanels; q, at = q+1, at+g.nr {
+					if lo <= at && at < hi {
+						j.packB(bufB, pc, kb, jc, q, nc)
+					}
+				}
+				bar.wait()
+
+				beta := j.beta
+				if pc > 0 {
+					beta = 1 // later k blocks go on from what the first one wrote
+				}
+				last := pc+kb == j.k
+				lo, hi = share(aPanels*((nc+g.nr-1)/g.nr), w, n)
+				for t := lo; t < hi; t++ {
+					jr, ir := t/aPanels*g.nr, t%aPanels*g.mr
+					rows, cols := min(g.mr, mc-ir), min(g.nr, nc-jr)
+					off := (ic+ir)*j.ldc + jc + jr
+					a, lda, form := bufA[ir*kb:], 0, 0
+					if inPlace && rows == g.mr {
+						lda, form = j.lda, 1
+						if j.transA {
+							a = j.a[pc*j.lda+ic+ir:]
+						} else {
+							a = j.a[(ic+ir)*j.lda+pc:]
+						}
+					}
+					j.tile(form, last, kb, a, lda, bufB[jr*kb:], off, rows, cols, beta)
+				}
 			}
 		}
 	}
 }
 
-// inPlace returns the kernel that reads A in place for the transA layout, or
+// tile runs the micro-kernel on one tile: from packed A (form 0) or A in
+// place (form 1), storing C or, in the last k block of an Adam product,
+// updating the parameters.
+func (j *gemmJob) tile(form int, last bool, kb int, a []float32, lda int, b []float32, off, rows, cols int, beta float32) {
+	g := j.g
+	if !j.adam || !last {
+		kernel := g.kernel
+		if form == 1 {
+			kernel = j.inPlace()
+		}
+		kernel(kb, a, lda, b, j.c[off:], j.ldc, rows, cols, beta)
+		return
+	}
+	kernel := g.adam
+	if form == 1 {
+		kernel = g.adamAT
+	}
+	u := &j.update
+	h := &u.h
+	kernel(kb, a, lda, b, j.c[off:], j.ldc, rows, cols, beta,
+		u.param[off:], u.m[off:], u.v[off:], h.beta1, h.omb1, h.beta2, h.omb2, h.negStep, h.epsS)
+}
+
+// inPlace returns the kernel that reads A in place for the job's layout, or
 // nil.
-func (g *gemmConfig) inPlace(transA bool) gemmKernel {
-	if transA {
-		return g.kernelAT
+func (j *gemmJob) inPlace() gemmKernel {
+	if j.adam {
+		if j.transA && j.g.adamAT != nil {
+			return j.g.kernelAT
+		}
+		return nil
 	}
-	return g.kernelAN
+	if j.transA {
+		return j.g.kernelAT
+	}
+	return j.g.kernelAN
 }
 
-// oneColumnPanel computes rows i0..i0+mc-1 of the cols columns at j0 that
-// fit one packed B panel (in buf.b), k block p0..p0+kc-1, reading the full
-// row panels of A in place: each would be packed for a single use. The short
-// last panel, which must not be read past the matrix, is packed.
-func (p *gemmProblem) oneColumnPanel(buf *gemmBuffers, i0, mc, j0, cols, p0, kc int, beta float32) {
-	g := p.g
-	kernel := g.inPlace(p.transA)
-	for ir := 0; ir < mc; ir += g.mr {
-		rows := min(g.mr, mc-ir)
-		c := p.c[(i0+ir)*p.ldc+j0:]
-		if rows < g.mr {
-			g.packA(buf.a, p.a, p.lda, p.transA, i0+ir, rows, p0, kc)
-			g.kernel(kc, buf.a, 0, buf.b, c, p.ldc, rows, cols, p.alpha, beta)
-			continue
-		}
-		off := (i0+ir)*p.lda + p0
-		if p.transA {
-			off = p0*p.lda + i0 + ir
-		}
-		kernel(kc, p.a[off:], p.lda, buf.b, c, p.ldc, rows, cols, p.alpha, beta)
+// packA packs rows i0..i0+rows-1, depth p0..p0+kc-1 of op(A) into panel
+// number panel of dst, stored k step by k step (dst[panel·mr·kc + p*mr +
+// i]), padding a short panel's rows with zeros.
+func (j *gemmJob) packA(dst []float32, i0, rows, p0, kc, panel int) {
+	mr := j.g.mr
+	d := dst[panel*mr*kc : (panel+1)*mr*kc]
+	if j.transA { // op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run
+		j.g.packCopy(d, j.a[p0*j.lda+i0:], j.lda, rows, kc, mr)
+	} else {
+		j.g.packTrans(d, j.a[i0*j.lda+p0:], j.lda, rows, kc, mr)
 	}
+	padPanel(d, rows, mr)
 }
 
-// packA packs rows i0..i0+mc-1, depth p0..p0+kc-1 of op(A) into dst as mr×kc
-// panels, each stored k step by k step (dst[panel + p*mr + i]), padding the
-// rows of a short last panel with zeros.
-func (g *gemmConfig) packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc int) {
-	mr := g.mr
-	for ir := 0; ir < mc; ir += mr {
-		rows := min(mr, mc-ir)
-		panel := dst[ir*kc : ir*kc+mr*kc]
-		if trans { // op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run
-			g.packCopy(panel, a[p0*lda+i0+ir:], lda, rows, kc, mr)
-		} else {
-			g.packTrans(panel, a[(i0+ir)*lda+p0:], lda, rows, kc, mr)
-		}
-		padPanel(panel, rows, mr)
+// packB packs panel number panel (columns j0+panel·nr onwards, at most
+// nr) of depth p0..p0+kc-1 of the nc columns of op(B) at j0 into dst,
+// stored k step by k step (dst[panel·nr·kc + p*nr + j]), padding a short
+// panel's columns with zeros, and scales it by alpha.
+func (j *gemmJob) packB(dst []float32, p0, kc, j0, panel, nc int) {
+	nr := j.g.nr
+	jr := panel * nr
+	cols := min(nr, nc-jr)
+	d := dst[jr*kc : (jr+nr)*kc]
+	if j.transB {
+		j.g.packTrans(d, j.b[(j0+jr)*j.ldb+p0:], j.ldb, cols, kc, nr)
+	} else { // op(B)[p][j] = b[p*ldb+j]: each k step is a contiguous run
+		j.g.packCopy(d, j.b[p0*j.ldb+j0+jr:], j.ldb, cols, kc, nr)
 	}
-}
-
-// packB packs depth p0..p0+kc-1, columns j0..j0+nc-1 of op(B) into dst as
-// kc×nr panels, each stored k step by k step (dst[panel + p*nr + j]), padding
-// the columns of a short last panel with zeros.
-func (g *gemmConfig) packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc int) {
-	nr := g.nr
-	for jr := 0; jr < nc; jr += nr {
-		cols := min(nr, nc-jr)
-		panel := dst[jr*kc : jr*kc+nr*kc]
-		if trans {
-			g.packTrans(panel, b[(j0+jr)*ldb+p0:], ldb, cols, kc, nr)
-		} else { // op(B)[p][j] = b[p*ldb+j]: each k step is a contiguous run
-			g.packCopy(panel, b[p0*ldb+j0+jr:], ldb, cols, kc, nr)
+	padPanel(d, cols, nr)
+	if j.alpha != 1 {
+		for i := range d {
+			d[i] *= j.alpha
 		}
-		padPanel(panel, cols, nr)
 	}
 }
 
@@ -273,11 +315,7 @@ func packTransGeneric(dst, src []float32, ld, rows, kc, width int) {
 // packCopyGeneric is the portable packCopy.
 func packCopyGeneric(dst, src []float32, ld, rows, kc, width int) {
 	for p := 0; p < kc; p++ {
-		d := dst[p*width : p*width+rows]
-		s := src[p*ld : p*ld+rows]
-		for i, v := range s {
-			d[i] = v
-		}
+		copy(dst[p*width:p*width+rows], src[p*ld:p*ld+rows])
 	}
 }
 
@@ -300,17 +338,16 @@ func padPanel(panel []float32, used, width int) {
 // multiply-adds of the padded tiles at the kernel's speed and the elements
 // packed: a transposing pack moves about 3 elements a cycle, a copying one
 // pays some 6 cycles per k step of a panel on top of its element moves, so
-// that narrow copied panels cost. The choice depends on the shape alone,
-// never on the thread count, so results stay bit-identical across thread
-// counts.
-func pickGemm(transA, transB bool, m, n, k int, configs ...*gemmConfig) *gemmConfig {
+// that narrow copied panels cost. Tiles compute the same bits, so the
+// choice changes only the time.
+func pickGemm(transA, transB bool, m, n, k int, configs []*gemmConfig) *gemmConfig {
 	var best *gemmConfig
 	var bestCost float64
 	for _, g := range configs {
 		tiles := float64(roundUp(m, g.mr)) * float64(roundUp(n, g.nr)) * float64(k)
 		cost := tiles / (16 * g.speed)
 		packA := float64(m*k) * float64((n+g.nc-1)/g.nc) // A is packed once per nc block
-		if n <= g.nr && g.inPlace(transA) != nil {
+		if n <= g.nr && (transA && g.kernelAT != nil || !transA && g.kernelAN != nil) {
 			// Only the short panel is packed; reading A in place costs
 			// cache lines, more so when a transposed panel is narrow.
 			packA = float64(m % g.mr * k)
@@ -356,52 +393,8 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
-// gemmBuffers are one goroutine's packing buffers, 64-byte aligned so that
-// packed panels start on cache lines, and the channel on which the workers
-// helping that goroutine report back.
-type gemmBuffers struct {
-	a, b []float32
-	done chan struct{}
-}
-
-// gemmPool keeps packing buffers for reuse. Unlike a sync.Pool it never drops
-// them at a garbage collection, so a training loop allocates nothing once
-// every goroutine that multiplies has had its buffers.
-var gemmPool struct {
-	sync.Mutex
-	free []*gemmBuffers
-}
-
-func getGemmBuffers() *gemmBuffers {
-	gemmPool.Lock()
-	var buf *gemmBuffers
-	if n := len(gemmPool.free); n > 0 {
-		buf = gemmPool.free[n-1]
-		gemmPool.free = gemmPool.free[:n-1]
-	} else {
-		buf = new(gemmBuffers)
-	}
-	gemmPool.Unlock()
-	return buf
-}
-
-// grow makes the buffers hold at least na and nb float32s.
-func (buf *gemmBuffers) grow(na, nb int) {
-	if len(buf.a) < na {
-		buf.a = alignedFloats(na)
-	}
-	if len(buf.b) < nb {
-		buf.b = alignedFloats(nb)
-	}
-}
-
-func putGemmBuffers(buf *gemmBuffers) {
-	gemmPool.Lock()
-	gemmPool.free = append(gemmPool.free, buf)
-	gemmPool.Unlock()
-}
-
-// alignedFloats returns n float32s starting on a 64-byte boundary.
+// alignedFloats returns n float32s starting on a 64-byte boundary, so that
+// packed panels start on cache lines.
 func alignedFloats(n int) []float32 {
 	const align = 64 / 4
 	s := make([]float32, n+align)

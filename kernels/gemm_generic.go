@@ -2,20 +2,16 @@ package kernels
 
 // genericGemm is the portable blocked SGEMM, on panels small enough for any
 // L1 and L2: a packed B panel of kc=256 k steps is 4 KiB, the packed A block
-// 128×256 is 128 KiB. Its blocking is part of its results (k is summed in
-// kc blocks), so it is the same on every architecture.
-var genericGemm = gemmConfig{
-	mr: 2, nr: 4,
-	kc: 256, mc: 128, nc: 2048,
-	speed:     1,
-	kernel:    sgemmKernel2x4,
+// 128×256 is 128 KiB.
+var genericGemm = []*gemmConfig{{
+	gemmTile: &gemmTile{
+		name: "2x4", isa: "generic", mr: 2, nr: 4,
+		kernel: sgemmKernel2x4, adam: sgemmKernel2x4Adam,
+	},
+	kc: 256, mc: 128, nc: 2048, speed: 1,
 	packTrans: packTransGeneric,
 	packCopy:  packCopyGeneric,
-}
-
-func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmBlocked(&genericGemm, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
+}}
 
 // sgemmKernel2x4 is the generic micro-kernel: 2×4 accumulators, the values
 // of A and B and the products in flight fit the 15 XMM registers Go's amd64
@@ -25,8 +21,36 @@ func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 // explicit float32 conversions keep Go from fusing a*b+c into an FMA (as it
 // may on arm64, or on amd64 with GOAMD64=v3), so every architecture rounds
 // identically.
-func sgemmKernel2x4(k int, a []float32, _ int, b, c []float32, ldc, rows, cols int, alpha, beta float32) {
-	var c00, c01, c02, c03, c10, c11, c12, c13 float32
+func sgemmKernel2x4(k int, a []float32, _ int, b, c []float32, ldc, rows, cols int, beta float32) {
+	acc := tile2x4(k, a, b, c, ldc, rows, cols, beta)
+	for i := 0; i < rows; i++ {
+		copy(c[i*ldc:i*ldc+cols], acc[i][:cols])
+	}
+}
+
+// sgemmKernel2x4Adam is the Adam form of sgemmKernel2x4.
+func sgemmKernel2x4Adam(k int, a []float32, _ int, b, c []float32, ldc, rows, cols int, beta float32,
+	w, m, v []float32, beta1, omb1, beta2, omb2, negStep, epsS float32) {
+	acc := tile2x4(k, a, b, c, ldc, rows, cols, beta)
+	h := adamHyper{beta1: beta1, omb1: omb1, beta2: beta2, omb2: omb2, negStep: negStep, epsS: epsS}
+	for i := 0; i < rows; i++ {
+		r := i * ldc
+		adamStepGeneric(w[r:r+cols], acc[i][:cols], m[r:r+cols], v[r:r+cols], h)
+	}
+}
+
+// tile2x4 returns the 2×4 tile beta·C + A·B, its chains started from the
+// rows×cols corner of C (0 beyond it, and everywhere when beta is 0).
+func tile2x4(k int, a, b, c []float32, ldc, rows, cols int, beta float32) (acc [2][4]float32) {
+	if beta != 0 {
+		for i := 0; i < rows; i++ {
+			for j, x := range c[i*ldc : i*ldc+cols] {
+				acc[i][j] = float32(beta * x)
+			}
+		}
+	}
+	c00, c01, c02, c03 := acc[0][0], acc[0][1], acc[0][2], acc[0][3]
+	c10, c11, c12, c13 := acc[1][0], acc[1][1], acc[1][2], acc[1][3]
 	a, b = a[:2*k], b[:4*k]
 	// Eight k steps a pass: Go schedules a pass's multiplications before
 	// the additions that end it, and the spilling that follows with 16
@@ -120,15 +144,5 @@ func sgemmKernel2x4(k int, a []float32, _ int, b, c []float32, ldc, rows, cols i
 		c03 += float32(ap[0] * bp[3])
 		c13 += float32(ap[1] * bp[3])
 	}
-	acc := [2][4]float32{{c00, c01, c02, c03}, {c10, c11, c12, c13}}
-	for i := 0; i < rows; i++ {
-		row := c[i*ldc : i*ldc+cols]
-		for j := range row {
-			v := float32(alpha * acc[i][j])
-			if beta != 0 {
-				v = float32(beta*row[j]) + v
-			}
-			row[j] = v
-		}
-	}
+	return [2][4]float32{{c00, c01, c02, c03}, {c10, c11, c12, c13}}
 }

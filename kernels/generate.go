@@ -5,4 +5,4 @@ package kernels
 // dependencies. One generator per kernel family.
 //go:generate go run -C ../asm ./elementwise -out ../kernels/elementwise_amd64.s -stubs ../kernels/elementwise_amd64_stubs.go -pkg kernels
 //go:generate go run -C ../asm ./fused -out ../kernels/fused_amd64.s -stubs ../kernels/fused_amd64_stubs.go -pkg kernels
-//go:generate go run -C ../asm ./gemm -out ../kernels/gemm_amd64.s -stubs ../kernels/gemm_amd64_stubs.go -pkg kernels
+//go:generate go run -C ../asm ./gemm -out ../kernels/gemm_amd64.s -stubs ../kernels/gemm_amd64_stubs.go -pkg kernels -tiles ../kernels/gemm_tiles_amd64.go

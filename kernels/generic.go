@@ -8,7 +8,7 @@ var genericKernels = kernelSet{
 	sigmoid:           sigmoidGeneric,
 	relu:              reluGeneric,
 	reluBackward:      reluBackwardGeneric,
-	sgemm:             sgemmGeneric,
+	gemm:              genericGemm,
 	reparamKL:         reparamKLGeneric,
 	reparamKLBackward: reparamKLBackwardGeneric,
 	bceWithLogits:     bceWithLogitsGeneric,

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// packTranspose emits packTranspose{rows}AVX, which packs rows rows of a
+// row-major source into a panel stored k step by k step:
+// dst[p*width+r] = src[r*ld+p] for r < rows and p < kc, kc a multiple of 8.
+// It moves 8 k steps at a time as a rows×8 block transposed in registers
+// (unpack, shuffle, 128-bit permute), far faster than element by element.
+func packTranspose(rows int) {
+	name := fmt.Sprintf("packTranspose%dAVX", rows)
+	TEXT(name, NOSPLIT, "func(dst, src []float32, ld, kc, width int)")
+	Doc(fmt.Sprintf("%s sets dst[p*width+r] = src[r*ld+p] for r < %d and p < kc, kc a multiple of 8.", name, rows))
+	pd := Load(Param("dst").Base(), GP64())
+	ps := Load(Param("src").Base(), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	kc := Load(Param("kc"), GP64())
+	wb := Load(Param("width"), GP64())
+	SHLQ(U8(2), wb)
+	ld3, wb3 := GP64(), GP64()
+	LEAQ(Mem{Base: ld, Index: ld, Scale: 2}, ld3)
+	LEAQ(Mem{Base: wb, Index: wb, Scale: 2}, wb3)
+	// rowAt and outAt address rows 0..7 and k steps 0..7 from two bases
+	// four apart, with the index registers ld, 2·ld, 3·ld (wb likewise).
+	ps4, pd4 := GP64(), GP64()
+	rowAt := func(r int) Mem {
+		base := ps
+		if r >= 4 {
+			base = ps4
+		}
+		switch r % 4 {
+		case 0:
+			return Mem{Base: base}
+		case 1:
+			return Mem{Base: base, Index: ld, Scale: 1}
+		case 2:
+			return Mem{Base: base, Index: ld, Scale: 2}
+		}
+		return Mem{Base: base, Index: ld3, Scale: 1}
+	}
+	outAt := func(q int) Mem {
+		base := pd
+		if q >= 4 {
+			base = pd4
+		}
+		switch q % 4 {
+		case 0:
+			return Mem{Base: base}
+		case 1:
+			return Mem{Base: base, Index: wb, Scale: 1}
+		case 2:
+			return Mem{Base: base, Index: wb, Scale: 2}
+		}
+		return Mem{Base: base, Index: wb3, Scale: 1}
+	}
+	if rows == 8 {
+		LEAQ(Mem{Base: ps, Index: ld, Scale: 4}, ps4)
+	}
+	prefix := fmt.Sprintf("pack%d", rows)
+	Label(prefix + "_loop")
+	SUBQ(U8(8), kc)
+	JB(LabelRef(prefix + "_done"))
+	LEAQ(Mem{Base: pd, Index: wb, Scale: 4}, pd4)
+
+	y := make([]reg.VecVirtual, rows)
+	for r := range y {
+		y[r] = YMM()
+		VMOVUPS(rowAt(r), y[r])
+	}
+	// Pairs of rows interleaved: t[2i] holds k steps 0,1 | 4,5 of rows
+	// 2i and 2i+1, t[2i+1] k steps 2,3 | 6,7.
+	t := make([]reg.VecVirtual, rows)
+	for i := 0; i < rows; i += 2 {
+		t[i], t[i+1] = YMM(), YMM()
+		VUNPCKLPS(y[i+1], y[i], t[i])
+		VUNPCKHPS(y[i+1], y[i], t[i+1])
+	}
+	// Quads of rows: u[4g+q] holds k step q | q+4 of rows 4g..4g+3.
+	u := make([]reg.VecVirtual, rows)
+	for g := 0; g < rows; g += 4 {
+		for h := 0; h < 2; h++ {
+			lo, hi := t[g+h], t[g+2+h]
+			u[g+2*h], u[g+2*h+1] = YMM(), YMM()
+			VSHUFPS(U8(0x44), hi, lo, u[g+2*h])
+			VSHUFPS(U8(0xee), hi, lo, u[g+2*h+1])
+		}
+	}
+	for q := 0; q < 4; q++ {
+		if rows == 4 {
+			VMOVUPS(u[q].AsX(), outAt(q))
+			VEXTRACTF128(U8(1), u[q], outAt(q+4))
+			continue
+		}
+		lo, hi := YMM(), YMM()
+		VPERM2F128(U8(0x20), u[4+q], u[q], lo)
+		VPERM2F128(U8(0x31), u[4+q], u[q], hi)
+		VMOVUPS(lo, outAt(q))
+		VMOVUPS(hi, outAt(q+4))
+	}
+	ADDQ(U8(32), ps)
+	if rows == 8 {
+		ADDQ(U8(32), ps4)
+	}
+	LEAQ(Mem{Base: pd4, Index: wb, Scale: 4}, pd)
+	JMP(LabelRef(prefix + "_loop"))
+
+	Label(prefix + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packCopy emits packCopyAVX, which packs a panel whose k steps are
+// contiguous runs of the source: dst[p*width+i] = src[p*ld+i] for i < rows
+// and p < kc. Each run moves in 32-, 8-, 4- and 1-float pieces: a call per
+// run to memmove would cost more than the copy.
+func packCopy() {
+	TEXT("packCopyAVX", NOSPLIT, "func(dst, src []float32, ld, rows, kc, width int)")
+	Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
+	pd := Load(Param("dst").Base(), GP64())
+	ps := Load(Param("src").Base(), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	rows := Load(Param("rows"), GP64())
+	kc := Load(Param("kc"), GP64())
+	wb := Load(Param("width"), GP64())
+	SHLQ(U8(2), wb)
+
+	Label("copy_step")
+	DECQ(kc)
+	JS(LabelRef("copy_done"))
+	i := GP64()
+	XORQ(i, i)
+	end := GP64()
+
+	Label("copy_32")
+	LEAQ(Mem{Base: i, Disp: 32}, end)
+	CMPQ(end, rows)
+	JA(LabelRef("copy_8"))
+	for q := 0; q < 4; q++ {
+		y := YMM()
+		VMOVUPS(Mem{Base: ps, Index: i, Scale: 4, Disp: 32 * q}, y)
+		VMOVUPS(y, Mem{Base: pd, Index: i, Scale: 4, Disp: 32 * q})
+	}
+	MOVQ(end, i)
+	JMP(LabelRef("copy_32"))
+
+	Label("copy_8")
+	LEAQ(Mem{Base: i, Disp: 8}, end)
+	CMPQ(end, rows)
+	JA(LabelRef("copy_4"))
+	y := YMM()
+	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, y)
+	VMOVUPS(y, Mem{Base: pd, Index: i, Scale: 4})
+	MOVQ(end, i)
+	JMP(LabelRef("copy_8"))
+
+	Label("copy_4")
+	LEAQ(Mem{Base: i, Disp: 4}, end)
+	CMPQ(end, rows)
+	JA(LabelRef("copy_1"))
+	x := XMM()
+	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, x)
+	VMOVUPS(x, Mem{Base: pd, Index: i, Scale: 4})
+	MOVQ(end, i)
+
+	Label("copy_1")
+	CMPQ(i, rows)
+	JAE(LabelRef("copy_next"))
+	v := GP32()
+	MOVL(Mem{Base: ps, Index: i, Scale: 4}, v)
+	MOVL(v, Mem{Base: pd, Index: i, Scale: 4})
+	INCQ(i)
+	JMP(LabelRef("copy_1"))
+
+	Label("copy_next")
+	ADDQ(ld, ps)
+	ADDQ(wb, pd)
+	JMP(LabelRef("copy_step"))
+
+	Label("copy_done")
+	VZEROUPPER()
+	RET()
+}
