@@ -16,7 +16,11 @@ import (
 // within a relative 1e-6 of the exact one for any length up to 1e9 (tested
 // per term, and at 1e7 elements), except that terms below float32's normal
 // range (2^-126) may be lost or rounded to the subnormal grid: allow 2^-126
-// per such element in addition.
+// per such element in addition. A sum of more than 4096 terms is the sum, in
+// order, of the sums of consecutive chunks whose length depends on the
+// number of terms alone; the chunks are shared between up to [Threads]
+// goroutines, as are the elements of every kernel here, and results do not
+// depend on how many.
 //
 // Outputs are stated as |error| ≤ a·ulp(exact) + b·2^-24·M, where M is the
 // sum of the magnitudes of the parts that make up the exact value, the
@@ -42,6 +46,9 @@ import (
 // overlap). It panics unless the lengths agree.
 func ReparamKL(z, mu, logvar, eps []float32) float64 {
 	checkSameLen("ReparamKL", []string{"z", "mu", "logvar", "eps"}, z, mu, logvar, eps)
+	if n := len(z); n > sumChunkMin {
+		return runElem(opReparamKL, n, elemParts(n), 0, adamHyper{}, z, mu, logvar, eps)
+	}
 	return kernels().reparamKL(z, mu, logvar, eps)
 }
 
@@ -57,6 +64,10 @@ func ReparamKL(z, mu, logvar, eps []float32) float64 {
 // distinct). It panics unless the lengths agree.
 func ReparamKLBackward(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32) {
 	checkSameLen("ReparamKLBackward", []string{"dmu", "dlogvar", "dz", "mu", "logvar", "eps"}, dmu, dlogvar, dz, mu, logvar, eps)
+	if p := elemParts(len(dmu)); p > 1 {
+		runElem(opReparamKLBackward, len(dmu), p, beta, adamHyper{}, dmu, dlogvar, dz, mu, logvar, eps)
+		return
+	}
 	kernels().reparamKLBackward(dmu, dlogvar, dz, mu, logvar, eps, beta)
 }
 
@@ -77,6 +88,9 @@ func ReparamKLBackward(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32
 // lengths agree.
 func BCEWithLogits(dlogits, logits, target []float32, scale float32) float64 {
 	checkSameLen("BCEWithLogits", []string{"dlogits", "logits", "target"}, dlogits, logits, target)
+	if n := len(logits); n > sumChunkMin {
+		return runElem(opBCEWithLogits, n, elemParts(n), scale, adamHyper{}, dlogits, logits, target)
+	}
 	return kernels().bceWithLogits(dlogits, logits, target, scale)
 }
 
@@ -89,6 +103,9 @@ func BCEWithLogits(dlogits, logits, target []float32, scale float32) float64 {
 // agree.
 func SquaredError(dout, out, target []float32, scale float32) float64 {
 	checkSameLen("SquaredError", []string{"dout", "out", "target"}, dout, out, target)
+	if n := len(out); n > sumChunkMin {
+		return runElem(opSquaredError, n, elemParts(n), scale, adamHyper{}, dout, out, target)
+	}
 	return kernels().squaredError(dout, out, target, scale)
 }
 
@@ -113,7 +130,12 @@ func AdamStep(param, grad, m, v []float32, lr, beta1, beta2, eps float32, step i
 	if step < 1 {
 		panic(fmt.Sprintf("kernels: AdamStep: step=%d < 1", step))
 	}
-	kernels().adamStep(param, grad, m, v, newAdamHyper(lr, beta1, beta2, eps, step))
+	h := newAdamHyper(lr, beta1, beta2, eps, step)
+	if p := elemParts(len(param)); p > 1 {
+		runElem(opAdamStep, len(param), p, 0, h, param, grad, m, v)
+		return
+	}
+	kernels().adamStep(param, grad, m, v, h)
 }
 
 // adamHyper holds the float32 scalars of one Adam step.
@@ -141,6 +163,10 @@ func newAdamHyper(lr, beta1, beta2, eps float32, step int) adamHyper {
 // unless len(y) is a multiple of len(bias) (len(bias) = 0 only with an empty y).
 func AddBias(y, bias []float32) {
 	checkRows("AddBias", "y", "bias", y, bias)
+	if p := elemParts(len(y)); p > 1 {
+		runElem(opAddBias, len(y)/len(bias), p, 0, adamHyper{}, y, bias)
+		return
+	}
 	kernels().addBias(y, bias)
 }
 

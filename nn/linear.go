@@ -52,10 +52,38 @@ func (l *Linear) Backward(dx, dy, x []float32) {
 	kernels.Sgemm(true, false, l.Out, l.In, n, 1, dy, l.Out, x, l.In, 0, l.DW, l.In)
 	kernels.SumRows(l.DB, dy)
 	if dx != nil {
-		if len(dx) != len(x) {
-			panic(fmt.Sprintf("nn: Linear.Backward: len(dx)=%d != len(x)=%d", len(dx), len(x)))
-		}
-		kernels.Sgemm(false, false, n, l.In, l.Out, 1, dy, l.Out, l.W, l.In, 0, dx, l.In)
+		l.checkDx("Backward", dx, x)
+		l.InputGradient(dx, dy)
+	}
+}
+
+// BackwardUpdate is Backward with opt's current update (see Adam.Begin)
+// applied to the layer's weight and bias, Params w and b of opt: it sets
+// dx = dy·W with the weights as they were (unless dx is nil), then updates
+// W straight from the product dyᵀ·x, which it never stores (DW is left as
+// it was), and b from the column sums of dy (in DB). The parameters end as
+// Backward followed by opt's Update of both would leave them, bit for bit.
+func (l *Linear) BackwardUpdate(dx, dy, x []float32, opt *Adam, w, b int) {
+	n := l.rows("BackwardUpdate", x, dy)
+	if dx != nil {
+		l.checkDx("BackwardUpdate", dx, x)
+		l.InputGradient(dx, dy)
+	}
+	opt.UpdateProduct(w, true, false, l.Out, l.In, n, dy, l.Out, x, l.In)
+	kernels.SumRows(l.DB, dy)
+	opt.Update(b)
+}
+
+// InputGradient sets dx = dy·W, the gradient with respect to the layer's
+// input: dy is [n, Out], dx [n, In].
+func (l *Linear) InputGradient(dx, dy []float32) {
+	n := l.rows("InputGradient", dx, dy)
+	kernels.Sgemm(false, false, n, l.In, l.Out, 1, dy, l.Out, l.W, l.In, 0, dx, l.In)
+}
+
+func (l *Linear) checkDx(op string, dx, x []float32) {
+	if len(dx) != len(x) {
+		panic(fmt.Sprintf("nn: Linear.%s: len(dx)=%d != len(x)=%d", op, len(dx), len(x)))
 	}
 }
 

@@ -180,6 +180,34 @@ func TestAdam(t *testing.T) {
 	})
 }
 
+// TestBackwardUpdate: a layer updated from its product (BackwardUpdate) ends
+// with the bits of Backward followed by Adam's Update, dx included, over
+// several steps.
+func TestBackwardUpdate(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(4, 5))
+		const n, in, out = 37, 50, 29
+		fused, plain := NewLinear(in, out), NewLinear(in, out)
+		w0 := randSlice(r, in*out)
+		copy(fused.W, w0)
+		copy(plain.W, w0)
+		optF, optP := NewAdam(fused.Params("fc")), NewAdam(plain.Params("fc"))
+		dxF, dxP := make([]float32, n*in), make([]float32, n*in)
+		for range 3 {
+			x, dy := randSlice(r, n*in), randSlice(r, n*out)
+			optF.Begin()
+			fused.BackwardUpdate(dxF, dy, x, optF, 0, 1)
+			plain.Backward(dxP, dy, x)
+			optP.Step()
+			require.Equal(t, dxP, dxF, "dx")
+			require.Equal(t, plain.W, fused.W, "weights")
+			require.Equal(t, plain.B, fused.B, "biases")
+			require.Equal(t, optP.M, optF.M, "first moments")
+			require.Equal(t, optP.V, optF.V, "second moments")
+		}
+	})
+}
+
 func TestInitUniform(t *testing.T) {
 	l := NewLinear(400, 300)
 	ps := l.Params("fc")

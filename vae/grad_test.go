@@ -103,7 +103,7 @@ func TestGradient(t *testing.T) {
 					}
 					m.Reserve(n)
 					st := m.forward(x, n, nil)
-					m.backward(x, n)
+					m.backward(x, n, false)
 
 					p := map[string][]float64{}
 					for _, q := range m.params {

@@ -21,6 +21,12 @@ type Model struct {
 	params []*nn.Param
 	opt    *nn.Adam
 
+	// encParam[i] and decParam[j] index the weight of enc[i] and dec[j]
+	// in params, their bias the next; headParam indexes the heads' four:
+	// mu's weight and bias, then logvar's.
+	encParam, decParam []int
+	headParam          int
+
 	// Training draws ε from epsSrc; Eval and Sample draw from evalSrc, so
 	// evaluating never changes the course of training.
 	epsSrc, evalSrc   *rand.ChaCha8
@@ -111,11 +117,13 @@ func newModel(cfg Config) (*Model, error) {
 	for i, h := range cfg.Hidden {
 		l := nn.NewLinear(in, h)
 		m.enc = append(m.enc, l)
+		m.encParam = append(m.encParam, len(m.params))
 		m.params = append(m.params, l.Params(encNames[i])...)
 		in = h
 	}
 	L := cfg.Latent
 	m.heads = nn.NewLinear(in, 2*L)
+	m.headParam = len(m.params)
 	hw, hb, hdw, hdb := m.heads.W, m.heads.B, m.heads.DW, m.heads.DB
 	m.params = append(m.params,
 		nn.NewParam(muName+".weight", []int{L, in}, in, hw[:L*in], hdw[:L*in]),
@@ -128,11 +136,13 @@ func newModel(cfg Config) (*Model, error) {
 		out := cfg.Hidden[len(cfg.Hidden)-1-j]
 		l := nn.NewLinear(in, out)
 		m.dec = append(m.dec, l)
+		m.decParam = append(m.decParam, len(m.params))
 		m.params = append(m.params, l.Params(decNames[j])...)
 		in = out
 	}
 	l := nn.NewLinear(in, cfg.Input)
 	m.dec = append(m.dec, l)
+	m.decParam = append(m.decParam, len(m.params))
 	m.params = append(m.params, l.Params(decNames[len(decNames)-1])...)
 	m.opt = nn.NewAdam(m.params)
 	return m, nil
@@ -188,13 +198,18 @@ func (m *Model) Reserve(n int) {
 // TrainStep trains on one batch x, n rows of Config.Input values
 // (len(x) = n·Input): it draws ε, computes the loss, backpropagates and
 // applies one Adam update. It returns the batch's losses from before the
-// update. It panics unless len(x) is a positive multiple of Input.
+// update. Each layer is updated as soon as backpropagation has passed it,
+// its weight gradient going straight from the product that computes it into
+// the update (nn.Adam.UpdateProduct), so the Params' Grad of the weights
+// are not kept; the result is bit for bit that of computing every gradient
+// and then calling Adam's Step. It panics unless len(x) is a positive
+// multiple of Input.
 func (m *Model) TrainStep(x []float32) Stats {
 	n := m.rows("TrainStep", x, m.cfg.Input)
 	m.Reserve(n)
 	st := m.forward(x, n, m.epsRand)
-	m.backward(x, n)
-	m.opt.Step()
+	m.opt.Begin()
+	m.backward(x, n, true)
 	return st
 }
 
@@ -363,19 +378,28 @@ func (m *Model) forward(x []float32, n int, r *rand.Rand) Stats {
 	return Stats{N: n, Loss: rec + float64(m.cfg.Beta*kl), Recon: rec, KL: kl}
 }
 
-// backward turns the workspace left by forward into parameter gradients.
-func (m *Model) backward(x []float32, n int) {
+// backward turns the workspace left by forward into parameter gradients
+// or, with update, into the current Adam update of every parameter (see
+// TrainStep).
+func (m *Model) backward(x []float32, n int, update bool) {
 	ws := &m.ws
 	L := m.cfg.Latent
+	layer := func(l *nn.Linear, param int, dx, dy, in []float32) {
+		if update {
+			l.BackwardUpdate(dx, dy, in, m.opt, param, param+1)
+		} else {
+			l.Backward(dx, dy, in)
+		}
+	}
 	for j := len(m.dec) - 1; j >= 0; j-- {
 		l := m.dec[j]
 		dy := ws.dDec[j][:n*l.Out]
 		if j == 0 {
-			l.Backward(ws.dZ[:n*L], dy, ws.z[:n*L])
+			layer(l, m.decParam[j], ws.dZ[:n*L], dy, ws.z[:n*L])
 			break
 		}
 		in, dx := ws.dec[j-1][:n*l.In], ws.dDec[j-1][:n*l.In]
-		l.Backward(dx, dy, in)
+		layer(l, m.decParam[j], dx, dy, in)
 		kernels.ReLUBackward(dx, dx, in)
 	}
 	dMu, dLogvar := ws.dMu[:n*L], ws.dLogvar[:n*L]
@@ -387,19 +411,40 @@ func (m *Model) backward(x []float32, n int) {
 		copy(row[L:], dLogvar[r*L:(r+1)*L])
 	}
 	k := len(m.enc)
-	if k == 0 {
-		m.heads.Backward(nil, dHeads, x)
-		return
+	in, dIn := x, []float32(nil)
+	if k > 0 {
+		in, dIn = ws.enc[k-1][:n*m.heads.In], ws.dEnc[k-1][:n*m.heads.In]
 	}
-	m.heads.Backward(ws.dEnc[k-1][:n*m.heads.In], dHeads, ws.enc[k-1][:n*m.heads.In])
+	m.headsBackward(dIn, dHeads, in, n, update)
 	for i := k - 1; i >= 0; i-- {
 		l := m.enc[i]
 		a, dy := ws.enc[i][:n*l.Out], ws.dEnc[i][:n*l.Out]
 		kernels.ReLUBackward(dy, dy, a)
 		if i == 0 {
-			l.Backward(nil, dy, x)
+			layer(l, m.encParam[i], nil, dy, x)
 		} else {
-			l.Backward(ws.dEnc[i-1][:n*l.In], dy, ws.enc[i-1][:n*l.In])
+			layer(l, m.encParam[i], ws.dEnc[i-1][:n*l.In], dy, ws.enc[i-1][:n*l.In])
 		}
 	}
+}
+
+// headsBackward is backward for the heads layer, whose weight and bias are
+// two Params each (mu's rows, then logvar's): with update, each weight is
+// updated from its own rows of the product dHeadsᵀ·in.
+func (m *Model) headsBackward(dIn, dHeads, in []float32, n int, update bool) {
+	h := m.heads
+	if !update {
+		h.Backward(dIn, dHeads, in)
+		return
+	}
+	if dIn != nil {
+		h.InputGradient(dIn, dHeads)
+	}
+	L := m.cfg.Latent
+	for half, p := range []int{m.headParam, m.headParam + 2} {
+		m.opt.UpdateProduct(p, true, false, L, h.In, n, dHeads[half*L:], 2*L, in, h.In)
+	}
+	kernels.SumRows(h.DB, dHeads)
+	m.opt.Update(m.headParam + 1)
+	m.opt.Update(m.headParam + 3)
 }
