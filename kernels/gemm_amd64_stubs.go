@@ -19,16 +19,6 @@ func sgemmKernel12x32AVX512AT(k int, a []float32, lda int, b []float32, c []floa
 // and of packed B (b[p*32+j]). C is not read when beta is ±0.
 func sgemmKernel12x32AVX512AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32)
 
-// sgemmKernel12x32AVX512Adam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of packed A (a[p*12+i]) and of packed B (b[p*32+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel12x32AVX512Adam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
-// sgemmKernel12x32AVX512ATAdam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of A transposed, in place (a[p*lda+i]) and of packed B (b[p*32+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel12x32AVX512ATAdam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
 // sgemmKernel8x48AVX512 sets the rows×cols (≤ 8x48) corner of the tile at c (leading dimension ldc)
 // to beta·C + A·B, one FMA chain per element, from k steps of packed A (a[p*8+i])
 // and of packed B (b[p*48+j]). C is not read when beta is ±0.
@@ -43,16 +33,6 @@ func sgemmKernel8x48AVX512AT(k int, a []float32, lda int, b []float32, c []float
 // to beta·C + A·B, one FMA chain per element, from k steps of A as stored, in place (a[i*lda+p])
 // and of packed B (b[p*48+j]). C is not read when beta is ±0.
 func sgemmKernel8x48AVX512AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32)
-
-// sgemmKernel8x48AVX512Adam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of packed A (a[p*8+i]) and of packed B (b[p*48+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel8x48AVX512Adam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
-// sgemmKernel8x48AVX512ATAdam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of A transposed, in place (a[p*lda+i]) and of packed B (b[p*48+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel8x48AVX512ATAdam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
 
 // sgemmKernel5x80AVX512 sets the rows×cols (≤ 5x80) corner of the tile at c (leading dimension ldc)
 // to beta·C + A·B, one FMA chain per element, from k steps of packed A (a[p*5+i])
@@ -69,16 +49,6 @@ func sgemmKernel5x80AVX512AT(k int, a []float32, lda int, b []float32, c []float
 // and of packed B (b[p*80+j]). C is not read when beta is ±0.
 func sgemmKernel5x80AVX512AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32)
 
-// sgemmKernel5x80AVX512Adam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of packed A (a[p*5+i]) and of packed B (b[p*80+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel5x80AVX512Adam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
-// sgemmKernel5x80AVX512ATAdam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of A transposed, in place (a[p*lda+i]) and of packed B (b[p*80+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel5x80AVX512ATAdam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
 // sgemmKernel12x24AVX512 sets the rows×cols (≤ 12x24) corner of the tile at c (leading dimension ldc)
 // to beta·C + A·B, one FMA chain per element, from k steps of packed A (a[p*12+i])
 // and of packed B (b[p*24+j]). C is not read when beta is ±0.
@@ -93,16 +63,6 @@ func sgemmKernel12x24AVX512AT(k int, a []float32, lda int, b []float32, c []floa
 // to beta·C + A·B, one FMA chain per element, from k steps of A as stored, in place (a[i*lda+p])
 // and of packed B (b[p*24+j]). C is not read when beta is ±0.
 func sgemmKernel12x24AVX512AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32)
-
-// sgemmKernel12x24AVX512Adam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of packed A (a[p*12+i]) and of packed B (b[p*24+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel12x24AVX512Adam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
-// sgemmKernel12x24AVX512ATAdam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of A transposed, in place (a[p*lda+i]) and of packed B (b[p*24+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel12x24AVX512ATAdam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
 
 // sgemmKernel8x40AVX512 sets the rows×cols (≤ 8x40) corner of the tile at c (leading dimension ldc)
 // to beta·C + A·B, one FMA chain per element, from k steps of packed A (a[p*8+i])
@@ -119,16 +79,6 @@ func sgemmKernel8x40AVX512AT(k int, a []float32, lda int, b []float32, c []float
 // and of packed B (b[p*40+j]). C is not read when beta is ±0.
 func sgemmKernel8x40AVX512AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32)
 
-// sgemmKernel8x40AVX512Adam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of packed A (a[p*8+i]) and of packed B (b[p*40+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel8x40AVX512Adam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
-// sgemmKernel8x40AVX512ATAdam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of A transposed, in place (a[p*lda+i]) and of packed B (b[p*40+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel8x40AVX512ATAdam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
 // sgemmKernel6x16AVX2 sets the rows×cols (≤ 6x16) corner of the tile at c (leading dimension ldc)
 // to beta·C + A·B, one FMA chain per element, from k steps of packed A (a[p*6+i])
 // and of packed B (b[p*16+j]). C is not read when beta is ±0.
@@ -144,16 +94,6 @@ func sgemmKernel6x16AVX2AT(k int, a []float32, lda int, b []float32, c []float32
 // and of packed B (b[p*16+j]). C is not read when beta is ±0.
 func sgemmKernel6x16AVX2AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32)
 
-// sgemmKernel6x16AVX2Adam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of packed A (a[p*6+i]) and of packed B (b[p*16+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel6x16AVX2Adam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
-// sgemmKernel6x16AVX2ATAdam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of A transposed, in place (a[p*lda+i]) and of packed B (b[p*16+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel6x16AVX2ATAdam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
 // sgemmKernel4x24AVX2 sets the rows×cols (≤ 4x24) corner of the tile at c (leading dimension ldc)
 // to beta·C + A·B, one FMA chain per element, from k steps of packed A (a[p*4+i])
 // and of packed B (b[p*24+j]). C is not read when beta is ±0.
@@ -168,16 +108,6 @@ func sgemmKernel4x24AVX2AT(k int, a []float32, lda int, b []float32, c []float32
 // to beta·C + A·B, one FMA chain per element, from k steps of A as stored, in place (a[i*lda+p])
 // and of packed B (b[p*24+j]). C is not read when beta is ±0.
 func sgemmKernel4x24AVX2AN(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32)
-
-// sgemmKernel4x24AVX2Adam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of packed A (a[p*4+i]) and of packed B (b[p*24+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel4x24AVX2Adam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
-
-// sgemmKernel4x24AVX2ATAdam computes the tile G = beta·C + A·B as the plain kernel does, from k
-// steps of A transposed, in place (a[p*lda+i]) and of packed B (b[p*24+j]), and applies one Adam
-// update with gradient G to w, m and v, laid out as C; G itself is not stored.
-func sgemmKernel4x24AVX2ATAdam(k int, a []float32, lda int, b []float32, c []float32, ldc int, rows int, cols int, beta float32, w []float32, m []float32, v []float32, beta1 float32, omb1 float32, beta2 float32, omb2 float32, negStep float32, epsS float32)
 
 // packTranspose8AVX sets dst[p*width+r] = src[r*ld+p] for r < 8 and p < kc, kc a multiple of 8.
 func packTranspose8AVX(dst []float32, src []float32, ld int, kc int, width int)

@@ -17,22 +17,15 @@ type gemmTile struct {
 
 	// kernel reads a packed A panel (a[p*mr+i]); kernelAT and kernelAN,
 	// when not nil, read a full mr-row panel of A in place, transposed
-	// (a[p*lda+i]) or as stored (a[i*lda+p]).
+	// (a[p*lda+i]) or as stored (a[i*lda+p]). Packing A buys nothing when
+	// each panel is used once, which is when n fits one B panel.
 	kernel, kernelAT, kernelAN gemmKernel
-	// adam and adamAT end with an Adam update instead of storing the tile.
-	adam, adamAT gemmAdamKernel
 }
 
 // gemmKernel sets the rows×cols corner of the tile at c (leading dimension
 // ldc) to beta·C + A·B from k steps of A and of a packed B panel
 // (b[p*nr+j]); C is not read when beta is ±0.
 type gemmKernel func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, beta float32)
-
-// gemmAdamKernel computes the tile G as gemmKernel does and applies one Adam
-// update with gradient G to the rows×cols corners of w, m and v, laid out as
-// C (leading dimension ldc), as adamStepGeneric would; G is not stored.
-type gemmAdamKernel func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, beta float32,
-	w, m, v []float32, beta1, omb1, beta2, omb2, negStep, epsS float32)
 
 // gemmConfig is one tile together with the cache blocking chosen for it.
 // The loops are those of BLIS (Van Zee and van de Geijn, "BLIS: A Framework
@@ -72,13 +65,6 @@ const gemmParallelMin = 1 << 19
 // arithmetic.
 const gemmMinTiles = 4
 
-// adamUpdate is an Adam update that a product's tiles apply to param, m and
-// v (m×n, leading dimension n) instead of storing C.
-type adamUpdate struct {
-	param, m, v []float32
-	h           adamHyper
-}
-
 // gemmJob is one product and the buffers its parts share. A job's parts
 // pack A and B together, each its share of the panels, then compute their
 // shares of the tiles; a barrier separates the two, and two sets of buffers
@@ -90,8 +76,6 @@ type gemmJob struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
-	adam           bool // the last k block updates update instead of storing C
-	update         adamUpdate
 
 	kc, mc, nc int
 	bufA, bufB [2][]float32
@@ -117,28 +101,23 @@ func getGemmJob() *gemmJob {
 }
 
 func putGemmJob(j *gemmJob) {
-	j.a, j.b, j.c, j.update = nil, nil, nil, adamUpdate{}
+	j.a, j.b, j.c = nil, nil, nil
 	gemmJobs.Lock()
 	gemmJobs.free = append(gemmJobs.free, j)
 	gemmJobs.Unlock()
 }
 
-// sgemmBlocked is Sgemm (arguments already checked, m, n > 0) with the
-// micro-kernel and blocking of g; with adam, the product is the gradient of
-// an Adam update and C is scratch for its partial sums (see SgemmAdam). The
-// product is cut into at most Threads() parts along whole micro-tiles; every
+// sgemmBlocked is Sgemm (arguments already checked, m, n > 0, alpha ≠ 0,
+// k > 0) with the micro-kernel and blocking of g. The product is cut into at most Threads() parts along whole micro-tiles; every
 // element is computed by one part exactly as on one goroutine, so the result
 // does not depend on the number of threads.
-func sgemmBlocked(g *gemmConfig, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, adam *adamUpdate) {
+func sgemmBlocked(g *gemmConfig, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	j := getGemmJob()
 	defer putGemmJob(j)
 	*j = gemmJob{
 		g: g, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
 		bufA: j.bufA, bufB: j.bufB,
-	}
-	if adam != nil {
-		j.adam, j.update = true, *adam
 	}
 	kblocks := (k + g.kc - 1) / g.kc
 	j.kc = (k + kblocks - 1) / kblocks // equal blocks: no shallow last one
@@ -206,60 +185,32 @@ func (j *gemmJob) run(w, n int, bar *barrier) {
 				if pc > 0 {
 					beta = 1 // later k blocks go on from what the first one wrote
 				}
-				last := pc+kb == j.k
+				kernel := g.kernel
 				lo, hi = share(aPanels*((nc+g.nr-1)/g.nr), w, n)
 				for t := lo; t < hi; t++ {
+					// A B panel stays in L1 while the A panels stream past.
 					jr, ir := t/aPanels*g.nr, t%aPanels*g.mr
 					rows, cols := min(g.mr, mc-ir), min(g.nr, nc-jr)
 					off := (ic+ir)*j.ldc + jc + jr
-					a, lda, form := bufA[ir*kb:], 0, 0
+					a, lda, k := bufA[ir*kb:], 0, kernel
 					if inPlace && rows == g.mr {
-						lda, form = j.lda, 1
+						lda, k = j.lda, j.inPlace()
 						if j.transA {
 							a = j.a[pc*j.lda+ic+ir:]
 						} else {
 							a = j.a[(ic+ir)*j.lda+pc:]
 						}
 					}
-					j.tile(form, last, kb, a, lda, bufB[jr*kb:], off, rows, cols, beta)
+					k(kb, a, lda, bufB[jr*kb:], j.c[off:], j.ldc, rows, cols, beta)
 				}
 			}
 		}
 	}
 }
 
-// tile runs the micro-kernel on one tile: from packed A (form 0) or A in
-// place (form 1), storing C or, in the last k block of an Adam product,
-// updating the parameters.
-func (j *gemmJob) tile(form int, last bool, kb int, a []float32, lda int, b []float32, off, rows, cols int, beta float32) {
-	g := j.g
-	if !j.adam || !last {
-		kernel := g.kernel
-		if form == 1 {
-			kernel = j.inPlace()
-		}
-		kernel(kb, a, lda, b, j.c[off:], j.ldc, rows, cols, beta)
-		return
-	}
-	kernel := g.adam
-	if form == 1 {
-		kernel = g.adamAT
-	}
-	u := &j.update
-	h := &u.h
-	kernel(kb, a, lda, b, j.c[off:], j.ldc, rows, cols, beta,
-		u.param[off:], u.m[off:], u.v[off:], h.beta1, h.omb1, h.beta2, h.omb2, h.negStep, h.epsS)
-}
-
 // inPlace returns the kernel that reads A in place for the job's layout, or
 // nil.
 func (j *gemmJob) inPlace() gemmKernel {
-	if j.adam {
-		if j.transA && j.g.adamAT != nil {
-			return j.g.kernelAT
-		}
-		return nil
-	}
 	if j.transA {
 		return j.g.kernelAT
 	}

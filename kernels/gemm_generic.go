@@ -6,7 +6,7 @@ package kernels
 var genericGemm = []*gemmConfig{{
 	gemmTile: &gemmTile{
 		name: "2x4", isa: "generic", mr: 2, nr: 4,
-		kernel: sgemmKernel2x4, adam: sgemmKernel2x4Adam,
+		kernel: sgemmKernel2x4,
 	},
 	kc: 256, mc: 128, nc: 2048, speed: 1,
 	packTrans: packTransGeneric,
@@ -25,17 +25,6 @@ func sgemmKernel2x4(k int, a []float32, _ int, b, c []float32, ldc, rows, cols i
 	acc := tile2x4(k, a, b, c, ldc, rows, cols, beta)
 	for i := 0; i < rows; i++ {
 		copy(c[i*ldc:i*ldc+cols], acc[i][:cols])
-	}
-}
-
-// sgemmKernel2x4Adam is the Adam form of sgemmKernel2x4.
-func sgemmKernel2x4Adam(k int, a []float32, _ int, b, c []float32, ldc, rows, cols int, beta float32,
-	w, m, v []float32, beta1, omb1, beta2, omb2, negStep, epsS float32) {
-	acc := tile2x4(k, a, b, c, ldc, rows, cols, beta)
-	h := adamHyper{beta1: beta1, omb1: omb1, beta2: beta2, omb2: omb2, negStep: negStep, epsS: epsS}
-	for i := 0; i < rows; i++ {
-		r := i * ldc
-		adamStepGeneric(w[r:r+cols], acc[i][:cols], m[r:r+cols], v[r:r+cols], h)
 	}
 }
 

@@ -456,7 +456,7 @@ func TestSgemmGenericGolden(t *testing.T) {
 		if tc.transB {
 			ldb = tc.k
 		}
-		sgemmBlocked(genericGemm[0], tc.transA, tc.transB, tc.m, tc.n, tc.k, -2, a, lda, b, ldb, 0.5, c, tc.n, nil)
+		sgemmBlocked(genericGemm[0], tc.transA, tc.transB, tc.m, tc.n, tc.k, -2, a, lda, b, ldb, 0.5, c, tc.n)
 		h := fnv.New64a()
 		for _, v := range c {
 			x := math.Float32bits(v)

@@ -30,8 +30,8 @@ type parallelJob interface {
 // an idle worker spins about idleSpin for its next job, longer than the
 // serial stretches between the kernels of a training step.
 const (
-	syncSpin = 50 * time.Microsecond
-	idleSpin = 200 * time.Microsecond
+	syncSpin = 1 * time.Millisecond
+	idleSpin = 2 * time.Millisecond
 )
 
 var team struct {

@@ -34,23 +34,14 @@ func (a *Adam) Step() {
 	}
 }
 
-// Begin starts update number Steps+1, which Update and UpdateProduct then
-// apply parameter by parameter: a training step can update each layer as
-// soon as its gradients are known, while they are still in cache. Each
-// parameter is to be updated once before the next Begin.
+// Begin starts update number Steps+1, which Update then applies parameter
+// by parameter: a training step can update each layer as soon as its
+// gradients are known, while they are still in cache. Each parameter is to
+// be updated once before the next Begin.
 func (a *Adam) Begin() { a.Steps++ }
 
 // Update applies the current update to Params[i] from its gradient.
 func (a *Adam) Update(i int) {
 	p := a.Params[i]
 	kernels.AdamStep(p.Value, p.Grad, a.M[i], a.V[i], a.LR, a.Beta1, a.Beta2, a.Eps, a.Steps)
-}
-
-// UpdateProduct applies the current update to Params[i], an m×n matrix
-// whose gradient is the product op(x)·op(y) (shaped as kernels.Sgemm's A
-// and B), with the bits Update would give after storing that product in
-// Grad, but without storing it: Grad is left as it was.
-func (a *Adam) UpdateProduct(i int, transX, transY bool, m, n, k int, x []float32, ldx int, y []float32, ldy int) {
-	p := a.Params[i]
-	kernels.SgemmAdam(transX, transY, m, n, k, x, ldx, y, ldy, p.Value, a.M[i], a.V[i], a.LR, a.Beta1, a.Beta2, a.Eps, a.Steps)
 }

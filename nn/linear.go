@@ -57,20 +57,13 @@ func (l *Linear) Backward(dx, dy, x []float32) {
 	}
 }
 
-// BackwardUpdate is Backward with opt's current update (see Adam.Begin)
-// applied to the layer's weight and bias, Params w and b of opt: it sets
-// dx = dy·W with the weights as they were (unless dx is nil), then updates
-// W straight from the product dyᵀ·x, which it never stores (DW is left as
-// it was), and b from the column sums of dy (in DB). The parameters end as
-// Backward followed by opt's Update of both would leave them, bit for bit.
+// BackwardUpdate is Backward followed by opt's current update (see
+// Adam.Begin) of the layer's weight and bias, Params w and b of opt, while
+// their gradients are still in cache; dx is computed from the weights as
+// they were.
 func (l *Linear) BackwardUpdate(dx, dy, x []float32, opt *Adam, w, b int) {
-	n := l.rows("BackwardUpdate", x, dy)
-	if dx != nil {
-		l.checkDx("BackwardUpdate", dx, x)
-		l.InputGradient(dx, dy)
-	}
-	opt.UpdateProduct(w, true, false, l.Out, l.In, n, dy, l.Out, x, l.In)
-	kernels.SumRows(l.DB, dy)
+	l.Backward(dx, dy, x)
+	opt.Update(w)
 	opt.Update(b)
 }
 

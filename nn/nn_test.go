@@ -180,9 +180,8 @@ func TestAdam(t *testing.T) {
 	})
 }
 
-// TestBackwardUpdate: a layer updated from its product (BackwardUpdate) ends
-// with the bits of Backward followed by Adam's Update, dx included, over
-// several steps.
+// TestBackwardUpdate: BackwardUpdate leaves a layer with the bits of
+// Backward followed by Adam's Step, dx included, over several steps.
 func TestBackwardUpdate(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(4, 5))

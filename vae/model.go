@@ -199,11 +199,9 @@ func (m *Model) Reserve(n int) {
 // (len(x) = n·Input): it draws ε, computes the loss, backpropagates and
 // applies one Adam update. It returns the batch's losses from before the
 // update. Each layer is updated as soon as backpropagation has passed it,
-// its weight gradient going straight from the product that computes it into
-// the update (nn.Adam.UpdateProduct), so the Params' Grad of the weights
-// are not kept; the result is bit for bit that of computing every gradient
-// and then calling Adam's Step. It panics unless len(x) is a positive
-// multiple of Input.
+// while its gradients are in cache; the result is bit for bit that of
+// computing every gradient and then calling Adam's Step. It panics unless
+// len(x) is a positive multiple of Input.
 func (m *Model) TrainStep(x []float32) Stats {
 	n := m.rows("TrainStep", x, m.cfg.Input)
 	m.Reserve(n)
@@ -415,7 +413,7 @@ func (m *Model) backward(x []float32, n int, update bool) {
 	if k > 0 {
 		in, dIn = ws.enc[k-1][:n*m.heads.In], ws.dEnc[k-1][:n*m.heads.In]
 	}
-	m.headsBackward(dIn, dHeads, in, n, update)
+	m.headsBackward(dIn, dHeads, in, update)
 	for i := k - 1; i >= 0; i-- {
 		l := m.enc[i]
 		a, dy := ws.enc[i][:n*l.Out], ws.dEnc[i][:n*l.Out]
@@ -429,22 +427,12 @@ func (m *Model) backward(x []float32, n int, update bool) {
 }
 
 // headsBackward is backward for the heads layer, whose weight and bias are
-// two Params each (mu's rows, then logvar's): with update, each weight is
-// updated from its own rows of the product dHeadsᵀ·in.
-func (m *Model) headsBackward(dIn, dHeads, in []float32, n int, update bool) {
-	h := m.heads
-	if !update {
-		h.Backward(dIn, dHeads, in)
-		return
+// two Params each (mu's rows, then logvar's).
+func (m *Model) headsBackward(dIn, dHeads, in []float32, update bool) {
+	m.heads.Backward(dIn, dHeads, in)
+	if update {
+		for p := m.headParam; p < m.headParam+4; p++ {
+			m.opt.Update(p)
+		}
 	}
-	if dIn != nil {
-		h.InputGradient(dIn, dHeads)
-	}
-	L := m.cfg.Latent
-	for half, p := range []int{m.headParam, m.headParam + 2} {
-		m.opt.UpdateProduct(p, true, false, L, h.In, n, dHeads[half*L:], 2*L, in, h.In)
-	}
-	kernels.SumRows(h.DB, dHeads)
-	m.opt.Update(m.headParam + 1)
-	m.opt.Update(m.headParam + 3)
 }

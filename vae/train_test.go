@@ -156,10 +156,10 @@ func TestThreadsBitIdentical(t *testing.T) {
 	})
 }
 
-// TestFusedUpdate: TrainStep, which updates each layer from its product as
-// backpropagation passes it, gives the bits of computing every gradient and
-// then taking Adam's Step.
-func TestFusedUpdate(t *testing.T) {
+// TestLayerUpdate: TrainStep, which updates each layer as backpropagation
+// passes it, gives the bits of computing every gradient and then taking
+// Adam's Step.
+func TestLayerUpdate(t *testing.T) {
 	for _, cfg := range []Config{smallConfig(Bernoulli), smallConfig(Gaussian), tinyConfig(Bernoulli), {Input: 40, Latent: 3, Decoder: Bernoulli, Sigma: 1, Beta: 1}} {
 		forEachImpl(t, func(t *testing.T) {
 			x := synthetic(7, 50, cfg.Input)

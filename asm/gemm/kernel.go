@@ -52,29 +52,22 @@ const (
 
 var aModeSuffix = []string{"", "AT", "AN"}
 
-// emitted names the functions generated for one tile, for the table.
+// emitted names the functions generated for one tile, by A mode, for the
+// table.
 type emitted struct {
 	t     tile
-	plain [3]string // by A mode
-	adam  [2]string // aPacked, aTrans: the forms the weight gradient (dyᵀ·x) uses
+	names [3]string
 }
 
 func (t tile) emit(laneIndex Mem) emitted {
 	e := emitted{t: t}
-	for mode := range e.plain {
-		e.plain[mode] = t.kernel(laneIndex, mode, false)
-	}
-	for mode := range e.adam {
-		e.adam[mode] = t.kernel(laneIndex, mode, true)
+	for mode := range e.names {
+		e.names[mode] = t.kernel(laneIndex, mode)
 	}
 	return e
 }
 
-const (
-	plainSignature = "func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, beta float32)"
-	adamSignature  = "func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, beta float32, " +
-		"w, m, v []float32, beta1, omb1, beta2, omb2, negStep, epsS float32)"
-)
+const signature = "func(k int, a []float32, lda int, b, c []float32, ldc, rows, cols int, beta float32)"
 
 // kernel holds what the parts of one micro-kernel's emission share.
 type kernel struct {
@@ -86,28 +79,13 @@ type kernel struct {
 }
 
 // kernel emits one micro-kernel and returns its name.
-func (t tile) kernel(laneIndex Mem, mode int, adam bool) string {
+func (t tile) kernel(laneIndex Mem, mode int) string {
 	name := fmt.Sprintf("sgemmKernel%s%s%s", t.shape(), t.isa, aModeSuffix[mode])
-	sig := plainSignature
-	if adam {
-		name += "Adam"
-		sig = adamSignature
-	}
 	g := &kernel{t: t, prefix: strings.ToLower(name), laneIndex: laneIndex}
-	TEXT(name, NOSPLIT, sig)
-	doc := []string{
-		fmt.Sprintf("%s sets the rows×cols (≤ %s) corner of the tile at c (leading dimension ldc)", name, t.shape()),
+	TEXT(name, NOSPLIT, signature)
+	Doc(fmt.Sprintf("%s sets the rows×cols (≤ %s) corner of the tile at c (leading dimension ldc)", name, t.shape()),
 		fmt.Sprintf("to beta·C + A·B, one FMA chain per element, from k steps of %s", aLayout(mode, t.mr)),
-		fmt.Sprintf("and of packed B (b[p*%d+j]). C is not read when beta is ±0.", t.nr()),
-	}
-	if adam {
-		doc = []string{
-			fmt.Sprintf("%s computes the tile G = beta·C + A·B as the plain kernel does, from k", name),
-			fmt.Sprintf("steps of %s and of packed B (b[p*%d+j]), and applies one Adam", aLayout(mode, t.mr), t.nr()),
-			"update with gradient G to w, m and v, laid out as C; G itself is not stored.",
-		}
-	}
-	Doc(doc...)
+		fmt.Sprintf("and of packed B (b[p*%d+j]). C is not read when beta is ±0.", t.nr()))
 
 	if t.isa == avx512 {
 		g.masks = g.opmasks()
@@ -130,11 +108,7 @@ func (t tile) kernel(laneIndex Mem, mode int, adam bool) string {
 	g.initAcc(pc, ldc)
 	kLoop(g.prefix, kk, a, pb, t.nr()*4, func(u int) { g.step(a, pb, u, bregs, bcast) })
 
-	if adam {
-		g.adamEpilogue(ldc)
-	} else {
-		g.store(pc, ldc)
-	}
+	g.store(pc, ldc)
 	VZEROUPPER()
 	RET()
 	return name

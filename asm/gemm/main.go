@@ -16,9 +16,7 @@
 // so a product cut into k blocks (each later block starts from the C the
 // previous one wrote, with beta 1) rounds exactly like one long chain: results
 // depend neither on the tile, nor on the blocking, nor on the thread count.
-// The Adam forms end instead with one Adam update of a parameter matrix laid
-// out as C, with the tile as its gradient, which is never stored. Only the
-// rows×cols corner of a tile is read or written.
+// Only the rows×cols corner of a tile is read or written.
 package main
 
 import (

@@ -26,8 +26,7 @@ func writeTable(path string, tiles []emitted) error {
 			}
 		}
 		fmt.Fprintf(&b, "\t{name: %q, isa: %q, mr: %d, nr: %d, zmm: %d, ymm: %d,\n", e.t.shape(), strings.ToLower(e.t.isa.String()), e.t.mr, e.t.nr(), zmm, ymm)
-		fmt.Fprintf(&b, "\t\tkernel: %s, kernelAT: %s, kernelAN: %s,\n", e.plain[aPacked], e.plain[aTrans], e.plain[aRows])
-		fmt.Fprintf(&b, "\t\tadam: %s, adamAT: %s},\n", e.adam[aPacked], e.adam[aTrans])
+		fmt.Fprintf(&b, "\t\tkernel: %s, kernelAT: %s, kernelAN: %s},\n", e.names[aPacked], e.names[aTrans], e.names[aRows])
 	}
 	b.WriteString("}\n")
 	src, err := format.Source(b.Bytes())
