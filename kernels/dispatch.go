@@ -47,7 +47,7 @@ var (
 )
 
 func init() {
-	envError = errors.Join(useFromEnv(os.Getenv("FASTVAE_KERNELS")), gemmEnvError())
+	envError = errors.Join(useFromEnv(os.Getenv("FASTVAE_KERNELS")), gemmEnvError(os.Getenv("FASTVAE_GEMM")))
 }
 
 // useFromEnv selects the implementation named by the FASTVAE_KERNELS value v,

@@ -8,4 +8,4 @@ func archImplementations() []implementation { return nil }
 
 // gemmEnvError is nil: FASTVAE_GEMM names tiles of the assembly, and this
 // build has none.
-func gemmEnvError() error { return nil }
+func gemmEnvError(string) error { return nil }

@@ -3,8 +3,8 @@ package kernels
 import "sync"
 
 // The elementwise and fused kernels split long slices between the parts of a
-// job, each part a contiguous run of whole cache lines; every element is
-// computed as on one goroutine. Sums are taken over a fixed grid of chunks
+// job, in runs of whole cache lines; every element is computed as on one
+// goroutine. Sums are taken over a fixed grid of chunks
 // that depends on the length alone, and the chunk sums are added in order,
 // so a sum too is the same whatever the number of parts.
 
@@ -57,6 +57,7 @@ type elemJob struct {
 	scalar float32
 	h      adamHyper
 	sums   [maxSumChunks]float64
+	queue  queue // of chunks (summing kernels), rows (AddBias) or lines
 }
 
 var elemJobs struct {
@@ -87,6 +88,7 @@ func runElem(op elemOp, n, parts int, scalar float32, h adamHyper, s ...[]float3
 
 	j.ks, j.op, j.n, j.scalar, j.h = kernels(), op, n, scalar, h
 	copy(j.s[:], s)
+	j.queue.next.Store(0)
 	parallel(j, parts)
 	var sum float64
 	if op.sums() {
@@ -108,26 +110,29 @@ func (op elemOp) sums() bool {
 	return op == opReparamKL || op == opBCEWithLogits || op == opSquaredError
 }
 
-func (j *elemJob) run(w, n int, _ *barrier) {
+func (j *elemJob) run(_, n int, _ *barrier) {
 	if j.op.sums() {
 		chunk := sumChunk(j.n)
 		chunks := (j.n + chunk - 1) / chunk
-		lo, hi := share(chunks, w, n)
-		for c := lo; c < hi; c++ {
+		for {
+			c, _, ok := j.queue.take(chunks, 1)
+			if !ok {
+				return
+			}
 			j.sums[c] = j.apply(c*chunk, min((c+1)*chunk, j.n))
 		}
-		return
 	}
-	lines := (j.n + lineFloats - 1) / lineFloats
+	units, size := (j.n+lineFloats-1)/lineFloats, lineFloats
 	if j.op == opAddBias {
-		lines = j.n // rows
+		units, size = j.n, 1 // rows
 	}
-	lo, hi := share(lines, w, n)
-	if j.op != opAddBias {
-		lo, hi = lo*lineFloats, min(hi*lineFloats, j.n)
-	}
-	if lo < hi {
-		j.apply(lo, hi)
+	chunk := chunkOf(units, n)
+	for {
+		lo, hi, ok := j.queue.take(units, chunk)
+		if !ok {
+			return
+		}
+		j.apply(lo*size, min(hi*size, j.n))
 	}
 }
 

@@ -56,32 +56,28 @@ func cpuFMAClass() fmaClass {
 }
 
 // kernelRate is how close a kernel comes to the FMA issue rate of its
-// tile's rows, as BenchmarkGemmMicroKernel measured it on one core of each
-// class (Zen 4 for fmaZMMHalves, Zen 5 for fmaZMMFull); 0.95 where it was
-// not measured.
+// tile's rows, as BenchmarkGemmMicroKernel measured it on one core: on Zen 4
+// for fmaZMMHalves; 0.95 elsewhere, which is what every tile measured on
+// Zen 5 (0.90–0.95 of the register-only FMA peak, the mixed tiles'
+// unfilled lanes aside).
 var kernelRate = map[fmaClass]map[string]float64{
 	fmaZMMHalves: {"12x32": 1.0, "8x40": 0.97, "12x24": 0.85, "6x16": 0.95, "4x24": 0.9},
 }
 
-// tileSpeed estimates a tile's multiply-add rate as a fraction of the
-// core's peak: the share of the FMA issue slots its rows fill with useful
-// lanes, times the kernel's rate.
-func tileSpeed(t *gemmTile, class fmaClass) float64 {
-	var fill float64
-	switch class {
-	case fmaZMMFull:
-		fill = float64(t.nr) / float64(16*(t.zmm+t.ymm))
-		if t.isa == "avx2" {
-			fill /= 2 // YMM FMAs fill half of each 512-bit slot
-		}
-	default:
-		fill = float64(t.nr) / float64(8*(2*t.zmm+t.ymm))
-	}
+// tileRate estimates a tile's multiply-adds per cycle on one core: the
+// core's two FMA pipes, times the share of their issue slots the tile's rows
+// fill with useful lanes, times the kernel's own rate (kernelRate). With
+// two 512-bit pipes every FMA instruction takes a slot of 16 lanes; with
+// 256-bit pipes a ZMM FMA takes two slots of 8 lanes, a YMM one a slot.
+func tileRate(t *gemmTile, class fmaClass) float64 {
 	rate, ok := kernelRate[class][t.name]
 	if !ok {
 		rate = 0.95
 	}
-	return fill * rate
+	if class == fmaZMMFull {
+		return 2 * 16 * float64(t.nr) / float64(16*(t.zmm+t.ymm)) * rate
+	}
+	return 2 * 8 * float64(t.nr) / float64(8*(2*t.zmm+t.ymm)) * rate
 }
 
 // gemmBlocking sets kc, mc and nc for tile t from the cache sizes cpuid
@@ -99,7 +95,17 @@ func tileSpeed(t *gemmTile, class fmaClass) float64 {
 // The blocking changes only the time: results are the same bits whatever
 // it is (see gemmTile).
 func gemmBlocking(t *gemmTile) (kc, mc, nc int) {
-	l1, l2, l3 := cpuid.CPU.Cache.L1D, cpuid.CPU.Cache.L2, cpuid.CPU.Cache.L3
+	l1, l2, l3 := cacheSizes()
+	kc = min(max(l1/(t.nr*4)/8*8, 128), 512)
+	mc = max(l2/2/(kc*4)/t.mr*t.mr, t.mr)
+	nc = min(max(l3/4/(kc*4)/t.nr*t.nr, t.nr), 4096/t.nr*t.nr)
+	return kc, mc, nc
+}
+
+// cacheSizes returns the L1d, L2 and L3 sizes cpuid reports, or 32 KiB,
+// 1 MiB and 32 MiB where it cannot tell (as under some emulators).
+func cacheSizes() (l1, l2, l3 int) {
+	l1, l2, l3 = cpuid.CPU.Cache.L1D, cpuid.CPU.Cache.L2, cpuid.CPU.Cache.L3
 	if l1 <= 0 {
 		l1 = 32 << 10
 	}
@@ -109,10 +115,7 @@ func gemmBlocking(t *gemmTile) (kc, mc, nc int) {
 	if l3 <= 0 {
 		l3 = 32 << 20
 	}
-	kc = min(max(l1/(t.nr*4)/8*8, 128), 512)
-	mc = max(l2/2/(kc*4)/t.mr*t.mr, t.mr)
-	nc = min(max(l3/4/(kc*4)/t.nr*t.nr, t.nr), 4096/t.nr*t.nr)
-	return kc, mc, nc
+	return l1, l2, l3
 }
 
 // gemmConfigs returns the configs of the tiles of the named instruction
@@ -126,7 +129,7 @@ func gemmConfigs(class fmaClass, forced string, isas ...string) []*gemmConfig {
 				continue
 			}
 			kc, mc, nc := gemmBlocking(t)
-			configs = append(configs, &gemmConfig{gemmTile: t, kc: kc, mc: mc, nc: nc, speed: tileSpeed(t, class),
+			configs = append(configs, &gemmConfig{gemmTile: t, kc: kc, mc: mc, nc: nc, rate: tileRate(t, class),
 				packTrans: packTransAVX, packCopy: packCopyAVX})
 		}
 	}
@@ -139,18 +142,18 @@ func gemmConfigs(class fmaClass, forced string, isas ...string) []*gemmConfig {
 // gemmEnvError reports a FASTVAE_GEMM value that names no tile of the
 // assembly. A tile that exists but not in the active implementation is
 // ignored there without error (gemmConfigs).
-func gemmEnvError() error {
-	if gemmForced == "" {
+func gemmEnvError(forced string) error {
+	if forced == "" {
 		return nil
 	}
 	var names []string
 	for _, t := range gemmTiles {
-		if t.name == gemmForced {
+		if t.name == forced {
 			return nil
 		}
 		names = append(names, t.name)
 	}
-	return fmt.Errorf("FASTVAE_GEMM=%s ignored: no such tile (there are %s)", gemmForced, strings.Join(names, ", "))
+	return fmt.Errorf("FASTVAE_GEMM=%s ignored: no such tile (there are %s)", forced, strings.Join(names, ", "))
 }
 
 // packTransAVX is packTrans with the 8- and 4-row blocks of whole groups of

@@ -40,9 +40,9 @@ type gemmConfig struct {
 	mc int // rows of A packed at once, a multiple of mr
 	nc int // columns of B packed at once, a multiple of nr
 
-	// speed is the kernel's multiply-add rate as a fraction of one core's
-	// peak on this CPU, by which pickGemm weighs tiles.
-	speed float64
+	// rate is the multiply-adds a cycle the kernel sustains on one core of
+	// this CPU, by which pickGemm weighs tiles.
+	rate float64
 
 	// packTrans packs rows rows of a row-major source, transposed, into a
 	// panel: dst[p*width+r] = src[r*ld+p] for r < rows, p < kc. It is how A
@@ -66,9 +66,9 @@ const gemmParallelMin = 1 << 19
 const gemmMinTiles = 4
 
 // gemmJob is one product and the buffers its parts share. A job's parts
-// pack A and B together, each its share of the panels, then compute their
-// shares of the tiles; a barrier separates the two, and two sets of buffers
-// let the packing of the next block start while others still compute.
+// pack A and B together, panel by panel, then compute the tiles, a few at a
+// time; a barrier separates the two, and two sets of buffers let the
+// packing of the next block start while others still compute.
 type gemmJob struct {
 	g              *gemmConfig
 	transA, transB bool
@@ -77,8 +77,9 @@ type gemmJob struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 
-	kc, mc, nc int
-	bufA, bufB [2][]float32
+	kc, mc, nc   int
+	bufA, bufB   [2][]float32
+	packs, tiles queue // the panels to pack and the tiles to compute
 }
 
 // gemmJobs keeps jobs and their packing buffers for reuse. Unlike a
@@ -114,11 +115,10 @@ func putGemmJob(j *gemmJob) {
 func sgemmBlocked(g *gemmConfig, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	j := getGemmJob()
 	defer putGemmJob(j)
-	*j = gemmJob{
-		g: g, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
-		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
-		bufA: j.bufA, bufB: j.bufB,
-	}
+	j.g, j.transA, j.transB, j.m, j.n, j.k, j.alpha, j.beta = g, transA, transB, m, n, k, alpha, beta
+	j.a, j.b, j.c, j.lda, j.ldb, j.ldc = a, b, c, lda, ldb, ldc
+	j.packs.next.Store(0)
+	j.tiles.next.Store(0)
 	kblocks := (k + g.kc - 1) / g.kc
 	j.kc = (k + kblocks - 1) / kblocks // equal blocks: no shallow last one
 	j.mc = min(g.mc, roundUp(m, g.mr))
@@ -139,12 +139,15 @@ func sgemmBlocked(g *gemmConfig, transA, transB bool, m, n, k int, alpha float32
 	parallel(j, parts)
 }
 
-// run computes part w of n of the product.
+// run computes part w of n of the product: panels to pack and tiles to
+// compute come from the job's queues.
 func (j *gemmJob) run(w, n int, bar *barrier) {
 	g := j.g
 	iter, block := 0, 0
+	packBase, tileBase := 0, 0
 	for jc := 0; jc < j.n; jc += j.nc {
 		nc := min(j.nc, j.n-jc)
+		bPanels := (nc + g.nr - 1) / g.nr
 		for pc := 0; pc < j.k; pc += j.kc {
 			kb := min(j.kc, j.k-pc)
 			bufB := j.bufB[block%2]
@@ -156,53 +159,62 @@ func (j *gemmJob) run(w, n int, bar *barrier) {
 				inPlace := nc <= g.nr && j.inPlace() != nil
 				// The panels to pack: those of A (only the short last
 				// one when A is read in place), then, once per k block,
-				// those of B; each part packs a share of about equal
-				// size.
+				// those of B.
 				aPanels := (mc + g.mr - 1) / g.mr
 				aFirst := 0
 				if inPlace {
 					aFirst = mc / g.mr
 				}
-				bPanels := 0
+				packs := aPanels - aFirst
 				if ic == 0 {
-					bPanels = (nc + g.nr - 1) / g.nr
+					packs += bPanels
 				}
-				size := (aPanels-aFirst)*g.mr + bPanels*g.nr
-				lo, hi := share(size, w, n)
-				for q, at := aFirst, 0; q < aPanels; q, at = q+1, at+g.mr {
-					if lo <= at && at < hi {
-						j.packA(bufA, ic+q*g.mr, min(g.mr, mc-q*g.mr), pc, kb, q)
+				for {
+					lo, hi, ok := j.packs.take(packBase+packs, 1)
+					if !ok {
+						break
+					}
+					for q := lo - packBase; q < hi-packBase; q++ {
+						if q < aPanels-aFirst {
+							p := aFirst + q
+							j.packA(bufA, ic+p*g.mr, min(g.mr, mc-p*g.mr), pc, kb, p)
+						} else {
+							j.packB(bufB, pc, kb, jc, q-(aPanels-aFirst), nc)
+						}
 					}
 				}
-				for q, at := 0, (aPanels-aFirst)*g.mr; q < bPanels; q, at = q+1, at+g.nr {
-					if lo <= at && at < hi {
-						j.packB(bufB, pc, kb, jc, q, nc)
-					}
-				}
+				packBase += packs
 				bar.wait()
 
 				beta := j.beta
 				if pc > 0 {
 					beta = 1 // later k blocks go on from what the first one wrote
 				}
-				kernel := g.kernel
-				lo, hi = share(aPanels*((nc+g.nr-1)/g.nr), w, n)
-				for t := lo; t < hi; t++ {
-					// A B panel stays in L1 while the A panels stream past.
-					jr, ir := t/aPanels*g.nr, t%aPanels*g.mr
-					rows, cols := min(g.mr, mc-ir), min(g.nr, nc-jr)
-					off := (ic+ir)*j.ldc + jc + jr
-					a, lda, k := bufA[ir*kb:], 0, kernel
-					if inPlace && rows == g.mr {
-						lda, k = j.lda, j.inPlace()
-						if j.transA {
-							a = j.a[pc*j.lda+ic+ir:]
-						} else {
-							a = j.a[(ic+ir)*j.lda+pc:]
-						}
+				tiles := aPanels * bPanels
+				chunk := chunkOf(tiles, n)
+				for {
+					lo, hi, ok := j.tiles.take(tileBase+tiles, chunk)
+					if !ok {
+						break
 					}
-					k(kb, a, lda, bufB[jr*kb:], j.c[off:], j.ldc, rows, cols, beta)
+					for t := lo - tileBase; t < hi-tileBase; t++ {
+						// A B panel stays in L1 while the A panels stream past.
+						jr, ir := t/aPanels*g.nr, t%aPanels*g.mr
+						rows, cols := min(g.mr, mc-ir), min(g.nr, nc-jr)
+						off := (ic+ir)*j.ldc + jc + jr
+						a, lda, kernel := bufA[ir*kb:], 0, g.kernel
+						if inPlace && rows == g.mr {
+							lda, kernel = j.lda, j.inPlace()
+							if j.transA {
+								a = j.a[pc*j.lda+ic+ir:]
+							} else {
+								a = j.a[(ic+ir)*j.lda+pc:]
+							}
+						}
+						kernel(kb, a, lda, bufB[jr*kb:], j.c[off:], j.ldc, rows, cols, beta)
+					}
 				}
+				tileBase += tiles
 			}
 		}
 	}
@@ -286,7 +298,7 @@ func padPanel(panel []float32, used, width int) {
 
 // pickGemm returns the config among configs expected to compute the
 // product fastest. The estimate, in cycles of one core, counts the
-// multiply-adds of the padded tiles at the kernel's speed and the elements
+// multiply-adds of the padded tiles at the kernel's rate and the elements
 // packed: a transposing pack moves about 3 elements a cycle, a copying one
 // pays some 6 cycles per k step of a panel on top of its element moves, so
 // that narrow copied panels cost. Tiles compute the same bits, so the
@@ -296,7 +308,7 @@ func pickGemm(transA, transB bool, m, n, k int, configs []*gemmConfig) *gemmConf
 	var bestCost float64
 	for _, g := range configs {
 		tiles := float64(roundUp(m, g.mr)) * float64(roundUp(n, g.nr)) * float64(k)
-		cost := tiles / (16 * g.speed)
+		cost := tiles / g.rate
 		packA := float64(m*k) * float64((n+g.nc-1)/g.nc) // A is packed once per nc block
 		if n <= g.nr && (transA && g.kernelAT != nil || !transA && g.kernelAN != nil) {
 			// Only the short panel is packed; reading A in place costs

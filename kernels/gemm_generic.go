@@ -8,7 +8,7 @@ var genericGemm = []*gemmConfig{{
 		name: "2x4", isa: "generic", mr: 2, nr: 4,
 		kernel: sgemmKernel2x4,
 	},
-	kc: 256, mc: 128, nc: 2048, speed: 1,
+	kc: 256, mc: 128, nc: 2048, rate: 2,
 	packTrans: packTransGeneric,
 	packCopy:  packCopyGeneric,
 }}

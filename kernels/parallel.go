@@ -195,8 +195,38 @@ func spin(done func() bool, budget time.Duration) bool {
 	}
 }
 
-// share returns part w of n of the range [0, total): contiguous, in order,
-// their sizes differing by at most one.
-func share(total, w, n int) (lo, hi int) {
-	return total * w / n, total * (w + 1) / n
+// queue hands out the items of a job's successive phases to whichever part
+// asks first, so that a part whose thread the OS has put aside for a while
+// (milliseconds at a time on a shared machine) leaves the rest of its
+// share to the others instead of holding them up. Items are numbered on
+// across phases; the parts of a job walk the same phases and so agree on
+// each phase's range. Which part computes an item never changes its bits.
+type queue struct {
+	next atomic.Int64
+	_    [56]byte // a cache line of its own
+}
+
+// take returns the next run of at most chunk items below end, or ok false
+// when none is left.
+func (q *queue) take(end, chunk int) (lo, hi int, ok bool) {
+	for {
+		cur := int(q.next.Load())
+		if cur >= end {
+			return 0, 0, false
+		}
+		hi := min(cur+chunk, end)
+		if q.next.CompareAndSwap(int64(cur), int64(hi)) {
+			return cur, hi, true
+		}
+	}
+}
+
+// chunkOf returns how many of total items a part takes at a time: all of
+// them alone, else small runs, so that the last ones to finish end close
+// together.
+func chunkOf(total, parts int) int {
+	if parts <= 1 {
+		return max(total, 1)
+	}
+	return max(1, total/(8*parts))
 }
