@@ -81,22 +81,26 @@ func tileRate(t *gemmTile, class fmaClass) float64 {
 }
 
 // gemmBlocking sets kc, mc and nc for tile t from the cache sizes cpuid
-// reports (32 KiB L1d, 1 MiB L2 and 32 MiB L3 when it cannot tell):
+// reports:
 //
-//   - kc: each B panel (kc×nr) is reused by every A panel of a block in
-//     turn, so it should stay in L1 beside the A panel streaming from L2:
-//     kc·nr·4 ≤ L1d, and 128 ≤ kc ≤ 512, deep enough to amortise each
-//     tile's reading and writing of C over many FMAs.
+//   - kc: every k block costs each tile a pass over its part of C and, split
+//     between threads, a barrier, so blocks are deep: the B panel (kc×nr),
+//     which each A panel of the block reuses in turn, takes up to a quarter
+//     of L2, 256 ≤ kc ≤ 1024. Streaming it from L2 rather than L1 costs
+//     nothing on these cores (BenchmarkGemmMicroKernel and the VAE's
+//     products measure the same or better with the panel beyond L1): 5×80
+//     reads 320 bytes a k step for 25 FMAs, a third of Zen 5's L2 bandwidth.
+//     The VAE's k of 400 and 784 fit one block.
 //   - mc: the packed mc×kc block of A is reused by every B panel, so it
-//     lives in L2: mc·kc·4 ≤ L2/2, leaving room for the B panels and C.
+//     lives in L2: mc·kc·4 ≤ L2/2, leaving room for a B panel and C.
 //   - nc: the packed kc×nc block of B is reused by every A block, so it
 //     lives in L3, shared by the cores: kc·nc·4 ≤ L3/4, at most 4096.
 //
 // The blocking changes only the time: results are the same bits whatever
 // it is (see gemmTile).
 func gemmBlocking(t *gemmTile) (kc, mc, nc int) {
-	l1, l2, l3 := cacheSizes()
-	kc = min(max(l1/(t.nr*4)/8*8, 128), 512)
+	_, l2, l3 := cacheSizes()
+	kc = min(max(l2/4/(t.nr*4)/8*8, 256), 1024)
 	mc = max(l2/2/(kc*4)/t.mr*t.mr, t.mr)
 	nc = min(max(l3/4/(kc*4)/t.nr*t.nr, t.nr), 4096/t.nr*t.nr)
 	return kc, mc, nc

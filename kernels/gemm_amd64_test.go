@@ -21,13 +21,14 @@ func TestGemmConfigs(t *testing.T) {
 		}
 		return s
 	}
-	l1, _, _ := cacheSizes()
+	_, l2, _ := cacheSizes()
 	for _, class := range []fmaClass{fmaYMM, fmaZMMHalves, fmaZMMFull} {
 		all := gemmConfigs(class, "", "avx512", "avx2")
 		require.Len(t, all, len(gemmTiles), "%v", class)
 		for _, c := range all {
 			assert.Positive(t, c.rate, "%v %s", class, c.name)
-			assert.LessOrEqual(t, c.kc*c.nr*4, max(l1, 128*c.nr*4), "%v %s: B panel beyond L1", class, c.name)
+			assert.LessOrEqual(t, c.kc*c.nr*4, max(l2/4, 256*c.nr*4), "%v %s: B panel beyond a quarter of L2", class, c.name)
+			assert.LessOrEqual(t, c.mc*c.kc*4, max(l2/2, c.mr*c.kc*4), "%v %s: A block beyond half of L2", class, c.name)
 			assert.Zero(t, c.mc%c.mr, "%v %s", class, c.name)
 			assert.Zero(t, c.nc%c.nr, "%v %s", class, c.name)
 		}

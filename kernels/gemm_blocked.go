@@ -120,7 +120,9 @@ func sgemmBlocked(g *gemmConfig, transA, transB bool, m, n, k int, alpha float32
 	j.packs.next.Store(0)
 	j.tiles.next.Store(0)
 	kblocks := (k + g.kc - 1) / g.kc
-	j.kc = (k + kblocks - 1) / kblocks // equal blocks: no shallow last one
+	// Blocks of about equal depth (no shallow last one), in whole groups
+	// of 8 k steps where k allows, which the packing transposes at once.
+	j.kc = roundUp((k+kblocks-1)/kblocks, 8)
 	j.mc = min(g.mc, roundUp(m, g.mr))
 	j.nc = min(g.nc, roundUp(n, g.nr))
 	for s := range j.bufA {
@@ -156,7 +158,7 @@ func (j *gemmJob) run(w, n int, bar *barrier) {
 				mc := min(j.mc, j.m-ic)
 				bufA := j.bufA[iter%2]
 				iter++
-				inPlace := nc <= g.nr && j.inPlace() != nil
+				inPlace := j.readsAInPlace(nc)
 				// The panels to pack: those of A (only the short last
 				// one when A is read in place), then, once per k block,
 				// those of B.
@@ -218,6 +220,35 @@ func (j *gemmJob) run(w, n int, bar *barrier) {
 			}
 		}
 	}
+}
+
+// readsAInPlace reports whether the job's tiles read A in place rather than
+// from packed panels when an nc-wide block of B is packed: always when each
+// panel of A is used once (nc fits one B panel), and, for A as stored, also
+// when its panels are reused, provided the rows of a panel fall in distinct
+// L1 sets and so do not evict one another as packed panels never do. (A
+// transposed panel read in place wastes most of each cache line: it pays
+// only when used once.)
+func (j *gemmJob) readsAInPlace(nc int) bool {
+	if j.inPlace() == nil {
+		return false
+	}
+	return nc <= j.g.nr || !j.transA && rowsSpread(j.lda, j.g.mr)
+}
+
+// rowsSpread reports whether rows rows ld floats apart start in distinct
+// sets of an L1 cache of 64 sets of 64-byte lines, as the L1d caches of all
+// the cores this package tunes for are.
+func rowsSpread(ld, rows int) bool {
+	var seen uint64
+	for i := range rows {
+		bit := uint64(1) << (i * ld * 4 / 64 % 64)
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+	return true
 }
 
 // inPlace returns the kernel that reads A in place for the job's layout, or
