@@ -28,7 +28,7 @@ type kernelSet struct {
 	squaredError      func(dout, out, target []float32, scale float32) float64
 	adamStep          func(param, grad, m, v []float32, h adamHyper)
 	addBias           func(y, bias []float32)
-	sumRows           func(dst, src []float32)
+	sumRows           func(dst, src []float32, ld, rows int) // rows rows of src, ld apart
 }
 
 // implementation is a kernel set together with what this CPU lacks to run it.

@@ -45,6 +45,7 @@ const (
 	opReparamKLBackward
 	opBCEWithLogits
 	opSquaredError
+	opSumRows
 )
 
 // elemJob is one call of an elementwise kernel: its slices (in the order of
@@ -52,12 +53,12 @@ const (
 type elemJob struct {
 	ks     *kernelSet
 	op     elemOp
-	n      int // elements, or rows for AddBias
+	n      int // elements; rows for AddBias, columns for SumRows
 	s      [6][]float32
 	scalar float32
 	h      adamHyper
 	sums   [maxSumChunks]float64
-	queue  queue // of chunks (summing kernels), rows (AddBias) or lines
+	queue  queue // of chunks (summing kernels), rows (AddBias) or lines (of columns for SumRows)
 }
 
 var elemJobs struct {
@@ -73,7 +74,7 @@ func elemParts(n int) int {
 	return max(1, min(Threads(), n/elemPartMin))
 }
 
-// runElem runs op over n elements (rows for AddBias) of the slices s, in
+// runElem runs op over n elements (see elemJob) of the slices s, in
 // parts when long enough, and returns the sum the kernel computes, if any.
 func runElem(op elemOp, n, parts int, scalar float32, h adamHyper, s ...[]float32) float64 {
 	elemJobs.Lock()
@@ -136,7 +137,7 @@ func (j *elemJob) run(_, n int, _ *barrier) {
 	}
 }
 
-// apply runs the kernel on elements (rows for AddBias) lo..hi−1.
+// apply runs the kernel on elements (see elemJob) lo..hi−1.
 func (j *elemJob) apply(lo, hi int) float64 {
 	ks, s := j.ks, &j.s
 	at := func(i int) []float32 { return s[i][lo:hi] }
@@ -162,6 +163,9 @@ func (j *elemJob) apply(lo, hi int) float64 {
 		return ks.bceWithLogits(at(0), at(1), at(2), j.scalar)
 	case opSquaredError:
 		return ks.squaredError(at(0), at(1), at(2), j.scalar)
+	case opSumRows:
+		cols := len(s[0])
+		ks.sumRows(s[0][lo:hi], s[1][lo:], cols, len(s[1])/cols)
 	}
 	return 0
 }

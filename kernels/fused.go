@@ -180,7 +180,15 @@ func AddBias(y, bias []float32) {
 // empty src).
 func SumRows(dst, src []float32) {
 	checkRows("SumRows", "src", "dst", src, dst)
-	kernels().sumRows(dst, src)
+	rows := 0
+	if len(dst) > 0 {
+		rows = len(src) / len(dst)
+	}
+	if p := elemParts(len(src)); p > 1 {
+		runElem(opSumRows, len(dst), p, 0, adamHyper{}, dst, src)
+		return
+	}
+	kernels().sumRows(dst, src, len(dst), rows)
 }
 
 func checkRows(op, matName, rowName string, mat, row []float32) {

@@ -14,8 +14,9 @@ const sumRowsStack = 1024
 
 // sumRowsAcc gives the assembly a float64 accumulator row, so that it can
 // stream src row by row (a column-blocked walk strides through memory).
-func sumRowsAcc(dst, src []float32) {
-	if len(dst) == 0 {
+func sumRowsAcc(dst, src []float32, ld, rows int) {
+	if len(dst) == 0 || rows == 0 {
+		clear(dst)
 		return
 	}
 	var buf [sumRowsStack]float64
@@ -23,5 +24,5 @@ func sumRowsAcc(dst, src []float32) {
 	if len(dst) > len(acc) {
 		acc = make([]float64, len(dst))
 	}
-	sumRowsAVX2(dst, src, acc[:len(dst)])
+	sumRowsAVX2(dst, src, ld, rows, acc[:len(dst)])
 }

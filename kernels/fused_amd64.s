@@ -327,17 +327,18 @@ addbias_done:
 	VZEROUPPER
 	RET
 
-// func sumRowsAVX2(dst []float32, src []float32, acc []float64)
+// func sumRowsAVX2(dst []float32, src []float32, ld int, rows int, acc []float64)
 // Requires: AVX
-TEXT ·sumRowsAVX2(SB), NOSPLIT, $0-72
+TEXT ·sumRowsAVX2(SB), NOSPLIT, $0-88
 	MOVQ   dst_base+0(FP), AX
 	MOVQ   src_base+24(FP), CX
-	MOVQ   acc_base+48(FP), DX
+	MOVQ   acc_base+64(FP), DX
 	MOVQ   dst_len+8(FP), BX
-	MOVQ   src_len+32(FP), SI
-	LEAQ   (CX)(SI*4), SI
-	MOVQ   BX, DI
-	SHLQ   $0x02, DI
+	MOVQ   ld+48(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   rows+56(FP), DI
+	IMULQ  SI, DI
+	ADDQ   CX, DI
 	VXORPD Y0, Y0, Y0
 	XORQ   R8, R8
 
@@ -361,16 +362,16 @@ srzero_w1:
 	JMP    srzero_w1
 
 srzero_w1_done:
-	LEAQ (DI)(DI*2), R8
-	ADDQ DI, R8
+	LEAQ (SI)(SI*2), R8
+	ADDQ SI, R8
 
 sumrows_by4:
 	LEAQ (CX)(R8*1), R9
-	CMPQ R9, SI
+	CMPQ R9, DI
 	JA   sumrows_by1
-	LEAQ (CX)(DI*1), R10
-	LEAQ (R10)(DI*1), R11
-	LEAQ (R11)(DI*1), R12
+	LEAQ (CX)(SI*1), R10
+	LEAQ (R10)(SI*1), R11
+	LEAQ (R11)(SI*1), R12
 	XORQ R13, R13
 
 srb4_w32:
@@ -472,7 +473,7 @@ srb4_w1_done:
 	JMP  sumrows_by4
 
 sumrows_by1:
-	CMPQ CX, SI
+	CMPQ CX, DI
 	JAE  sumrows_round
 	XORQ R8, R8
 
@@ -547,7 +548,7 @@ srb1_w1:
 	JMP       srb1_w1
 
 srb1_w1_done:
-	ADDQ DI, CX
+	ADDQ SI, CX
 	JMP  sumrows_by1
 
 sumrows_round:

@@ -13,10 +13,10 @@ func adamStepAVX2(param []float32, grad []float32, m []float32, v []float32, bet
 // addBiasAVX2 adds bias to every row of y. len(y) is a multiple of len(bias), and len(bias) > 0 unless len(y) == 0.
 func addBiasAVX2(y []float32, bias []float32)
 
-// sumRowsAVX2 sets dst to the column sums of src in the order of sumRowsGeneric, accumulating in acc. len(src) is a multiple of len(dst) > 0, and len(acc) = len(dst).
+// sumRowsAVX2 sets dst to the column sums of the rows rows of src, ld apart, in the order of sumRowsGeneric, accumulating in acc. len(dst) > 0, rows > 0, len(src) ≥ (rows−1)·ld + len(dst), and len(acc) = len(dst).
 //
 //go:noescape
-func sumRowsAVX2(dst []float32, src []float32, acc []float64)
+func sumRowsAVX2(dst []float32, src []float32, ld int, rows int, acc []float64)
 
 // reparamKLAVX2 sets z = mu + eps·exp(logvar/2) and returns ½Σ(mu² + e^logvar − 1 − logvar), accumulated in float64. The lengths are equal.
 func reparamKLAVX2(z []float32, mu []float32, logvar []float32, eps []float32) float64

@@ -100,12 +100,8 @@ const sumRowsBlock = 64
 // and the rows past the last whole block one by one in float64; it rounds
 // the total once. The assembly adds in exactly this order (the pairs halve
 // its float64 conversions) and gets the same bits.
-func sumRowsGeneric(dst, src []float32) {
+func sumRowsGeneric(dst, src []float32, ld, rows int) {
 	cols := len(dst)
-	if cols == 0 {
-		return
-	}
-	rows := len(src) / cols
 	var acc [sumRowsBlock]float64
 	for j0 := 0; j0 < cols; j0 += sumRowsBlock {
 		w := min(sumRowsBlock, cols-j0)
@@ -113,14 +109,14 @@ func sumRowsGeneric(dst, src []float32) {
 		clear(a)
 		r := 0
 		for ; r+4 <= rows; r += 4 {
-			r0, r1 := src[r*cols+j0:][:w], src[(r+1)*cols+j0:][:w]
-			r2, r3 := src[(r+2)*cols+j0:][:w], src[(r+3)*cols+j0:][:w]
+			r0, r1 := src[r*ld+j0:][:w], src[(r+1)*ld+j0:][:w]
+			r2, r3 := src[(r+2)*ld+j0:][:w], src[(r+3)*ld+j0:][:w]
 			for k := range a {
 				a[k] += float64((r0[k] + r1[k]) + (r2[k] + r3[k]))
 			}
 		}
 		for ; r < rows; r++ {
-			for k, x := range src[r*cols+j0:][:w] {
+			for k, x := range src[r*ld+j0:][:w] {
 				a[k] += float64(x)
 			}
 		}

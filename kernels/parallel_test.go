@@ -83,6 +83,16 @@ func elemCalls() []elemCall {
 			sum := BCEWithLogits(s[0], s[1], s[2], 1)
 			return s[:1], sum
 		}},
+		{"SumRows", func(in [][]float32) ([][]float32, float64) {
+			for _, cols := range []int{784, 40} {
+				if len(in[1]) >= cols {
+					dst := make([]float32, cols)
+					SumRows(dst, in[1][:len(in[1])/cols*cols])
+					return [][]float32{dst}, 0
+				}
+			}
+			return nil, 0
+		}},
 		{"SquaredError", func(in [][]float32) ([][]float32, float64) {
 			s := clones(in, 1)
 			sum := SquaredError(s[0], s[1], s[2], 0.5)

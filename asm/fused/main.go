@@ -307,19 +307,19 @@ func addBias() {
 }
 
 func sumRows() {
-	TEXT("sumRowsAVX2", NOSPLIT, "func(dst, src []float32, acc []float64)")
+	TEXT("sumRowsAVX2", NOSPLIT, "func(dst, src []float32, ld, rows int, acc []float64)")
 	Pragma("noescape")
-	Doc("sumRowsAVX2 sets dst to the column sums of src in the order of sumRowsGeneric, accumulating in acc. len(src) is a multiple of len(dst) > 0, and len(acc) = len(dst).")
+	Doc("sumRowsAVX2 sets dst to the column sums of the rows rows of src, ld apart, in the order of sumRowsGeneric, accumulating in acc. len(dst) > 0, rows > 0, len(src) ≥ (rows−1)·ld + len(dst), and len(acc) = len(dst).")
 	dst := Load(Param("dst").Base(), GP64())
 	src := Load(Param("src").Base(), GP64())
 	acc := Load(Param("acc").Base(), GP64())
 	cols := Load(Param("dst").Len(), GP64())
-	n := Load(Param("src").Len(), GP64())
-	end := GP64()
-	LEAQ(Mem{Base: src, Index: n, Scale: 4}, end)
-	rowBytes := GP64()
-	MOVQ(cols, rowBytes)
+	rowBytes := Load(Param("ld"), GP64())
 	SHLQ(Imm(2), rowBytes)
+	// end is where row rows would start: compared with, never read.
+	end := Load(Param("rows"), GP64())
+	IMULQ(rowBytes, end)
+	ADDQ(src, end)
 
 	// acc = 0
 	zero := YMM()
