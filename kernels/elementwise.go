@@ -12,7 +12,7 @@ package kernels
 // Each element's result depends on its input alone.
 func Exp(dst, src []float32) {
 	checkSameLen("Exp", []string{"dst", "src"}, dst, src)
-	if p := elemParts(len(dst)); p > 1 {
+	if p := elemParts(opExp, len(dst)); p > 1 {
 		runElem(opExp, len(dst), p, 0, adamHyper{}, dst, src)
 		return
 	}
@@ -28,7 +28,7 @@ func Exp(dst, src []float32) {
 // in float32 (1.48 and 1.51 ULP at worst over all inputs).
 func Sigmoid(dst, src []float32) {
 	checkSameLen("Sigmoid", []string{"dst", "src"}, dst, src)
-	if p := elemParts(len(dst)); p > 1 {
+	if p := elemParts(opSigmoid, len(dst)); p > 1 {
 		runElem(opSigmoid, len(dst), p, 0, adamHyper{}, dst, src)
 		return
 	}
@@ -39,7 +39,7 @@ func Sigmoid(dst, src []float32) {
 // len(dst) != len(src).
 func ReLU(dst, src []float32) {
 	checkSameLen("ReLU", []string{"dst", "src"}, dst, src)
-	if p := elemParts(len(dst)); p > 1 {
+	if p := elemParts(opReLU, len(dst)); p > 1 {
 		runElem(opReLU, len(dst), p, 0, adamHyper{}, dst, src)
 		return
 	}
@@ -50,7 +50,7 @@ func ReLU(dst, src []float32) {
 // output of ReLU. dx may be dy. It panics unless the three lengths agree.
 func ReLUBackward(dx, dy, y []float32) {
 	checkSameLen("ReLUBackward", []string{"dx", "dy", "y"}, dx, dy, y)
-	if p := elemParts(len(dx)); p > 1 {
+	if p := elemParts(opReLUBackward, len(dx)); p > 1 {
 		runElem(opReLUBackward, len(dx), p, 0, adamHyper{}, dx, dy, y)
 		return
 	}

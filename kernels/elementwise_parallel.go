@@ -9,11 +9,12 @@ import "sync"
 // so a sum too is the same whatever the number of parts.
 
 const (
-	// elemParallelMin is the length below which a kernel stays on one
-	// goroutine, and elemPartMin the fewest elements a part gets: a few
-	// microseconds of work, against well under one for handing it out.
-	elemParallelMin = 1 << 14
-	elemPartMin     = 1 << 13
+	// elemParallelMin is the work (elements × elemOp.cost) below which a
+	// kernel stays on one goroutine, and elemPartMin the least work a part
+	// gets: some 10 µs, against about one for handing it out and waiting
+	// for the last part.
+	elemParallelMin = 1 << 17
+	elemPartMin     = 1 << 16
 	// lineFloats is a cache line of float32s: parts start on multiples of
 	// it, so that two parts never write the same line.
 	lineFloats = 16
@@ -66,12 +67,30 @@ var elemJobs struct {
 	free []*elemJob
 }
 
-// elemParts returns how many parts a kernel over n elements is split into.
-func elemParts(n int) int {
-	if n < elemParallelMin {
+// elemParts returns how many parts op over n elements is split into.
+func elemParts(op elemOp, n int) int {
+	work := n * op.cost()
+	if work < elemParallelMin {
 		return 1
 	}
-	return max(1, min(Threads(), n/elemPartMin))
+	return max(1, min(Threads(), work/elemPartMin))
+}
+
+// cost is op's time per element relative to a copy's, roughly: streaming
+// kernels 1, Adam's square root and division 4, an exp, a logarithm or a
+// division 10 and more.
+func (op elemOp) cost() int {
+	switch op {
+	case opExp, opReparamKL:
+		return 10
+	case opSigmoid, opBCEWithLogits:
+		return 12
+	case opReparamKLBackward:
+		return 6
+	case opAdamStep:
+		return 4
+	}
+	return 1
 }
 
 // runElem runs op over n elements (see elemJob) of the slices s, in

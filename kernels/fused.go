@@ -47,7 +47,7 @@ import (
 func ReparamKL(z, mu, logvar, eps []float32) float64 {
 	checkSameLen("ReparamKL", []string{"z", "mu", "logvar", "eps"}, z, mu, logvar, eps)
 	if n := len(z); n > sumChunkMin {
-		return runElem(opReparamKL, n, elemParts(n), 0, adamHyper{}, z, mu, logvar, eps)
+		return runElem(opReparamKL, n, elemParts(opReparamKL, n), 0, adamHyper{}, z, mu, logvar, eps)
 	}
 	return kernels().reparamKL(z, mu, logvar, eps)
 }
@@ -64,7 +64,7 @@ func ReparamKL(z, mu, logvar, eps []float32) float64 {
 // distinct). It panics unless the lengths agree.
 func ReparamKLBackward(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32) {
 	checkSameLen("ReparamKLBackward", []string{"dmu", "dlogvar", "dz", "mu", "logvar", "eps"}, dmu, dlogvar, dz, mu, logvar, eps)
-	if p := elemParts(len(dmu)); p > 1 {
+	if p := elemParts(opReparamKLBackward, len(dmu)); p > 1 {
 		runElem(opReparamKLBackward, len(dmu), p, beta, adamHyper{}, dmu, dlogvar, dz, mu, logvar, eps)
 		return
 	}
@@ -89,7 +89,7 @@ func ReparamKLBackward(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32
 func BCEWithLogits(dlogits, logits, target []float32, scale float32) float64 {
 	checkSameLen("BCEWithLogits", []string{"dlogits", "logits", "target"}, dlogits, logits, target)
 	if n := len(logits); n > sumChunkMin {
-		return runElem(opBCEWithLogits, n, elemParts(n), scale, adamHyper{}, dlogits, logits, target)
+		return runElem(opBCEWithLogits, n, elemParts(opBCEWithLogits, n), scale, adamHyper{}, dlogits, logits, target)
 	}
 	return kernels().bceWithLogits(dlogits, logits, target, scale)
 }
@@ -104,7 +104,7 @@ func BCEWithLogits(dlogits, logits, target []float32, scale float32) float64 {
 func SquaredError(dout, out, target []float32, scale float32) float64 {
 	checkSameLen("SquaredError", []string{"dout", "out", "target"}, dout, out, target)
 	if n := len(out); n > sumChunkMin {
-		return runElem(opSquaredError, n, elemParts(n), scale, adamHyper{}, dout, out, target)
+		return runElem(opSquaredError, n, elemParts(opSquaredError, n), scale, adamHyper{}, dout, out, target)
 	}
 	return kernels().squaredError(dout, out, target, scale)
 }
@@ -131,7 +131,7 @@ func AdamStep(param, grad, m, v []float32, lr, beta1, beta2, eps float32, step i
 		panic(fmt.Sprintf("kernels: AdamStep: step=%d < 1", step))
 	}
 	h := newAdamHyper(lr, beta1, beta2, eps, step)
-	if p := elemParts(len(param)); p > 1 {
+	if p := elemParts(opAdamStep, len(param)); p > 1 {
 		runElem(opAdamStep, len(param), p, 0, h, param, grad, m, v)
 		return
 	}
@@ -163,7 +163,7 @@ func newAdamHyper(lr, beta1, beta2, eps float32, step int) adamHyper {
 // unless len(y) is a multiple of len(bias) (len(bias) = 0 only with an empty y).
 func AddBias(y, bias []float32) {
 	checkRows("AddBias", "y", "bias", y, bias)
-	if p := elemParts(len(y)); p > 1 {
+	if p := elemParts(opAddBias, len(y)); p > 1 {
 		runElem(opAddBias, len(y)/len(bias), p, 0, adamHyper{}, y, bias)
 		return
 	}
@@ -184,7 +184,7 @@ func SumRows(dst, src []float32) {
 	if len(dst) > 0 {
 		rows = len(src) / len(dst)
 	}
-	if p := elemParts(len(src)); p > 1 {
+	if p := elemParts(opSumRows, len(src)); p > 1 {
 		runElem(opSumRows, len(dst), p, 0, adamHyper{}, dst, src)
 		return
 	}
