@@ -37,15 +37,21 @@ deps-bench: deps deps-torch
 		apt-get update && apt-get install -y python3-numpy libopenblas0-pthread python3-threadpoolctl; \
 	fi
 
-# generate rewrites the assembly and its Go stubs from the avo programs in asm/.
+# generate rewrites the assembly and its Go stubs from the avo programs in
+# asm/: the kernels in kernels/, the FMA peak probe in bench/ (a module of
+# its own, so go generate ./... at the top does not reach it).
 generate:
 	$(GO) generate ./...
+	cd bench && $(GO) generate ./...
 
+# GENERATED are the paths check-generate watches: kernels/ as a whole and
+# the probe's two files in bench/.
+GENERATED := kernels bench/peak_amd64.s bench/peak_amd64_stubs.go
 # check-generate fails when the committed assembly differs from what asm/ generates.
 check-generate: generate
-	@if [ -n "$$(git status --porcelain -- kernels)" ]; then \
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 		echo "check-generate: generated files differ from the committed ones:"; \
-		git status --porcelain -- kernels; git diff --stat -- kernels; exit 1; \
+		git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; \
 	fi
 	@echo "check-generate: no drift"
 
@@ -56,6 +62,8 @@ vet:
 	$(GO) vet -tags purego ./...
 	cd asm && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
+	cd bench && GOARCH=arm64 $(GO) vet ./...
+	cd bench && $(GO) vet -tags purego ./...
 
 test: vet
 	$(GO) test -count=1 ./...
