@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,23 +63,33 @@ func BenchmarkFMAPeak(b *testing.B) {
 }
 
 func benchPeak(b *testing.B, p fmaProbe, threads int) {
-	// Some 3 ms per thread and op at 4 GHz: long enough that starting the
-	// goroutines is noise, short enough for -benchtime 1x.
+	// Some 2 ms per thread and op at 4 GHz: long enough that handing out
+	// the work is noise, short enough for -benchtime 1x.
 	const iters = 1 << 18
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(threads, runtime.GOMAXPROCS(0))))
-	var wg sync.WaitGroup
+	// Workers that live for the whole benchmark: an op allocates nothing
+	// and starts no goroutine.
+	start, done := make(chan struct{}, threads), make(chan int, threads)
+	defer close(start)
+	for range threads {
+		go func() {
+			for range start {
+				_, fmas := p.run(iters, 1)
+				done <- fmas
+			}
+		}()
+	}
 	op := func() (fmas int) {
-		done := make([]int, threads)
-		for t := range threads {
-			wg.Go(func() { _, done[t] = p.run(iters, 1) })
+		for range threads {
+			start <- struct{}{}
 		}
-		wg.Wait()
-		for _, f := range done {
-			fmas += f
+		for range threads {
+			fmas += <-done
 		}
 		return fmas
 	}
 	op()
+	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	total := 0
