@@ -29,13 +29,27 @@ deps:
 	fi
 	cd bench && $(GO) build -o /dev/null golang.org/x/perf/cmd/benchstat
 
-# deps-bench adds what bench-numpy compares against: Debian's numpy on
-# OpenBLAS (pthreads build) and threadpoolctl to check which BLAS numpy runs;
-# and, through deps-torch, what bench-torch compares against.
-deps-bench: deps deps-torch
-	@if ! $(PYTHON) -c 'import numpy, threadpoolctl' 2>/dev/null; then \
-		apt-get update && apt-get install -y python3-numpy libopenblas0-pthread python3-threadpoolctl; \
+# apt-install installs those of the Debian packages $(1) that are missing
+# (through sudo unless root), or says that all are there.
+define apt-install
+	@missing=; for p in $(1); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "$@: installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+		echo "$@: $(1) already installed"; \
 	fi
+endef
+
+# deps-bench adds what bench-numpy compares against: Debian's numpy on
+# OpenBLAS (the pthreads build; without it numpy runs the reference BLAS) and
+# threadpoolctl to check which BLAS numpy calls; and, through deps-torch,
+# what bench-torch compares against.
+deps-bench: deps deps-torch
+	$(call apt-install,python3-numpy libopenblas0-pthread python3-threadpoolctl)
 
 # generate rewrites the assembly and its Go stubs from the avo programs in
 # asm/: the kernels in kernels/, the FMA peak probe in bench/ (a module of
@@ -181,18 +195,11 @@ data:
 	fi
 
 # deps-torch installs what the PyTorch side-by-side needs (not needed by the
-# tests or CI): Debian's PyTorch and the OpenMP build of OpenBLAS, with which
-# PyTorch runs fastest at 2 threads here.
+# tests or CI): Debian's PyTorch, both builds of OpenBLAS it is run on (the
+# OpenMP one is the faster at 2 threads here), and numpy, on which
+# bench/openblas_core.py checks and times OpenBLAS's kernels.
 deps-torch: data
-	@missing=; for p in python3-torch libopenblas0-openmp; do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	else \
-		echo "deps-torch: python3-torch and libopenblas0-openmp already installed"; \
-	fi
+	$(call apt-install,python3-torch python3-numpy libopenblas0-pthread libopenblas0-openmp)
 
 # build puts the fastvae command in bin/.
 build:
@@ -209,4 +216,4 @@ BENCH_FLAGS ?=
 # bench-torch trains the PyTorch example's VAE and fastvae on the same data,
 # 1 and 2 threads each, and prints seconds per epoch, test losses and ratios.
 bench-torch: deps-torch build
-	$(PYTHON) bench/side_by_side.py --fastvae ./bin/fastvae --data $(DATA) --epochs $(BENCH_EPOCHS) $(BENCH_FLAGS)
+	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) bench/side_by_side.py --fastvae ./bin/fastvae --data $(DATA) --epochs $(BENCH_EPOCHS) $(BENCH_FLAGS)
