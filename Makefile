@@ -140,49 +140,52 @@ BENCHSTAT_FLAGS ?= -table .config,/impl
 # e.g. FILTER='.name:TrainStep' or FILTER='/threads:1 .unit:GFLOP/s'.
 FILTER ?= *
 bench-compare:
-	@new='$(NEW)'; new=$${new:-$$(bench/results.sh newest)} && \
-	old='$(OLD)'; old=$${old:-$$(bench/results.sh baseline "$$new")} && \
+	@new=$$(bench/results.sh run '$(NEW)') || exit 1; \
+	if [ -n '$(OLD)' ]; then old=$$(bench/results.sh run '$(OLD)'); else old=$$(bench/results.sh baseline "$$new"); fi || exit 1; \
 	echo "benchstat: old=$$old new=$$new" && \
 	for k in go cpu; do \
 		a=$$(sed -n "s/^$$k: //p" "$$old" | head -n 1); b=$$(sed -n "s/^$$k: //p" "$$new" | head -n 1); \
 		[ "$$a" = "$$b" ] || echo "benchstat: note: $$k differs: old $$a, new $$b"; \
 	done && \
 	sub=$$(mktemp) && trap 'rm -f "$$sub"' EXIT && bench/results.sh subset "$$old" "$$new" >"$$sub" && \
-	cd bench && $(GO) tool benchstat -ignore $(BENCHSTAT_IGNORE) $(BENCHSTAT_FLAGS) -filter '$(FILTER)' \
-		"old=$$sub" "new=$$(realpath ../$$new)"
+	new=$$(realpath "$$new") && cd bench && \
+	$(GO) tool benchstat -ignore $(BENCHSTAT_IGNORE) $(BENCHSTAT_FLAGS) -filter '$(FILTER)' "old=$$sub" "new=$$new"
 
 # bench-impls compares the implementations within one run (IN, default the
 # newest): benchstat with a column per impl= value, the first as the base.
 bench-impls:
-	@in='$(IN)'; in=$${in:-$$(bench/results.sh newest)} && echo "benchstat: $$in" && \
-	cd bench && $(GO) tool benchstat -col /impl -filter '$(FILTER)' "$$(realpath ../$$in)"
+	@in=$$(bench/results.sh run '$(IN)') || exit 1; \
+	echo "benchstat: $$in" && in=$$(realpath "$$in") && \
+	cd bench && $(GO) tool benchstat -col /impl -filter '$(FILTER)' "$$in"
 
 # bench-report renders bench/README.md and bench/sgemm.png from a results
 # file (IN, default the newest); the README names the file and the run.
 bench-report:
-	@in='$(IN)'; in=$${in:-$$(bench/results.sh newest)} && \
-	cd bench && $(GO) run ./cmd/report -o README.md -chart sgemm.png -source "$$in" "../$$in" && \
+	@in=$$(bench/results.sh run '$(IN)') || exit 1; \
+	path=$$(realpath "$$in") && \
+	cd bench && $(GO) run ./cmd/report -o README.md -chart sgemm.png -source "$$in" "$$path" && \
 	echo "bench-report: bench/README.md and bench/sgemm.png from $$in"
 
 # bench-baseline copies a run (IN, default the newest) to
 # bench/baselines/CPU.txt, the default OLD of bench-compare on this CPU
 # model. Refresh it on purpose, and say why in the commit.
 bench-baseline:
-	@in='$(IN)'; in=$${in:-$$(bench/results.sh newest)} && \
-	out=bench/baselines/$$(bench/results.sh slug "$$in").txt && \
+	@in=$$(bench/results.sh run '$(IN)') || exit 1; \
+	out=bench/baselines/$$(bench/results.sh slug "$$in").txt || exit 1; \
 	mkdir -p bench/baselines && cp "$$in" "$$out" && \
 	echo "bench-baseline: $$in -> $$out; commit it with the reason (what moved, machine load)"
 
 # bench-numpy runs BenchmarkSgemm (fastvae's implementations and gonum, 1 and
 # 2 threads) and numpy's OpenBLAS matmul at the same shapes, interleaved shape
-# by shape, COUNT rounds, and prints them side by side with fastvae/OpenBLAS
-# ratios. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for that command
-# only, so OpenBLAS tunes itself to this CPU; the script pins
-# OPENBLAS_NUM_THREADS to 1 and 2. The Go results go to SGEMM_OUT.
+# by shape, COUNT rounds, each round after BenchmarkFMAPeak, and prints them
+# side by side with fastvae/OpenBLAS ratios and as percentages of the peak.
+# OpenBLAS runs with the kernels bench/openblas_core.py chooses for this CPU
+# (whatever OPENBLAS_CORETYPE says here), on OPENBLAS_NUM_THREADS 1 and 2.
+# The Go results go to SGEMM_OUT.
 bench-numpy: deps-bench
 	@mkdir -p $(dir $(SGEMM_OUT))
 	cd bench && $(GO) test -c -o results/bench.test .
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/numpy_sgemm.py --count $(COUNT) --benchtime $(BENCHTIME) --raw $(SGEMM_OUT) bench/results/bench.test
+	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) bench/numpy_sgemm.py --count $(COUNT) --benchtime $(BENCHTIME) --raw $(SGEMM_OUT) bench/results/bench.test
 
 # data installs Fashion-MNIST from Debian (dataset-fashion-mnist) into $(DATA),
 # unless the package is already installed.
