@@ -86,6 +86,12 @@ test: vet
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags noasm ./kernels
 	GOARCH=arm64 $(GO) build ./...
 	cd bench && $(GO) test -count=1 ./...
+	@if [ -x $(PYTHON) ]; then \
+		echo "cd bench && $(PYTHON) -m unittest openblas_core_test"; \
+		cd bench && PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m unittest openblas_core_test; \
+	else \
+		echo "test: no $(PYTHON): bench/openblas_core_test.py not run"; \
+	fi
 	$(MAKE) bench-smoke
 
 # bench-smoke runs every benchmark of both modules once (-benchtime 1x), so

@@ -263,7 +263,10 @@ def choose(build="pthreads", always=False, python=None, log=None):
     if not older and not always:
         choice["why"] = f"OpenBLAS's own choice, as new as this CPU's {ISA_NAME[c['isa']]}"
         return choice
-    best, best_score = default, score(own)
+    # In order of preference: a later core wins only by more than MARGIN.
+    # OpenBLAS's own comes last when it is older than the CPU, first when
+    # the trial runs anyway (always).
+    scores = [] if older else [(default, score(own))]
     for core in candidates(c["isa"], c["bf16"]):
         if core == default:
             continue
@@ -281,17 +284,20 @@ def choose(build="pthreads", always=False, python=None, log=None):
         if res["check"] > 1:
             log(f"openblas_core: core {core}: float32 product off by {res['check']:.3g}× the bound: left out")
             continue
-        # OpenBLAS's own choice, when older than the CPU, must give way to
-        # any core of the CPU's ISA that runs correctly.
-        if (older and best == default) or score(res) > best_score * (1 + MARGIN):
-            best, best_score = core, score(res)
+        scores.append((core, score(res)))
+    if older:
+        scores.append((default, score(own)))
+    best, best_score = scores[0]
+    for core, v in scores[1:]:
+        if v > best_score * (1 + MARGIN):
+            best, best_score = core, v
     tried = ", ".join(f"{k} {v:g}" for k, v in sorted(choice["tried"].items(), key=lambda kv: -kv[1]))
     if best != default:
         choice["core"], choice["coretype"] = best, best
         choice["why"] = (f"OPENBLAS_CORETYPE={best}; OpenBLAS alone takes {default} here; "
                          f"1-thread GFLOP/s (geometric mean of {', '.join(shape_name(s) for s in SHAPES)}): {tried}")
     else:
-        choice["why"] = (f"OpenBLAS's own choice, kept: no other core is {MARGIN:.0%} faster; "
+        choice["why"] = (f"OpenBLAS's own choice, kept: no other core of this CPU's ISA is {MARGIN:.0%} faster; "
                          f"1-thread GFLOP/s (geometric mean of {', '.join(shape_name(s) for s in SHAPES)}): {tried}")
     return choice
 
