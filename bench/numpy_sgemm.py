@@ -36,8 +36,9 @@ line sits in the same results file and benchstat compares it:
     BenchmarkSgemm/impl=openblas/threads=1/shape=1024x1024x1024/layout=NN-2  64  7160000 ns/op  150.0 GFLOP/s  152.3 GFLOP/cpu-s
 
 after a "# peer openblas:" comment naming numpy, the OpenBLAS build, its
-core (and why) and the thread setting. Each line is one timing of about --benchtime (as go test's -benchtime), so
-run it once per round, as the Go benchmarks run, to get -count samples.
+core (and why) and the thread setting. Each line is one timing of about
+--benchtime (as go test's -benchtime), so run it once per round, as the Go
+benchmarks run, to get -count samples.
 --bench filters the names as go test's -bench does (the regexp is split at
 unbracketed slashes, one part per name level); --procs is the GOMAXPROCS of
 the Go run, printed as the name's -N suffix so that the names match.
