@@ -29,23 +29,43 @@ deps:
 	fi
 	cd bench && $(GO) build -o /dev/null golang.org/x/perf/cmd/benchstat
 
-# deps-bench adds what bench-numpy compares against: Debian's numpy on
-# OpenBLAS (pthreads build) and threadpoolctl to check which BLAS numpy runs;
-# and, through deps-torch, what bench-torch compares against.
-deps-bench: deps deps-torch
-	@if ! $(PYTHON) -c 'import numpy, threadpoolctl' 2>/dev/null; then \
-		apt-get update && apt-get install -y python3-numpy libopenblas0-pthread python3-threadpoolctl; \
+# apt-install installs those of the Debian packages $(1) that are missing
+# (through sudo unless root), or says that all are there.
+define apt-install
+	@missing=; for p in $(1); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "$@: installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+		echo "$@: $(1) already installed"; \
 	fi
+endef
 
-# generate rewrites the assembly and its Go stubs from the avo programs in asm/.
+# deps-bench adds what bench-numpy compares against: Debian's numpy on
+# OpenBLAS (the pthreads build; without it numpy runs the reference BLAS) and
+# threadpoolctl to check which BLAS numpy calls; and, through deps-torch,
+# what bench-torch compares against.
+deps-bench: deps deps-torch
+	$(call apt-install,python3-numpy libopenblas0-pthread python3-threadpoolctl)
+
+# generate rewrites the assembly and its Go stubs from the avo programs in
+# asm/: the kernels in kernels/, the FMA peak probe in bench/ (a module of
+# its own, so go generate ./... at the top does not reach it).
 generate:
 	$(GO) generate ./...
+	cd bench && $(GO) generate ./...
 
+# GENERATED are the paths check-generate watches: kernels/ as a whole and
+# the probe's two files in bench/.
+GENERATED := kernels bench/peak_amd64.s bench/peak_amd64_stubs.go
 # check-generate fails when the committed assembly differs from what asm/ generates.
 check-generate: generate
-	@if [ -n "$$(git status --porcelain -- kernels)" ]; then \
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 		echo "check-generate: generated files differ from the committed ones:"; \
-		git status --porcelain -- kernels; git diff --stat -- kernels; exit 1; \
+		git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; \
 	fi
 	@echo "check-generate: no drift"
 
@@ -56,6 +76,8 @@ vet:
 	$(GO) vet -tags purego ./...
 	cd asm && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
+	cd bench && GOARCH=arm64 $(GO) vet ./...
+	cd bench && $(GO) vet -tags purego ./...
 
 test: vet
 	$(GO) test -count=1 ./...
@@ -64,6 +86,12 @@ test: vet
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags noasm ./kernels
 	GOARCH=arm64 $(GO) build ./...
 	cd bench && $(GO) test -count=1 ./...
+	@if [ -x $(PYTHON) ]; then \
+		echo "cd bench && $(PYTHON) -m unittest openblas_core_test"; \
+		cd bench && PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m unittest openblas_core_test; \
+	else \
+		echo "test: no $(PYTHON): bench/openblas_core_test.py not run"; \
+	fi
 	$(MAKE) bench-smoke
 
 # bench-smoke runs every benchmark of both modules once (-benchtime 1x), so
@@ -118,49 +146,52 @@ BENCHSTAT_FLAGS ?= -table .config,/impl
 # e.g. FILTER='.name:TrainStep' or FILTER='/threads:1 .unit:GFLOP/s'.
 FILTER ?= *
 bench-compare:
-	@new='$(NEW)'; new=$${new:-$$(bench/results.sh newest)} && \
-	old='$(OLD)'; old=$${old:-$$(bench/results.sh baseline "$$new")} && \
+	@new=$$(bench/results.sh run '$(NEW)') || exit 1; \
+	if [ -n '$(OLD)' ]; then old=$$(bench/results.sh run '$(OLD)'); else old=$$(bench/results.sh baseline "$$new"); fi || exit 1; \
 	echo "benchstat: old=$$old new=$$new" && \
 	for k in go cpu; do \
 		a=$$(sed -n "s/^$$k: //p" "$$old" | head -n 1); b=$$(sed -n "s/^$$k: //p" "$$new" | head -n 1); \
 		[ "$$a" = "$$b" ] || echo "benchstat: note: $$k differs: old $$a, new $$b"; \
 	done && \
 	sub=$$(mktemp) && trap 'rm -f "$$sub"' EXIT && bench/results.sh subset "$$old" "$$new" >"$$sub" && \
-	cd bench && $(GO) tool benchstat -ignore $(BENCHSTAT_IGNORE) $(BENCHSTAT_FLAGS) -filter '$(FILTER)' \
-		"old=$$sub" "new=$$(realpath ../$$new)"
+	new=$$(realpath "$$new") && cd bench && \
+	$(GO) tool benchstat -ignore $(BENCHSTAT_IGNORE) $(BENCHSTAT_FLAGS) -filter '$(FILTER)' "old=$$sub" "new=$$new"
 
 # bench-impls compares the implementations within one run (IN, default the
 # newest): benchstat with a column per impl= value, the first as the base.
 bench-impls:
-	@in='$(IN)'; in=$${in:-$$(bench/results.sh newest)} && echo "benchstat: $$in" && \
-	cd bench && $(GO) tool benchstat -col /impl -filter '$(FILTER)' "$$(realpath ../$$in)"
+	@in=$$(bench/results.sh run '$(IN)') || exit 1; \
+	echo "benchstat: $$in" && in=$$(realpath "$$in") && \
+	cd bench && $(GO) tool benchstat -col /impl -filter '$(FILTER)' "$$in"
 
 # bench-report renders bench/README.md and bench/sgemm.png from a results
 # file (IN, default the newest); the README names the file and the run.
 bench-report:
-	@in='$(IN)'; in=$${in:-$$(bench/results.sh newest)} && \
-	cd bench && $(GO) run ./cmd/report -o README.md -chart sgemm.png -source "$$in" "../$$in" && \
+	@in=$$(bench/results.sh run '$(IN)') || exit 1; \
+	path=$$(realpath "$$in") && \
+	cd bench && $(GO) run ./cmd/report -o README.md -chart sgemm.png -source "$$in" "$$path" && \
 	echo "bench-report: bench/README.md and bench/sgemm.png from $$in"
 
 # bench-baseline copies a run (IN, default the newest) to
 # bench/baselines/CPU.txt, the default OLD of bench-compare on this CPU
 # model. Refresh it on purpose, and say why in the commit.
 bench-baseline:
-	@in='$(IN)'; in=$${in:-$$(bench/results.sh newest)} && \
-	out=bench/baselines/$$(bench/results.sh slug "$$in").txt && \
+	@in=$$(bench/results.sh run '$(IN)') || exit 1; \
+	out=bench/baselines/$$(bench/results.sh slug "$$in").txt || exit 1; \
 	mkdir -p bench/baselines && cp "$$in" "$$out" && \
 	echo "bench-baseline: $$in -> $$out; commit it with the reason (what moved, machine load)"
 
 # bench-numpy runs BenchmarkSgemm (fastvae's implementations and gonum, 1 and
 # 2 threads) and numpy's OpenBLAS matmul at the same shapes, interleaved shape
-# by shape, COUNT rounds, and prints them side by side with fastvae/OpenBLAS
-# ratios. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for that command
-# only, so OpenBLAS tunes itself to this CPU; the script pins
-# OPENBLAS_NUM_THREADS to 1 and 2. The Go results go to SGEMM_OUT.
+# by shape, COUNT rounds, each round after BenchmarkFMAPeak, and prints them
+# side by side with fastvae/OpenBLAS ratios and as percentages of the peak.
+# OpenBLAS runs with the kernels bench/openblas_core.py chooses for this CPU
+# (whatever OPENBLAS_CORETYPE says here), on OPENBLAS_NUM_THREADS 1 and 2.
+# The Go results go to SGEMM_OUT.
 bench-numpy: deps-bench
 	@mkdir -p $(dir $(SGEMM_OUT))
 	cd bench && $(GO) test -c -o results/bench.test .
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/numpy_sgemm.py --count $(COUNT) --benchtime $(BENCHTIME) --raw $(SGEMM_OUT) bench/results/bench.test
+	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) bench/numpy_sgemm.py --count $(COUNT) --benchtime $(BENCHTIME) --raw $(SGEMM_OUT) bench/results/bench.test
 
 # data installs Fashion-MNIST from Debian (dataset-fashion-mnist) into $(DATA),
 # unless the package is already installed.
@@ -173,18 +204,11 @@ data:
 	fi
 
 # deps-torch installs what the PyTorch side-by-side needs (not needed by the
-# tests or CI): Debian's PyTorch and the OpenMP build of OpenBLAS, with which
-# PyTorch runs fastest at 2 threads here.
+# tests or CI): Debian's PyTorch, both builds of OpenBLAS it is run on (the
+# OpenMP one is the faster at 2 threads here), and numpy, on which
+# bench/openblas_core.py checks and times OpenBLAS's kernels.
 deps-torch: data
-	@missing=; for p in python3-torch libopenblas0-openmp; do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	else \
-		echo "deps-torch: python3-torch and libopenblas0-openmp already installed"; \
-	fi
+	$(call apt-install,python3-torch python3-numpy libopenblas0-pthread libopenblas0-openmp)
 
 # build puts the fastvae command in bin/.
 build:
@@ -201,4 +225,4 @@ BENCH_FLAGS ?=
 # bench-torch trains the PyTorch example's VAE and fastvae on the same data,
 # 1 and 2 threads each, and prints seconds per epoch, test losses and ratios.
 bench-torch: deps-torch build
-	$(PYTHON) bench/side_by_side.py --fastvae ./bin/fastvae --data $(DATA) --epochs $(BENCH_EPOCHS) $(BENCH_FLAGS)
+	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) bench/side_by_side.py --fastvae ./bin/fastvae --data $(DATA) --epochs $(BENCH_EPOCHS) $(BENCH_FLAGS)

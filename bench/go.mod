@@ -23,7 +23,7 @@ require (
 )
 
 require (
-	github.com/klauspost/cpuid/v2 v2.4.2 // indirect
+	github.com/klauspost/cpuid/v2 v2.4.2
 	golang.org/x/sys v0.49.0 // indirect
 	gonum.org/v1/gonum v0.17.0
 )

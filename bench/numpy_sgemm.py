@@ -2,22 +2,31 @@
 """Benchmarks fastvae's Sgemm, gonum's and numpy's float32 matmul (OpenBLAS)
 side by side, interleaved, and prints GFLOP/s with fastvae/OpenBLAS ratios.
 
-Usage: numpy_sgemm.py [--count N] [--benchtime T] [--raw FILE] BENCH_TEST_BINARY
+Usage: numpy_sgemm.py [--count N] [--benchtime T] [--raw FILE]
+                      [--openblas-choice FILE] BENCH_TEST_BINARY
        numpy_sgemm.py --gobench GO_BENCH_OUTPUT [--bench REGEXP]
-                      [--benchtime 1s|Nx] [--procs N]
+                      [--benchtime 1s|Nx] [--procs N] [--openblas-choice FILE]
 
 BENCH_TEST_BINARY is the bench module's test binary (go test -c). For each
 round, shape and thread count in turn, the script runs BenchmarkSgemm for
 every implementation at that shape and thread count, then times numpy at the
 same shape and thread count, so the two measurements of a row are taken
 seconds apart: on a machine shared with other work, ratios taken minutes apart
-mean little. Each table cell is the median over the rounds. --raw saves the
-Go benchmark output (benchstat reads it).
+mean little. Each round starts with BenchmarkFMAPeak at 1 and 2 threads, and
+a last table gives every figure as a percentage of that peak (fastvae's
+vector implementations against the probe of their own ISA, gonum, generic
+and OpenBLAS against the fastest). Each table cell is the median over the
+rounds. --raw saves the Go benchmark output (benchstat reads it).
 
-OpenBLAS runs in two child processes, started with OPENBLAS_NUM_THREADS=1
-and =2 and without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, so that OpenBLAS
-picks its kernels for this CPU itself; each child reports through
-threadpoolctl which BLAS numpy calls, with how many threads.
+OpenBLAS runs in two child processes, on Debian's pthreads build, with
+OPENBLAS_NUM_THREADS (and OMP_NUM_THREADS) 1 and 2 and the kernels ("core")
+that bench/openblas_core.py chooses for this CPU: OpenBLAS's own choice
+unless that is older than the CPU, then the fastest of the cores of its ISA
+(the caller's OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are not passed on).
+--openblas-choice takes a choice made before (bench/run.sh makes one per
+run); without it the script chooses. Each child reports through threadpoolctl
+which BLAS numpy calls, with how many threads, and through ctypes which core
+OpenBLAS runs.
 
 With --gobench (what `make bench` uses) it prints instead one Go benchmark
 line per shape and thread count found in GO_BENCH_OUTPUT, named as
@@ -26,8 +35,10 @@ line sits in the same results file and benchstat compares it:
 
     BenchmarkSgemm/impl=openblas/threads=1/shape=1024x1024x1024/layout=NN-2  64  7160000 ns/op  150.0 GFLOP/s  152.3 GFLOP/cpu-s
 
-Each line is one timing of about --benchtime (as go test's -benchtime), so
-run it once per round, as the Go benchmarks run, to get -count samples.
+after a "# peer openblas:" comment naming numpy, the OpenBLAS build, its
+core (and why) and the thread setting. Each line is one timing of about
+--benchtime (as go test's -benchtime), so run it once per round, as the Go
+benchmarks run, to get -count samples.
 --bench filters the names as go test's -bench does (the regexp is split at
 unbracketed slashes, one part per name level); --procs is the GOMAXPROCS of
 the Go run, printed as the name's -N suffix so that the names match.
@@ -42,6 +53,8 @@ import subprocess
 import sys
 import time
 
+import openblas_core
+
 THREADS = (1, 2)
 METRICS = ("GFLOP/s", "GFLOP/cpu-s")
 # The shapes of BenchmarkSgemm (bench/sgemm_test.go), in its order.
@@ -54,6 +67,9 @@ SHAPES = [
     (256, 256, 256, "NN"), (512, 512, 512, "NN"), (1024, 1024, 1024, "NN"), (2048, 2048, 2048, "NN"),
 ]
 LINE = re.compile(r"^BenchmarkSgemm/impl=(\w+)/threads=(\d+)/shape=(\d+)x(\d+)x(\d+)/layout=([NT]{2})(?:-\d+)?\s")
+PEAK = re.compile(r"^BenchmarkFMAPeak/impl=(\w+)/threads=(\d+)(?:-\d+)?\s")
+# numpy runs OpenBLAS's pthreads build (Debian's default for it).
+BUILD = "pthreads"
 
 
 def child():
@@ -63,15 +79,12 @@ def child():
     from threadpoolctl import threadpool_info
 
     info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    print(json.dumps(info), flush=True)
+    print(json.dumps({"blas": info, "loaded": openblas_core.loaded()}), flush=True)
     rng = np.random.default_rng(1)
     for line in sys.stdin:
         m, n, k, layout = line.split()
         m, n, k = int(m), int(n), int(k)
-        # A transposed operand is a view of a row-major array, which numpy
-        # hands to sgemm with the transpose flag, as BLAS callers do.
-        a = rng.standard_normal((k, m), dtype=np.float32).T if layout[0] == "T" else rng.standard_normal((m, k), dtype=np.float32)
-        b = rng.standard_normal((n, k), dtype=np.float32).T if layout[1] == "T" else rng.standard_normal((k, n), dtype=np.float32)
+        a, b = openblas_core.operands(np, rng, m, n, k, layout)
         c = np.empty((m, n), dtype=np.float32)
         np.matmul(a, b, out=c)
         reps = 1
@@ -93,22 +106,6 @@ def child():
         print(json.dumps({"GFLOP/s": statistics.median(wall), "GFLOP/cpu-s": statistics.median(cpu)}), flush=True)
 
 
-def operands(np, m, n, k, layout):
-    """Returns (A, B) with A @ B of shape m×n computed through the transposes
-    of layout, as BLAS sees them: a transposed operand is a view of a
-    row-major array, which numpy hands to sgemm with the transpose flag."""
-    rng = np.random.default_rng(1)
-    if layout[0] == "T":
-        a = rng.standard_normal((k, m), dtype=np.float32).T
-    else:
-        a = rng.standard_normal((m, k), dtype=np.float32)
-    if layout[1] == "T":
-        b = rng.standard_normal((n, k), dtype=np.float32).T
-    else:
-        b = rng.standard_normal((k, n), dtype=np.float32)
-    return a, b
-
-
 def measure_once(shapes, benchtime):
     """Runs in the child: times every shape once for about benchtime (a
     duration in seconds, or an int iteration count), as go test times one
@@ -121,7 +118,7 @@ def measure_once(shapes, benchtime):
     info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     out = {}
     for m, n, k, layout in shapes:
-        a, b = operands(np, m, n, k, layout)
+        a, b = openblas_core.operands(np, np.random.default_rng(1), m, n, k, layout)
         c = np.empty((m, n), dtype=np.float32)
         np.matmul(a, b, out=c)  # warm the caches and OpenBLAS's buffers
         reps = benchtime if isinstance(benchtime, int) else 1
@@ -136,7 +133,7 @@ def measure_once(shapes, benchtime):
             want = int(benchtime * 1.2 * reps / max(t, 1e-9))
             reps = max(reps + 1, min(want, 100 * reps))
         out[f"{m}x{n}x{k}/{layout}"] = [reps, t, cpu]
-    return {"blas": info, "runs": out}
+    return {"blas": info, "loaded": openblas_core.loaded(), "runs": out}
 
 
 def parse_benchtime(s):
@@ -210,25 +207,20 @@ def gobench(args):
     def name(t, m, n, k, layout):
         return f"Sgemm/impl=openblas/threads={t}/shape={m}x{n}x{k}/layout={layout}"
 
+    choice = openblas_choice(args.openblas_choice)
     header = False
     for t in threads:
         todo = [s for s in shapes if matches(args.bench, name(t, *s))]
         if not todo:
             continue
-        env = {key: v for key, v in os.environ.items() if key not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-        env["OPENBLAS_NUM_THREADS"] = str(t)
         res = json.loads(subprocess.run(
             [sys.executable, __file__, "--child-once", json.dumps([todo, benchtime])],
-            env=env, check=True, capture_output=True, text=True).stdout)
-        for lib in res["blas"]:
-            if lib.get("internal_api") != "openblas" or lib.get("num_threads") != t:
-                sys.exit(f"numpy is not running OpenBLAS with {t} threads: {lib}")
+            env=openblas_core.child_env(choice, t), check=True, capture_output=True, text=True).stdout)
+        check_child(res["blas"], res["loaded"], choice, t)
         if not header:
             # A comment for the reader (benchfmt skips it), then the package
             # whose table these lines belong in.
-            lib = res["blas"][0]
-            print(f"# peer openblas: numpy {numpy_version()} calling {lib.get('internal_api')} "
-                  f"{lib.get('version')} ({lib.get('architecture')}) from {lib.get('filepath')}")
+            print(f"# peer openblas: {peer(choice, res['loaded'])}")
             print("pkg: github.com/fastvae/fastvae/bench")
             header = True
         for m, n, k, layout in todo:
@@ -245,17 +237,63 @@ def numpy_version():
     return numpy.__version__
 
 
-def start_child(threads):
-    env = {key: v for key, v in os.environ.items() if key not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    env["OPENBLAS_NUM_THREADS"] = str(threads)
-    p = subprocess.Popen([sys.executable, __file__, "--child"], env=env, text=True,
+def openblas_choice(path):
+    """The OpenBLAS core to run: from the file bench/run.sh wrote, or
+    chosen now (bench/openblas_core.py)."""
+    try:
+        return openblas_core.load(path, BUILD) or openblas_core.choose(BUILD, log=lambda m: print(m, file=sys.stderr))
+    except (OSError, ValueError, RuntimeError) as e:
+        sys.exit(f"numpy_sgemm.py: {e}")
+
+
+def check_child(blas, lib, choice, threads):
+    """Exits unless the child's numpy ran OpenBLAS's chosen build and core
+    on threads threads."""
+    for i in blas:
+        if i.get("internal_api") != "openblas" or i.get("num_threads") != threads:
+            sys.exit(f"numpy_sgemm.py: numpy is not running OpenBLAS with {threads} threads: {i}")
+    if not lib or lib["core"] != choice["core"] or lib["build"] != choice["build"]:
+        sys.exit(f"numpy_sgemm.py: numpy runs {lib}, not OpenBLAS's {choice['build']} build with core {choice['core']}")
+
+
+def peer(choice, lib):
+    """What the openblas column is: numpy, the OpenBLAS build and core, the
+    library file and the thread setting."""
+    return (f"numpy {numpy_version()} calling {openblas_core.describe(choice)}, {lib['path']}; "
+            f"OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=threads=")
+
+
+def start_child(threads, choice):
+    p = subprocess.Popen([sys.executable, __file__, "--child"], env=openblas_core.child_env(choice, threads), text=True,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    for lib in json.loads(p.stdout.readline()):
-        print(f"threads={threads}: numpy calls {lib.get('internal_api')} {lib.get('version')} "
-              f"({lib.get('architecture')}, {lib.get('num_threads')} threads) from {lib.get('filepath')}")
-        if lib.get("internal_api") != "openblas" or lib.get("num_threads") != threads:
-            sys.exit("numpy is not running OpenBLAS with the requested thread count")
+    info = json.loads(p.stdout.readline())
+    check_child(info["blas"], info["loaded"], choice, threads)
+    lib = info["loaded"]
+    print(f"threads={threads}: numpy calls OpenBLAS {lib['version']} ({lib['build']} build, core {lib['core']}, "
+          f"{lib['threads']} threads) from {lib['path']}")
     return p
+
+
+def run_peak(binary, benchtime):
+    """BenchmarkFMAPeak's lines at the thread counts of THREADS."""
+    pattern = "^BenchmarkFMAPeak$/^impl=/^threads=(" + "|".join(str(t) for t in THREADS) + ")$"
+    binary = os.path.abspath(binary)
+    out = subprocess.run([binary, "-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime,
+                          "-test.count", "1"], check=True, capture_output=True, text=True,
+                         cwd=os.path.dirname(binary)).stdout
+    return [line for line in out.splitlines() if PEAK.match(line)]
+
+
+def parse_peak(lines):
+    """Returns {(impl, threads): GFLOP/s}."""
+    vals = {}
+    for line in lines:
+        mt = PEAK.match(line)
+        fields = line.split()
+        for i, unit in enumerate(fields[1:], 1):
+            if unit == "GFLOP/s":
+                vals[(mt.group(1), int(mt.group(2)))] = float(fields[i - 1])
+    return vals
 
 
 def run_go(binary, threads, shape, benchtime):
@@ -296,18 +334,26 @@ def main():
         ap.add_argument("--bench", default=".")
         ap.add_argument("--benchtime", default="1s")
         ap.add_argument("--procs", type=int, default=os.cpu_count())
+        ap.add_argument("--openblas-choice", help="the OpenBLAS core chosen by bench/openblas_core.py --json")
         gobench(ap.parse_args())
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=1, help="rounds over all shapes (medians are reported)")
     ap.add_argument("--benchtime", default="1s", help="-test.benchtime of each Go benchmark")
     ap.add_argument("--raw", help="file to save the Go benchmark output in")
+    ap.add_argument("--openblas-choice", help="the OpenBLAS core chosen by bench/openblas_core.py --json")
     ap.add_argument("binary")
     args = ap.parse_args()
 
-    children = {t: start_child(t) for t in THREADS}
-    runs, impls, raw = {}, [], []
+    choice = openblas_choice(args.openblas_choice)
+    print(f"openblas: {openblas_core.describe(choice)}")
+    children = {t: start_child(t, choice) for t in THREADS}
+    runs, impls, raw, peaks = {}, [], [], {}
     for r in range(args.count):
+        lines = run_peak(args.binary, args.benchtime)
+        raw += lines
+        for key, v in parse_peak(lines).items():
+            peaks.setdefault(key, []).append(v)
         for shape in SHAPES:
             for t in THREADS:
                 lines = run_go(args.binary, t, shape, args.benchtime)
@@ -346,10 +392,26 @@ def main():
                 row.append("-" if ob is None else f"{ob:.1f}")
                 row += ["-" if cell(i) is None or not ob else f"{cell(i) / ob:.2f}" for i in ours]
                 rows.append(row)
-        print(f"\n{title}; medians over {args.count} rounds; shape is m×n×k of C[m×n] = op(A)·op(B)\n")
-        widths = [max(len(r[c]) for r in rows + [head]) for c in range(len(head))]
-        for r in [head] + rows:
-            print("  ".join(v.rjust(w) for v, w in zip(r, widths)))
+        print_table(f"{title}; medians over {args.count} rounds; shape is m×n×k of C[m×n] = op(A)·op(B)", head, rows)
+    peak = {key: statistics.median(v) for key, v in peaks.items()}
+    if peak:
+        # Every implementation without a probe of its own ISA (generic, gonum,
+        # OpenBLAS whatever its core) is read against the fastest probe.
+        best = max({i for i, _ in peak}, key=lambda i: peak.get((i, 1), 0))
+        measured = "; ".join(f"threads={t}: " + ", ".join(f"{i} {v:.1f}" for (i, tt), v in peak.items() if tt == t)
+                             for t in THREADS)
+        head = ["threads", "shape", "layout"] + impls + ["openblas"]
+        rows = []
+        for t in THREADS:
+            for m, n, k, layout in SHAPES:
+                row = [str(t), f"{m}x{n}x{k}", layout]
+                for i in impls + ["openblas"]:
+                    v, top = med.get(("GFLOP/s", i, t, m, n, k, layout)), peak.get((i if (i, t) in peak else best, t))
+                    row.append("-" if v is None or not top else percent(v / top))
+                rows.append(row)
+        print_table(f"GFLOP/s as a percentage of the FMA peak of this run (BenchmarkFMAPeak medians, GFLOP/s: "
+                    f"{measured}), at the same thread count; {', '.join(dict.fromkeys(i for i, _ in peak))} "
+                    f"against the probe of their own ISA, the others against {best}", head, rows)
     # Thread scaling from the same rounds.
     print("\n2 threads / 1 thread, wall time:")
     for m, n, k, layout in SHAPES:
@@ -359,6 +421,19 @@ def main():
             if one and two:
                 parts.append(f"{i} {two / one:.2f}")
         print(f"  {m}x{n}x{k} {layout}: " + ", ".join(parts))
+
+
+def print_table(title, head, rows):
+    print(f"\n{title}\n")
+    widths = [max(len(r[c]) for r in rows + [head]) for c in range(len(head))]
+    for r in [head] + rows:
+        print("  ".join(v.rjust(w) for v, w in zip(r, widths)))
+
+
+def percent(f):
+    """A fraction as a percentage of about two significant digits."""
+    v = 100 * f
+    return f"{v:.0f}%" if v >= 10 else f"{v:.1f}%" if v >= 1 else f"{v:.2g}%"
 
 
 if __name__ == "__main__":

@@ -2,9 +2,15 @@
 # bench/results.sh finds results files for the bench-* make targets.
 #
 #   bench/results.sh newest          the newest file in bench/results/
+#   bench/results.sh run [FILE]      FILE, or the newest when FILE is empty,
+#                                    once it is known to hold benchmark results
 #   bench/results.sh slug FILE       the CPU slug of FILE's first cpu: line
 #   bench/results.sh baseline FILE   bench/baselines/SLUG.txt for FILE's CPU
 #   bench/results.sh subset OLD NEW  OLD without the benchmarks NEW lacks
+#
+# Each prints the one path it finds on stdout, or one line saying what is
+# missing and how to get it on stderr, and exits 1, so that a make target
+# can stop at the first one that fails.
 #
 # A slug is the cpu: line as go test prints it, lower-cased, with every run
 # of other characters than letters and digits turned into one dash:
@@ -13,11 +19,40 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# results FILE fails unless FILE is a readable file with benchmark lines.
+results() {
+	if [ ! -e "$1" ]; then
+		echo "bench: $1: no such file" >&2
+		exit 1
+	fi
+	if [ ! -f "$1" ] || [ ! -r "$1" ]; then
+		echo "bench: $1: not a readable file" >&2
+		exit 1
+	fi
+	if ! grep -q '^Benchmark' "$1"; then
+		echo "bench: $1: no benchmark results in it" >&2
+		exit 1
+	fi
+}
+
+newest() {
+	# Names start with the date and ls -t breaks ties by name order poorly,
+	# so take the most recently written file.
+	local f
+	f=$(ls -t bench/results/*.txt 2>/dev/null | head -n 1 || true)
+	if [ -z "$f" ]; then
+		echo "bench: no results in bench/results/: run make bench first" >&2
+		exit 1
+	fi
+	echo "$f"
+}
+
 slug() {
 	local cpu
+	results "$1"
 	cpu=$(sed -n 's/^cpu: *//p' "$1" | head -n 1)
 	if [ -z "$cpu" ]; then
-		echo "bench: $1 has no cpu: line" >&2
+		echo "bench: $1: no cpu: line, so its CPU model is unknown" >&2
 		exit 1
 	fi
 	printf '%s\n' "$cpu" | tr 'A-Z' 'a-z' | sed -E 's/[^a-z0-9]+/-/g; s/^-+//; s/-+$//'
@@ -25,22 +60,23 @@ slug() {
 
 case "${1:-}" in
 newest)
-	# Names start with the date and ls -t breaks ties by name order poorly,
-	# so take the most recently written file.
-	f=$(ls -t bench/results/*.txt 2>/dev/null | head -n 1 || true)
-	if [ -z "$f" ]; then
-		echo "bench: no results in bench/results/: run make bench first" >&2
-		exit 1
-	fi
+	newest
+	;;
+run)
+	f=${2:-}
+	[ -n "$f" ] || f=$(newest)
+	results "$f"
 	echo "$f"
 	;;
 slug)
-	slug "$2"
+	slug "${2:?usage: bench/results.sh slug FILE}"
 	;;
 baseline)
-	b=bench/baselines/$(slug "$2").txt
+	s=$(slug "${2:?usage: bench/results.sh baseline FILE}")
+	b=bench/baselines/$s.txt
 	if [ ! -e "$b" ]; then
-		echo "bench: no baseline for this CPU ($b): pass OLD=file, or make bench-baseline to create one" >&2
+		cpu=$(sed -n 's/^cpu: *//p' "$2" | head -n 1)
+		echo "bench: no baseline for this CPU model ($cpu) in bench/baselines/: make bench-baseline makes $b from the newest run (IN=file for another), or pass OLD=file" >&2
 		exit 1
 	fi
 	echo "$b"
@@ -57,7 +93,7 @@ subset)
 	' "$2"
 	;;
 *)
-	echo "usage: bench/results.sh newest | slug FILE | baseline FILE | subset OLD NEW" >&2
+	echo "usage: bench/results.sh newest | run [FILE] | slug FILE | baseline FILE | subset OLD NEW" >&2
 	exit 2
 	;;
 esac

@@ -109,6 +109,20 @@ if [ "$PEERS" != 0 ]; then
 	fi
 fi
 
+# The OpenBLAS kernels the peers run with are chosen once for the whole run
+# (bench/openblas_core.py: OpenBLAS's own unless older than this CPU, then
+# the fastest of its ISA), so that every round times the same ones.
+choice=$tmp/openblas.json
+if [ "$numpy" = 1 ] || [ "$torch" = 1 ]; then
+	builds=pthreads
+	[ -d /usr/lib/x86_64-linux-gnu/openblas-openmp ] && builds+=,openmp
+	if ! "$PYTHON" bench/openblas_core.py --build "$builds" --json "$choice" | sed 's/^/bench: /' >&2; then
+		echo "bench: no OpenBLAS core could be chosen: the Python peers are left out" >&2
+		echo "# peer openblas: not run (bench/openblas_core.py failed)" >>"$tmp/out"
+		numpy=0 torch=0
+	fi
+fi
+
 for ((round = 1; round <= COUNT; round++)); do
 	load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 	echo "bench: round $round of $COUNT (load $load)" >&2
@@ -118,16 +132,13 @@ for ((round = 1; round <= COUNT; round++)); do
 			-test.count 1 -test.cpu "$PROCS" -test.benchmem) | tee -a "$tmp/out"
 	done <"$tmp/binaries"
 	# Each peer reads the Go lines so far for the configurations to time.
-	# OpenBLAS tunes itself to this CPU only without the two variables.
 	if [ "$numpy" = 1 ]; then
-		env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PYTHON" bench/numpy_sgemm.py \
-			--gobench "$tmp/out" --bench "$BENCH" --benchtime "$BENCHTIME" --procs "$PROCS" |
-			tee -a "$tmp/out"
+		"$PYTHON" bench/numpy_sgemm.py --gobench "$tmp/out" --bench "$BENCH" --benchtime "$BENCHTIME" \
+			--procs "$PROCS" --openblas-choice "$choice" | tee -a "$tmp/out"
 	fi
 	if [ "$torch" = 1 ]; then
-		env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PYTHON" bench/torch_trainstep.py \
-			--gobench "$tmp/out" --bench "$BENCH" --benchtime "$BENCHTIME" --procs "$PROCS" |
-			tee -a "$tmp/out"
+		"$PYTHON" bench/torch_trainstep.py --gobench "$tmp/out" --bench "$BENCH" --benchtime "$BENCHTIME" \
+			--procs "$PROCS" --openblas-choice "$choice" | tee -a "$tmp/out"
 	fi
 done
 

@@ -2,8 +2,9 @@
 """fastvae against the PyTorch VAE example, side by side, on the same data.
 
 Runs bench/torch_vae.py under both OpenBLAS builds Debian ships (the default
-pthreads one and the OpenMP one, chosen with LD_LIBRARY_PATH) at 1 and 2
-threads, and `fastvae train` with the same settings at 1 and 2 threads, then
+pthreads one and the OpenMP one, chosen with LD_LIBRARY_PATH), each with the
+kernels ("core") bench/openblas_core.py chooses for this CPU, at 1 and 2
+threads (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and torch.set_num_threads), and `fastvae train` with the same settings at 1 and 2 threads, then
 prints seconds per training epoch (the median and the fastest of the
 epochs), the test loss after each epoch, and fastvae's time as a fraction of
 PyTorch's: at the same thread count (PyTorch at its better BLAS) and against
@@ -25,21 +26,25 @@ import subprocess
 import sys
 import tempfile
 
+import openblas_core
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+# --blas names, as the tables print them, and the builds they are.
+BLAS_BUILDS = {"pthread": "pthreads", "OpenMP": "openmp"}
 
 
-def run_torch(args, threads, blas):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
-    # OpenBLAS tunes itself to this CPU when left alone.
-    env.pop("OPENBLAS_CORETYPE", None)
-    env.pop("OPENBLAS_L2_SIZE", None)
-    if blas == "OpenMP":
-        env["LD_LIBRARY_PATH"] = OPENMP_BLAS + ":" + env.get("LD_LIBRARY_PATH", "")
+def run_torch(args, threads, choice):
     cmd = [args.python, os.path.join(HERE, "torch_vae.py"), "--quiet", "--data", args.data,
            "--epochs", str(args.epochs), "--seed", str(args.seed), "--threads", str(threads)]
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-    return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    out = subprocess.run(cmd, env=openblas_core.child_env(choice, threads), check=True, capture_output=True,
+                         text=True).stdout
+    epochs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    for e in epochs:
+        lib = e.get("openblas") or {}
+        if lib.get("core") != choice["core"] or lib.get("build") != choice["build"]:
+            sys.exit(f"side_by_side.py: PyTorch ran {lib or 'no OpenBLAS'}, not OpenBLAS's {choice['build']} build "
+                     f"with core {choice['core']}")
+    return epochs
 
 
 def run_fastvae(args, threads):
@@ -66,6 +71,18 @@ def main():
     threads = [int(t) for t in args.threads.split(",")]
     runs = {}  # name -> (kind, threads, epochs)
     blases = args.blas.split(",")
+    for b in blases:
+        if b not in BLAS_BUILDS:
+            print(f"side_by_side.py: --blas {b}: not one of {', '.join(BLAS_BUILDS)}", file=sys.stderr)
+            sys.exit(2)
+    try:
+        choices = {b: openblas_core.choose(BLAS_BUILDS[b], python=args.python,
+                                           log=lambda m: print(m, file=sys.stderr)) for b in blases}
+    except RuntimeError as e:
+        print(f"side_by_side.py: {e}", file=sys.stderr)
+        sys.exit(1)
+    for b in blases:
+        print(f"PyTorch, OpenBLAS {b}: {openblas_core.describe(choices[b])}", file=sys.stderr, flush=True)
 
     def done(name, kind, t, epochs):
         runs[name] = (kind, t, epochs)
@@ -78,9 +95,9 @@ def main():
 
     for t in threads:
         for blas in blases:
-            name = f"PyTorch, OpenBLAS {blas}, {t} thread{'s' if t > 1 else ''}"
+            name = f"PyTorch, OpenBLAS {blas} ({choices[blas]['core']}), {t} thread{'s' if t > 1 else ''}"
             print(f"running {name} ...", file=sys.stderr, flush=True)
-            done(name, "torch", t, run_torch(args, t, blas))
+            done(name, "torch", t, run_torch(args, t, choices[blas]))
         name = f"fastvae, {t} thread{'s' if t > 1 else ''}"
         print(f"running {name} ...", file=sys.stderr, flush=True)
         done(name, "fastvae", t, run_fastvae(args, t))
@@ -98,6 +115,9 @@ def main():
     kernels = next((e.get("kernels") for k, r in runs.items() if r[0] == "fastvae" for e in r[2]), "?")
     print(f"\n{args.epochs} epochs of Fashion-MNIST (60000 images), batch 128, seed {args.seed}; "
           f"fastvae kernels: {kernels}")
+    for b in blases:
+        print(f"PyTorch, OpenBLAS {b}: {openblas_core.describe(choices[b])}; "
+              f"OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=torch.set_num_threads=threads")
     print("seconds per training epoch, wall clock: the fastest epoch and the median; CPU seconds (median)\n")
     width = max(len(n) for n in runs)
     head = f"{'run':<{width}}  {'best s':>7}  {'median':>7}  {'cpu s':>7}  " + " ".join(f"{'ep' + str(i + 1):>7}" for i in range(args.epochs))

@@ -3,6 +3,7 @@
 
 Usage: torch_trainstep.py --gobench GO_BENCH_OUTPUT [--bench REGEXP]
                           [--benchtime 1s|Nx] [--procs N] [--blas openmp|pthreads]
+                          [--openblas-choice FILE]
 
 The step is bench/torch_vae.py's (the example's model, loss and Adam, with
 lr 1e-3): zero_grad, forward, loss, backward, optimizer step, on one batch of
@@ -11,12 +12,15 @@ fastvae's. The batch sizes and thread counts are those of the
 BenchmarkTrainStep lines in GO_BENCH_OUTPUT; each is timed in a child process
 started with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to the thread count
 (torch.set_num_threads too), on the OpenMP build of OpenBLAS when it is
-installed (--blas), and prints one line per configuration, named as
-BenchmarkTrainStep names its sub-benchmarks with impl=torch:
+installed (--blas), with the OpenBLAS kernels ("core") bench/openblas_core.py
+chooses for this CPU (--openblas-choice: a choice made before, as
+bench/run.sh makes one per run), and prints one line per configuration, named
+as BenchmarkTrainStep names its sub-benchmarks with impl=torch:
 
     BenchmarkTrainStep/impl=torch/threads=1/batch=128-2  1000  1190000 ns/op  107563 images/s  1.188 cpu-ms/op
 
-preceded by a comment naming the PyTorch build and a pkg: line so that the
+preceded by a comment naming the PyTorch version, the OpenBLAS build, its
+core and the thread setting, and a pkg: line so that the
 lines join the vae package's table. cpu-ms/op is the CPU time of all the
 process's threads per step, as BenchmarkTrainStep reports it. --bench, --benchtime and --procs are as
 in numpy_sgemm.py (make bench passes its own).
@@ -30,12 +34,8 @@ import subprocess
 import sys
 import time
 
+import openblas_core
 from numpy_sgemm import matches, parse_benchtime
-
-# Debian's OpenMP build of OpenBLAS (libopenblas0-openmp, which make
-# deps-torch installs), chosen with LD_LIBRARY_PATH: PyTorch runs faster on it
-# than on the default pthreads build at 2 threads (bench/side_by_side.py).
-OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 
 LINE = re.compile(r"^BenchmarkTrainStep/impl=(\w+)/threads=(\d+)/batch=(\d+)(?:-\d+)?\s")
 
@@ -75,15 +75,7 @@ def measure(batches, benchtime):
             want = int(benchtime * 1.2 * reps / max(t, 1e-9))
             reps = max(reps + 1, min(want, 100 * reps))
         out[str(batch)] = [reps, t, cpu]
-    blas = "unknown BLAS"
-    try:
-        from threadpoolctl import threadpool_info
-        libs = [f"{i.get('internal_api')} {i.get('version')} (threading: {i.get('threading_layer', '?')})"
-                for i in threadpool_info() if i.get("user_api") == "blas"]
-        blas = ", ".join(libs) or blas
-    except ImportError:
-        pass
-    return {"torch": torch.__version__, "blas": blas, "runs": out}
+    return {"torch": torch.__version__, "loaded": openblas_core.loaded(), "runs": out}
 
 
 def main():
@@ -96,9 +88,17 @@ def main():
     ap.add_argument("--bench", default=".")
     ap.add_argument("--benchtime", default="1s")
     ap.add_argument("--procs", type=int, default=os.cpu_count())
-    ap.add_argument("--blas", choices=("openmp", "pthreads"),
-                    default="openmp" if os.path.isdir(OPENMP_BLAS) else "pthreads")
+    # PyTorch runs faster on Debian's OpenMP build of OpenBLAS than on the
+    # pthreads one at 2 threads here (bench/side_by_side.py).
+    ap.add_argument("--blas", choices=tuple(openblas_core.BUILDS),
+                    default="openmp" if os.path.isdir(openblas_core.BUILDS["openmp"]) else "pthreads")
+    ap.add_argument("--openblas-choice", help="the OpenBLAS core chosen by bench/openblas_core.py --json")
     args = ap.parse_args()
+    try:
+        choice = (openblas_core.load(args.openblas_choice, args.blas) or
+                  openblas_core.choose(args.blas, log=lambda m: print(m, file=sys.stderr)))
+    except (OSError, ValueError, RuntimeError) as e:
+        sys.exit(f"torch_trainstep.py: {e}")
 
     configs = []
     with open(args.gobench) as f:
@@ -116,17 +116,17 @@ def main():
         batches = [b for tt, b in configs if tt == t and matches(args.bench, name(t, b))]
         if not batches:
             continue
-        env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t))
-        env.pop("OPENBLAS_CORETYPE", None)
-        env.pop("OPENBLAS_L2_SIZE", None)
-        if args.blas == "openmp":
-            env["LD_LIBRARY_PATH"] = OPENMP_BLAS + ":" + env.get("LD_LIBRARY_PATH", "")
         res = json.loads(subprocess.run(
             [sys.executable, __file__, "--child", json.dumps([batches, benchtime])],
-            env=env, check=True, capture_output=True, text=True).stdout)
+            env=openblas_core.child_env(choice, t), check=True, capture_output=True, text=True).stdout)
+        lib = res["loaded"]
+        if not lib or lib["core"] != choice["core"] or lib["build"] != choice["build"]:
+            sys.exit(f"torch_trainstep.py: PyTorch runs {lib}, not OpenBLAS's {choice['build']} build "
+                     f"with core {choice['core']}")
         if not header:
-            print(f"# peer torch: PyTorch {res['torch']} on {res['blas']}, the example's model "
-                  f"(bench/torch_vae.py), one training step per op")
+            print(f"# peer torch: PyTorch {res['torch']} on {openblas_core.describe(choice)}, {lib['path']}; "
+                  f"OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=torch.set_num_threads=threads=; "
+                  f"the example's model (bench/torch_vae.py), one training step per op")
             print("pkg: github.com/fastvae/fastvae/vae")
             header = True
         for b in batches:

@@ -9,11 +9,16 @@ that what is timed is the model, as fastvae's trainer does; pictures are not
 written. After each epoch one JSON line reports the times and losses:
 
   {"epoch": 1, "train_seconds": 4.41, "train_cpu_seconds": 4.40, "test_seconds": 0.31,
-   "train_loss": 284.69, "test_loss": 262.43, "threads": 1}
+   "train_loss": 284.69, "test_loss": 262.43, "threads": 1,
+   "openblas": {"build": "openmp", "core": "Cooperlake", ...}}
+
+("openblas" says which OpenBLAS build and kernels ran, from the library.)
 
 Usage: torch_vae.py [--data DIR] [--epochs E] [--threads N] [--seed S]
-Run under LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp to use
-the OpenMP build of OpenBLAS instead of the system default.
+bench/side_by_side.py runs it with the OpenBLAS build and kernels of
+bench/openblas_core.py; alone it runs what the environment gives:
+LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp selects the OpenMP
+build, OPENBLAS_CORETYPE the kernels.
 """
 
 import argparse
@@ -28,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, optim
+
+import openblas_core
 
 
 def read_idx(path, ndim):
@@ -109,6 +116,7 @@ def main():
     model = VAE()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
     log = (lambda *a: None) if args.quiet else print
+    openblas = openblas_core.loaded()
 
     for epoch in range(1, args.epochs + 1):
         model.train()
@@ -145,6 +153,7 @@ def main():
             "epoch": epoch, "train_seconds": round(train_s, 4), "train_cpu_seconds": round(train_cpu, 4),
             "test_seconds": round(test_s, 4),
             "train_loss": train_loss / n_train, "test_loss": test_loss, "threads": args.threads,
+            "openblas": openblas,
         }), flush=True)
 
 

@@ -12,8 +12,9 @@ import (
 )
 
 // firstBenches are shown before the others, which follow in run order:
-// the training step is what a user feels, GEMM most of its time.
-var firstBenches = []string{"TrainStep", "Sgemm"}
+// the FMA peak is the ceiling the next two are read against, the training
+// step is what a user feels, GEMM most of its time.
+var firstBenches = []string{peakBench, "TrainStep", "Sgemm"}
 
 // writeMarkdown renders the run as the README of bench/. source is the
 // results file as the reader should find it; chart is the PNG's path
@@ -76,9 +77,13 @@ func writeMarkdown(w io.Writer, r *run, source, chart string) error {
 		return len(firstBenches)
 	}
 	slices.SortStableFunc(benches, func(x, y *bench) int { return rank(x) - rank(y) })
+	p := findPeaks(r)
 	for _, x := range benches {
 		for i, unit := range x.metrics() {
 			writeTable(&b, x, unit, i > 0)
+			if i == 0 {
+				writePeakTable(&b, x, p)
+			}
 		}
 		if x.name == "Sgemm" && chart != "" {
 			fmt.Fprintf(&b, "\n![GEMM GFLOP/s by shape, per implementation and thread count](%s)\n", chart)
@@ -145,7 +150,8 @@ func writeTable(b *strings.Builder, x *bench, unit string, secondary bool) {
 		}
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}
-	if !secondary && len(x.ours()) > 0 {
+	// The probe's columns are not kernels: their allocations say nothing.
+	if !secondary && len(x.ours()) > 0 && x.name != peakBench {
 		b.WriteString("\n" + allocsLine(x) + "\n")
 	}
 }

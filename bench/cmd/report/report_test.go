@@ -124,14 +124,6 @@ func TestReadRunErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "bad.txt:1")
 }
 
-func names(cols []column) []string {
-	var out []string
-	for _, c := range cols {
-		out = append(out, c.String())
-	}
-	return out
-}
-
 func renderString(t *testing.T, in string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "README.md")
@@ -188,4 +180,55 @@ BenchmarkSig/impl=avx2/n=8-2 1 10 ns/op 500 MB/s
 	b.Reset()
 	writeTable(&b, r.benches[1], "B/s", false)
 	assert.NotContains(t, b.String(), "Allocations", "no fastvae column, no allocation line")
+}
+
+// TestPeakTable checks which peak each column is read against: its own
+// ISA's for fastvae's vector implementations, the fastest probe's for
+// generic and the peers, at the row's thread count, and none where the
+// probe did not run at that count.
+func TestPeakTable(t *testing.T) {
+	const in = `pkg: example/bench
+BenchmarkFMAPeak/impl=avx512/threads=1-2 1 1 ns/op 200 GFLOP/s
+BenchmarkFMAPeak/impl=avx2/threads=1-2 1 1 ns/op 100 GFLOP/s
+BenchmarkFMAPeak/impl=avx512/threads=2-2 1 1 ns/op 400 GFLOP/s
+BenchmarkSgemm/impl=avx512/threads=1/shape=2x2x2/layout=NN-2 1 1 ns/op 150 GFLOP/s
+BenchmarkSgemm/impl=avx2/threads=1/shape=2x2x2/layout=NN-2 1 1 ns/op 80 GFLOP/s
+BenchmarkSgemm/impl=generic/threads=1/shape=2x2x2/layout=NN-2 1 1 ns/op 5 GFLOP/s
+BenchmarkSgemm/impl=openblas/threads=1/shape=2x2x2/layout=NN-2 1 1 ns/op 120 GFLOP/s
+BenchmarkSgemm/impl=avx512/threads=2/shape=2x2x2/layout=NN-2 1 1 ns/op 300 GFLOP/s
+BenchmarkSgemm/impl=avx2/threads=2/shape=2x2x2/layout=NN-2 1 1 ns/op 160 GFLOP/s
+BenchmarkSgemm/impl=generic/threads=3/shape=2x2x2/layout=NN-2 1 1 ns/op 5 GFLOP/s
+pkg: example/vae
+BenchmarkTrainStep/impl=avx2/threads=1/batch=128-2 1 1 ns/op 10000 images/s
+BenchmarkTrainStep/impl=torch/threads=2/batch=128-2 1 1 ns/op 20000 images/s
+pkg: example/kernels
+BenchmarkExp/impl=avx2/n=8-2 1 10 ns/op 800 MB/s
+`
+	r, err := readRun(strings.NewReader(in), "in.txt")
+	require.NoError(t, err)
+	p := findPeaks(r)
+	assert.Equal(t, "avx512", p.best())
+	table := func(name string) string {
+		for _, x := range r.benches {
+			if x.name == name {
+				var b strings.Builder
+				writePeakTable(&b, x, p)
+				return b.String()
+			}
+		}
+		t.Fatalf("no %s", name)
+		return ""
+	}
+	sgemm := table("Sgemm")
+	assert.Contains(t, sgemm, "threads=1: avx512 200, avx2 100; threads=2: avx512 400")
+	assert.Contains(t, sgemm, "| 1 | 2x2x2 | NN | 75% | 80% | 2.5% | 60% |", "avx2 against its own probe, generic and openblas against avx512's")
+	assert.Contains(t, sgemm, "| 2 | 2x2x2 | NN | 75% | – | – | – |", "no avx2 probe at 2 threads")
+	assert.Contains(t, sgemm, "| 3 | 2x2x2 | NN | – | – | – | – |", "no probe at 3 threads")
+	// 10000 images/s × 3.28 MFLOP = 32.8 GFLOP/s, of 100; 65.6 of 400.
+	step := table("TrainStep")
+	assert.Contains(t, step, "| 1 | 128 | 32.8 (33%) | – |")
+	assert.Contains(t, step, "| 2 | 128 | – | 65.6 (16%) |")
+	assert.Empty(t, table("Exp"), "a bandwidth benchmark is not read against the FMA peak")
+	assert.Empty(t, table("FMAPeak"), "nor is the probe itself")
+	assert.Equal(t, "0.46%", percent(0.00456))
 }
