@@ -54,19 +54,32 @@ func InitUniform(p *Param, r *rand.Rand) {
 // last pair's second value is dropped, so r's state afterwards depends only
 // on its state before and len(dst).
 func Normal(dst []float32, r *rand.Rand) {
+	// Pairs are accepted in batches and only then transformed: the
+	// transforms of a batch are independent chains the CPU overlaps, where
+	// interleaved with the draws each waits behind its rejection test's
+	// branch. The draws, and every value's arithmetic, are as one by one.
+	const batch = 16
+	var u, v, s [batch]float64
 	for i := 0; i < len(dst); {
-		u := 2*r.Float64() - 1
-		v := 2*r.Float64() - 1
-		s := float64(u*u) + float64(v*v)
-		if s >= 1 || s == 0 {
-			continue
+		k := 0
+		for k < batch && i+2*k < len(dst) {
+			uk := 2*r.Float64() - 1
+			vk := 2*r.Float64() - 1
+			sk := float64(uk*uk) + float64(vk*vk)
+			if sk >= 1 || sk == 0 {
+				continue
+			}
+			u[k], v[k], s[k] = uk, vk, sk
+			k++
 		}
-		f := math.Sqrt(-2 * Log(s) / s)
-		dst[i] = float32(u * f)
-		i++
-		if i < len(dst) {
-			dst[i] = float32(v * f)
+		for j := range k {
+			f := math.Sqrt(-2 * Log(s[j]) / s[j])
+			dst[i] = float32(u[j] * f)
 			i++
+			if i < len(dst) {
+				dst[i] = float32(v[j] * f)
+				i++
+			}
 		}
 	}
 }
