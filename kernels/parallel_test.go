@@ -174,3 +174,24 @@ func TestSumChunks(t *testing.T) {
 		}
 	}
 }
+
+// nopJob is a job whose parts do nothing: what handing out parts and
+// waiting for them costs.
+type nopJob struct{}
+
+func (nopJob) run(_, _ int, bar *barrier) { bar.wait() }
+
+// BenchmarkForkJoin times a job of empty parts, with one barrier, on the
+// team: the cost of splitting a kernel, paid some thirty times a training
+// step.
+func BenchmarkForkJoin(b *testing.B) {
+	for _, parts := range []int{1, 2} {
+		b.Run(fmt.Sprintf("impl=go/threads=%d", parts), func(b *testing.B) {
+			parallel(nopJob{}, parts)
+			b.ReportAllocs()
+			for b.Loop() {
+				parallel(nopJob{}, parts)
+			}
+		})
+	}
+}
