@@ -84,4 +84,3 @@ func must(b *testing.B, err error) {
 		b.Fatal(err)
 	}
 }
-
