@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"archive/zip"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -82,5 +83,34 @@ func BenchmarkLoad(b *testing.B) {
 func must(b *testing.B, err error) {
 	if err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkGather assembles a shuffled batch of 128 examples of 784 values
+// from 60,000, as the trainer does every step: from bytes (converted to
+// float32 on the way) and from float32 (copied).
+func BenchmarkGather(b *testing.B) {
+	const n, d, batch = 60000, 784, 128
+	u8 := make([]byte, n*d)
+	for i := range u8 {
+		u8[i] = byte(i * 7)
+	}
+	f32 := make([]float32, n*d)
+	for i, v := range u8 {
+		f32[i] = byteValue[v]
+	}
+	idx := rand.New(rand.NewPCG(1, 2)).Perm(n)[:batch]
+	dst := make([]float32, batch*d)
+	for _, s := range []*Set{newBytesSet([]int{28, 28}, u8, "u8"), newFloatSet([]int{28, 28}, f32, "f32")} {
+		held := "bytes"
+		if !s.Compact() {
+			held = "float32"
+		}
+		b.Run("impl=go/held="+held, func(b *testing.B) {
+			b.SetBytes(batch * d * 4)
+			for b.Loop() {
+				s.Gather(dst, idx)
+			}
+		})
 	}
 }

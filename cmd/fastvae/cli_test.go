@@ -133,10 +133,19 @@ func TestHelp(t *testing.T) {
 	r = runBinary(t, "help", "train")
 	assert.Equal(t, 0, r.code)
 	for _, f := range []string{"batch-size", "epochs", "seed", "log-interval", "lr", "no-cuda", "no-accel", "data", "out",
-		"latent", "hidden", "decoder", "sigma", "beta", "binarize", "threads", "kernels", "checkpoint", "resume", "progress"} {
+		"latent", "hidden", "decoder", "sigma", "beta", "binarize", "threads", "kernels", "checkpoint", "resume", "progress",
+		"test-data", "test-split", "npz-keys", "header", "label-column", "normalize"} {
 		assert.Regexp(t, "\n  --"+f+"[ \n]", r.stdout)
 	}
 	assert.Contains(t, r.stdout, "(default 128)")
+	for _, c := range []string{"eval", "encode"} {
+		r = runBinary(t, "help", c)
+		for _, f := range []string{"data", "test-data", "npz-keys", "header", "label-column", "split", "checkpoint"} {
+			assert.Regexp(t, "\n  --"+f+"[ \n]", r.stdout, c)
+		}
+	}
+	r = runBinary(t, "help", "sample")
+	assert.Contains(t, r.stdout, "--format")
 	r = runBinary(t, "train", "--help")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stdout, "Usage: fastvae train")
