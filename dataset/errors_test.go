@@ -135,6 +135,8 @@ func TestBadInput(t *testing.T) {
 			write("both/cat/a.png", pngBytes(t, grey))
 			return filepath.Dir(write("both/b.png", pngBytes(t, grey)))
 		}()}, "both: has both images (b.png) and folders (cat/)"},
+		{"label column, no CSV", Source{Data: write("lc.npy", goodNPY), LabelColumn: "y"}, "a CSV header or label column is asked for, but " + filepath.Join(dir, "lc.npy") + " is not a CSV file"},
+		{"npz keys, no npz", Source{Data: write("k.npy", goodNPY), TestData: write("k2.npy", goodNPY), NPZKeys: NPZKeys{Train: "a", Test: "b"}}, ".npz keys are given, but neither " + filepath.Join(dir, "k.npy") + " nor " + filepath.Join(dir, "k2.npy") + " is an .npz file"},
 		{"test set of other shape", Source{Data: filepath.Dir(write("one/a.png", pngBytes(t, grey))), TestData: filepath.Dir(write("two/a.png", pngBytes(t, other)))}, "two: test examples of 3×2, but the training examples (" + filepath.Join(dir, "one") + ") are 2×3"},
 	}
 	for _, tt := range tests {

@@ -59,6 +59,15 @@ func Load(src Source) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
+	testFormat := ""
+	if src.TestData != "" {
+		if testFormat, err = detect(src.TestData); err != nil {
+			return nil, err
+		}
+	}
+	if err := src.checkOptions(format, testFormat); err != nil {
+		return nil, err
+	}
 	train, test, err := read(src.Data, format, src, src.Classes)
 	if err != nil {
 		return nil, err
@@ -68,11 +77,7 @@ func Load(src Source) (*Data, error) {
 		return nil, err
 	}
 	if src.TestData != "" {
-		tf, err := detect(src.TestData)
-		if err != nil {
-			return nil, err
-		}
-		tr, te, err := read(src.TestData, tf, src, train.Classes)
+		tr, te, err := read(src.TestData, testFormat, src, train.Classes)
 		if err != nil {
 			return nil, err
 		}
@@ -101,6 +106,23 @@ func Load(src Source) (*Data, error) {
 		d.Held = d.Test.Len()
 	}
 	return d, nil
+}
+
+// checkOptions fails on options for a format that neither file has, which
+// would otherwise be ignored.
+func (src *Source) checkOptions(format, testFormat string) error {
+	files := src.Data + " is not"
+	if src.TestData != "" {
+		files = "neither " + src.Data + " nor " + src.TestData + " is"
+	}
+	neither := func(f string) bool { return format != f && testFormat != f }
+	switch {
+	case (src.Header || src.LabelColumn != "") && neither("csv"):
+		return fmt.Errorf("a CSV header or label column is asked for, but %s a CSV file", files)
+	case src.NPZKeys != NPZKeys{} && neither("npz"):
+		return fmt.Errorf(".npz keys are given, but %s an .npz file", files)
+	}
+	return nil
 }
 
 func (s *Set) check(unit bool) error {
