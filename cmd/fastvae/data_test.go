@@ -170,6 +170,9 @@ func TestHeldOutSplit(t *testing.T) {
 	bad := runIn(context.Background(), "eval", "--checkpoint", ckpt, "--data", other)
 	require.Error(t, bad.err)
 	assert.Contains(t, bad.err.Error(), other+": 40 examples, but checkpoint "+ckpt+" held out 0.1 of the 300 it was trained on")
+	bad = runIn(context.Background(), "train", "--resume", ckpt, "--data", other, "--epochs", "3", "--progress", "off")
+	require.Error(t, bad.err)
+	assert.Contains(t, bad.err.Error(), other+": 40 examples, but checkpoint "+ckpt+" held out 30 of the 300 it was trained on: give the same data")
 }
 
 func pngOf(t *testing.T, img image.Image) []byte {

@@ -298,8 +298,7 @@ func (t *trainer) newModel(f *trainFlags) error {
 		t.st.Rows, t.st.Cols = rows, cols
 	}
 	if f.normalize {
-		z := t.train.Standardization()
-		t.st.Normalize = z
+		t.st.Normalize = t.train.Standardization() // from the training part only
 	}
 	return nil
 }
@@ -335,7 +334,7 @@ func (t *trainer) loadData(f *trainFlags) error {
 	}
 	if f.resume != "" && ds.TestSplit > 0 && d.Examples != ds.Examples {
 		return fmt.Errorf("%s: %d examples, but checkpoint %s held out %d of the %d it was trained on: give the same data",
-			ds.Data, d.Examples, f.resume, d.Held, ds.Examples)
+			ds.Data, d.Examples, f.resume, ds.Examples-t.st.TrainImages, ds.Examples)
 	}
 	if d.Held == 0 {
 		ds.TestSplit = 0 // the data had a test part: nothing to record
