@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: all deps deps-bench generate check-generate vet test parity bench bench-smoke bench-numpy \
+.PHONY: all deps deps-bench generate check-generate vet test fuzz parity bench bench-smoke bench-numpy \
 	bench-compare bench-impls bench-report bench-baseline exhaustive
 .PHONY: data deps-torch bench-torch build train
 
@@ -13,8 +13,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: vet test
 
-# Debian packages the targets need: qemu-user-static runs the parity matrix.
-DEBS := qemu-user-static
+# Debian packages the targets need: qemu-user-static runs the parity matrix;
+# python3-numpy and python3-pil write the .npy, .npz and image files that the
+# data readers' tests read (internal/fixture).
+DEBS := qemu-user-static python3-numpy python3-pil
 
 # deps installs what the tests need. Idempotent; runs as root on a fresh Debian
 # (apt-get runs only when a package in DEBS is missing).
@@ -93,6 +95,25 @@ test: vet
 		echo "test: no $(PYTHON): bench/openblas_core_test.py not run"; \
 	fi
 	$(MAKE) bench-smoke
+	$(MAKE) fuzz
+
+# FUZZTIME is the budget of each fuzz target in 'make fuzz': a count of
+# inputs (about 5 s each here) rather than a duration, since Go 1.26's
+# fuzzing coordinator can fail a run at its -fuzztime deadline with "context
+# deadline exceeded" and no failing input (golang/go#75804, fixed in Go 1.27).
+FUZZTIME ?= 100000x
+# fuzz runs every fuzz target of the module (the readers of outside files:
+# IDX, .npy, .npz, CSV, images, checkpoints) for FUZZTIME each, from its seed
+# corpus; go test fuzzes one target at a time. A failing input is saved
+# under the package's testdata/fuzz/ and the run fails.
+fuzz:
+	@set -e; for dir in $$(grep -l '^func Fuzz' $$(find . -path ./bench -prune -o -path ./asm -prune -o -name '*_test.go' -print) | xargs -n1 dirname | sort -u); do \
+		for f in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
+			echo "$(GO) test -run '^$$' -fuzz '^$$f$$' -fuzztime $(FUZZTIME) $$dir"; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$dir 2>&1) || { echo "$$out"; exit 1; }; \
+			echo "$$out" | grep -E '^(fuzz: elapsed|ok)' | tail -n 2; \
+		done; \
+	done
 
 # bench-smoke runs every benchmark of both modules once (-benchtime 1x), so
 # that CI sees each of them build and run without paying for real timings;

@@ -50,11 +50,7 @@ func TestDecodeImages(t *testing.T) {
 			assert.Equal(t, 2, im.Len())
 			assert.Equal(t, 3, im.Size())
 			require.Len(t, im.Pixels, 6)
-			for i, p := range pix {
-				assert.Equal(t, float32(p)/255, im.Pixels[i], "pixel %d", i)
-			}
-			assert.Equal(t, float32(0), im.Pixels[0])
-			assert.Equal(t, float32(1), im.Pixels[5])
+			assert.Equal(t, pix, im.Pixels)
 			assert.Equal(t, im.Pixels[3:6], im.At(1))
 		})
 	}
@@ -78,9 +74,7 @@ func TestWriteRoundTrip(t *testing.T) {
 	im, err := DecodeImages(&buf)
 	require.NoError(t, err)
 	assert.Equal(t, 5, im.Len())
-	for i, p := range pix {
-		assert.Equal(t, float32(p)/255, im.Pixels[i])
-	}
+	assert.Equal(t, pix, im.Pixels)
 	buf.Reset()
 	require.NoError(t, WriteLabels(&buf, []byte{1, 2, 3}))
 	l, err := DecodeLabels(&buf)
@@ -137,6 +131,15 @@ func TestDecodeImagesErrors(t *testing.T) {
 			im, err := DecodeImages(bytes.NewReader(tt.in))
 			require.Error(t, err)
 			assert.Nil(t, im)
+			assert.Contains(t, err.Error(), tt.want)
+			// From a file, whose size lets the reader allocate the data
+			// up front, the errors are the same.
+			p := filepath.Join(t.TempDir(), "images")
+			require.NoError(t, os.WriteFile(p, tt.in, 0o644))
+			im, err = ReadImages(p)
+			require.Error(t, err)
+			assert.Nil(t, im)
+			assert.Equal(t, p+": "+err.Error()[len(p)+2:], err.Error())
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}

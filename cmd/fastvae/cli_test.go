@@ -61,7 +61,7 @@ func TestBadInput(t *testing.T) {
 	gzBytes[len(gzBytes)-8] ^= 0xff // damage the CRC-32
 	require.NoError(t, os.WriteFile(filepath.Join(badGzip, "train-images-idx3-ubyte.gz"), gzBytes, 0o644))
 	labels := damaged("train-labels-idx1-ubyte", []byte("\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02"))
-	noTest := damaged("t10k-images-idx3-ubyte", nil)
+	noTrain := damaged("train-images-idx3-ubyte", nil)
 	otherSize := makeData(t, dataSpec{train: 50, test: 10, rows: 5, cols: 5})
 	garbage := filepath.Join(t.TempDir(), "garbage.safetensors")
 	require.NoError(t, os.WriteFile(garbage, []byte("not a checkpoint at all"), 0o644))
@@ -87,9 +87,9 @@ func TestBadInput(t *testing.T) {
 		{"bad progress", []string{"train", "--progress", "maybe"}, 2, `--progress "maybe": want auto, on, off`},
 		{"bad kernels", []string{"train", "--data", good, "--kernels", "avx9"}, 2, `--kernels avx9: unknown implementation "avx9"`},
 		{"extra argument", []string{"train", "extra"}, 2, `train: unexpected argument "extra"`},
-		{"missing data dir", []string{"train", "--data", "/nonexistent/mnist"}, 1, "data directory /nonexistent/mnist does not exist"},
-		{"data is a file", []string{"train", "--data", filepath.Join(good, "train-images-idx3-ubyte")}, 1, "is not a directory"},
-		{"no test images", []string{"train", "--data", noTest}, 1, noTest + ": no t10k-images-idx3-ubyte or t10k-images-idx3-ubyte.gz"},
+		{"missing data dir", []string{"train", "--data", "/nonexistent/mnist"}, 1, "data /nonexistent/mnist does not exist"},
+		{"data is an IDX file", []string{"train", "--data", filepath.Join(good, "train-images-idx3-ubyte")}, 1, "train-images-idx3-ubyte is an IDX file: give the directory that holds it"},
+		{"no training images", []string{"train", "--data", noTrain}, 1, noTrain + ": no train-images-idx3-ubyte or train-images-idx3-ubyte.gz"},
 		{"wrong magic", []string{"train", "--data", badMagic}, 1, filepath.Join(badMagic, "train-images-idx3-ubyte") + ": bad magic number 0x00000801"},
 		{"truncated", []string{"train", "--data", truncated}, 1, filepath.Join(truncated, "train-images-idx3-ubyte") + ": truncated data: header declares 300×4×4 (4800 bytes), file has 84"},
 		{"gzip error", []string{"train", "--data", badGzip}, 1, filepath.Join(badGzip, "train-images-idx3-ubyte.gz") + ": corrupt gzip stream: invalid checksum"},
@@ -133,10 +133,19 @@ func TestHelp(t *testing.T) {
 	r = runBinary(t, "help", "train")
 	assert.Equal(t, 0, r.code)
 	for _, f := range []string{"batch-size", "epochs", "seed", "log-interval", "lr", "no-cuda", "no-accel", "data", "out",
-		"latent", "hidden", "decoder", "sigma", "beta", "binarize", "threads", "kernels", "checkpoint", "resume", "progress"} {
+		"latent", "hidden", "decoder", "sigma", "beta", "binarize", "threads", "kernels", "checkpoint", "resume", "progress",
+		"test-data", "test-split", "npz-keys", "header", "label-column", "normalize"} {
 		assert.Regexp(t, "\n  --"+f+"[ \n]", r.stdout)
 	}
 	assert.Contains(t, r.stdout, "(default 128)")
+	for _, c := range []string{"eval", "encode"} {
+		r = runBinary(t, "help", c)
+		for _, f := range []string{"data", "test-data", "npz-keys", "header", "label-column", "split", "checkpoint"} {
+			assert.Regexp(t, "\n  --"+f+"[ \n]", r.stdout, c)
+		}
+	}
+	r = runBinary(t, "help", "sample")
+	assert.Contains(t, r.stdout, "--format")
 	r = runBinary(t, "train", "--help")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stdout, "Usage: fastvae train")

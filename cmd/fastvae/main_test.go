@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 type dataSpec struct {
 	train, test, rows, cols int
 	labels, gzip            bool
+	// sorted orders the examples by label, as an ImageFolder of them
+	// (whose order is by class) holds them.
+	sorted bool
 }
 
 var tiny = dataSpec{train: 300, test: 40, rows: 4, cols: 4, labels: true}
@@ -57,6 +60,9 @@ func makeData(t testing.TB, s dataSpec) string {
 		lab := make([]byte, split.n)
 		for i := range split.n {
 			l := r.IntN(10)
+			if s.sorted {
+				l = i * 10 / split.n
+			}
 			lab[i] = byte(l)
 			cy, cx := l%s.rows, (l/2)%s.cols
 			for y := range s.rows {

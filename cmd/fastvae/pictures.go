@@ -7,28 +7,37 @@ import (
 	"github.com/fastvae/fastvae/internal/picture"
 )
 
-// manifoldSize is the side of the 2-D latent manifold picture, in images.
-const manifoldSize = 20
+// manifoldSide returns the side of the 2-D latent manifold picture, in
+// images: 20 for images up to 28 pixels, fewer for larger ones (the
+// picture stays near 600 pixels a side), at least 8.
+func manifoldSide(rows, cols int) int {
+	return min(20, max(8, 600/(max(rows, cols)+2)))
+}
 
 // pictures writes the pictures of epoch e into the output directory:
 // reconstructions of the first test images, samples, the loss curve and,
 // for a 2-D latent space, the manifold and the scatter of test-set means.
+// Data that are not images get the loss curve and the scatter only.
 // Sampling draws from the model's evaluation stream, so a resumed run must
 // (and does) draw the same pictures as an uninterrupted one.
 func (t *trainer) pictures(e int) error {
-	m, D, rows, cols := t.m, t.cfg.Input, t.test.Rows, t.test.Cols
+	m, D := t.m, t.cfg.Input
 	out := t.st.Out
-	k := min(8, t.test.Len())
-	in := t.test.Pixels[:k*D]
-	rec := make([]float32, k*D)
-	m.Reconstruct(rec, in)
-	if err := writeGrid(filepath.Join(out, fmt.Sprintf("reconstruction_%d.png", e)), append(split(in, D), split(rec, D)...), rows, cols, k); err != nil {
-		return err
-	}
-	samples := make([]float32, 64*D)
-	m.Sample(samples)
-	if err := writeGrid(filepath.Join(out, fmt.Sprintf("sample_%d.png", e)), split(samples, D), rows, cols, 8); err != nil {
-		return err
+	rows, cols, channels, isImage := t.test.Image()
+	if isImage {
+		k := min(8, t.test.Len())
+		in := make([]float32, k*D)
+		t.test.Rows(in, 0, k)
+		rec := make([]float32, k*D)
+		m.Reconstruct(rec, in)
+		if err := t.writeGrid(fmt.Sprintf("reconstruction_%d.png", e), append(in, rec...), rows, cols, channels, k); err != nil {
+			return err
+		}
+		samples := make([]float32, 64*D)
+		m.Sample(samples)
+		if err := t.writeGrid(fmt.Sprintf("sample_%d.png", e), samples, rows, cols, channels, 8); err != nil {
+			return err
+		}
 	}
 	var trainLoss, testLoss []float64
 	for _, h := range t.st.History {
@@ -40,25 +49,37 @@ func (t *trainer) pictures(e int) error {
 	if t.cfg.Latent != 2 {
 		return nil
 	}
-	pts := picture.ManifoldPoints(manifoldSize)
-	z := make([]float32, 0, 2*len(pts))
-	for _, p := range pts {
-		z = append(z, p[0], p[1])
-	}
-	dec := make([]float32, len(pts)*D)
-	m.Decode(dec, z)
-	if err := writeGrid(filepath.Join(out, fmt.Sprintf("manifold_%d.png", e)), split(dec, D), rows, cols, manifoldSize); err != nil {
-		return err
+	if isImage {
+		side := manifoldSide(rows, cols)
+		pts := picture.ManifoldPoints(side)
+		z := make([]float32, 0, 2*len(pts))
+		for _, p := range pts {
+			z = append(z, p[0], p[1])
+		}
+		dec := make([]float32, len(pts)*D)
+		m.Decode(dec, z)
+		if err := t.writeGrid(fmt.Sprintf("manifold_%d.png", e), dec, rows, cols, channels, side); err != nil {
+			return err
+		}
 	}
 	n := t.test.Len()
 	mu, logvar := make([]float32, 2*n), make([]float32, 2*n)
-	m.Encode(mu, logvar, t.test.Pixels)
+	encodeSet(m, t.test, mu, logvar, t.x, t.st.BatchSize)
 	means := make([][2]float32, n)
 	for i := range means {
 		means[i] = [2]float32{mu[2*i], mu[2*i+1]}
 	}
 	return picture.Scatter(filepath.Join(out, fmt.Sprintf("latent_%d.png", e)),
 		fmt.Sprintf("Test-set latent means after epoch %d", e), means, t.test.Labels, t.names)
+}
+
+// writeGrid writes x, rows of the model's input size, as a grid into the
+// output directory, in the data's own scale (standardisation undone).
+func (t *trainer) writeGrid(name string, x []float32, rows, cols, channels, perRow int) error {
+	if z := t.st.Normalize; z != nil {
+		z.Invert(x)
+	}
+	return writeGrid(filepath.Join(t.st.Out, name), split(x, t.cfg.Input), rows, cols, channels, perRow)
 }
 
 // split views x as rows of d values.
@@ -70,8 +91,8 @@ func split(x []float32, d int) [][]float32 {
 	return r
 }
 
-func writeGrid(path string, images [][]float32, rows, cols, perRow int) error {
-	g, err := picture.Grid(images, rows, cols, perRow)
+func writeGrid(path string, images [][]float32, rows, cols, channels, perRow int) error {
+	g, err := picture.Grid(images, rows, cols, channels, perRow)
 	if err != nil {
 		return err
 	}

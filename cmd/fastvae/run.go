@@ -24,10 +24,10 @@ var commands []*command
 func init() {
 	// Assigned in init: help refers back to the table.
 	commands = []*command{
-		{"train", "[flags]", "train a VAE on IDX data (the PyTorch example's flags and log lines)", setupTrain},
+		{"train", "[flags]", "train a VAE (the PyTorch example's flags and log lines)", setupTrain},
 		{"eval", "[flags]", "print the loss (negative ELBO) of a checkpoint on a data set", setupEval},
-		{"sample", "[flags]", "write a PNG grid of decodings of z ~ N(0, I) from a checkpoint", setupSample},
-		{"encode", "[flags]", "write mu and logvar of each image of a data set as CSV", setupEncode},
+		{"sample", "[flags]", "write decodings of z ~ N(0, I) from a checkpoint (a PNG grid, CSV or .npy)", setupSample},
+		{"encode", "[flags]", "write mu and logvar of each example of a data set as CSV", setupEncode},
 		{"help", "[command]", "show this help, or a command's flags", nil},
 	}
 }
@@ -196,9 +196,19 @@ Commands:
 Run 'fastvae help <command>' for a command's flags. Flags take one or two
 dashes (--epochs 10, -epochs=10).
 
-Data: a directory with MNIST's file names, train-images-idx3-ubyte and
-t10k-images-idx3-ubyte (optionally -labels-idx1-ubyte), raw or gzipped
-(.gz). The default is Debian's Fashion-MNIST ('make data' installs it).
+Data (--data), chosen by what the path is:
+  a directory of IDX files   train-images-idx3-ubyte, t10k-images-idx3-ubyte,
+                             optionally -labels-idx1-ubyte, raw or .gz
+  a directory of images      PNG, JPEG, GIF; one subfolder per class
+                             (torchvision's ImageFolder) or flat
+  FILE.npy                   uint8 (scaled by 1/255), float32 or float64,
+                             examples along the first axis
+  FILE.npz                   x_train, x_test, y_train, y_test (Keras), or
+                             --npz-keys
+  FILE.csv                   rows of numbers, ',' ';' or tab separated;
+                             --label-column for labels
+Without a test part, --test-data or --test-split (10%) give the test set.
+The default is Debian's Fashion-MNIST ('make data' installs it).
 
 Environment: FASTVAE_KERNELS=avx512|avx2|generic picks the kernels (as
 --kernels does).

@@ -12,11 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/fastvae/fastvae/idx"
+	"github.com/fastvae/fastvae/dataset"
 	"github.com/fastvae/fastvae/kernels"
 	"github.com/fastvae/fastvae/nn"
 	"github.com/fastvae/fastvae/vae"
@@ -26,9 +27,10 @@ type trainFlags struct {
 	batchSize, epochs, logInterval, latent, threads int
 	seed                                            uint64
 	lr, sigma, beta                                 float64
-	data, out, hidden, decoder, kernels             string
+	out, hidden, decoder, kernels                   string
 	checkpoint, resume, progress                    string
-	binarize, noCUDA, noAccel                       bool
+	binarize, normalize, noCUDA, noAccel            bool
+	dataFlags
 }
 
 func setupTrain(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer, io.Writer) error {
@@ -40,7 +42,8 @@ func setupTrain(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer
 	fs.Float64Var(&f.lr, "lr", 1e-3, "Adam learning rate")
 	fs.BoolVar(&f.noCUDA, "no-cuda", false, "accepted for compatibility with the PyTorch example; fastvae runs on the CPU")
 	fs.BoolVar(&f.noAccel, "no-accel", false, "accepted for compatibility with the PyTorch example; fastvae runs on the CPU")
-	fs.StringVar(&f.data, "data", defaultData, "`directory` of IDX files (train-images-idx3-ubyte, t10k-images-idx3-ubyte, optional labels; raw or .gz)")
+	f.dataFlags.register(fs, true)
+	fs.BoolVar(&f.normalize, "normalize", false, "standardise each value (mean 0, std 1 over the training examples; needs --decoder gaussian)")
 	fs.StringVar(&f.out, "out", "results", "`directory` for pictures, metrics.jsonl and the checkpoint")
 	fs.IntVar(&f.latent, "latent", 20, "latent dimensions")
 	fs.StringVar(&f.hidden, "hidden", "400", "hidden layer `widths`, a comma list for deeper nets (512,256)")
@@ -70,11 +73,11 @@ type trainState struct {
 	Binarize    bool   `json:"binarize"`
 	Epochs      int    `json:"epochs"`
 	LogInterval int    `json:"log_interval"`
-	Data        string `json:"data"`
 	Out         string `json:"out"`
-	TrainImages int    `json:"train_images"`
-	Rows        int    `json:"rows"` // of the images, for pictures
+	TrainImages int    `json:"train_images"` // training examples, images or not
+	Rows        int    `json:"rows"`         // of the images, for pictures (0 for other data)
 	Cols        int    `json:"cols"`
+	dataState
 
 	// Shuffle is the shuffling generator at the start of epoch Epoch+1;
 	// DataRNG the binarisation generator now.
@@ -103,7 +106,9 @@ type trainer struct {
 	m           *vae.Model
 	cfg         vae.Config
 	st          trainState
-	train, test *idx.Set
+	data        *dataset.Data
+	train, test *dataset.Set
+	x           []float32 // a batch, converted from the data set
 	shuffle     *rand.ChaCha8
 	dataRNG     *rand.ChaCha8 // nil unless binarizing
 	prog        *progress
@@ -133,16 +138,10 @@ func train(ctx context.Context, f *trainFlags, set map[string]bool, stdout, stde
 			return err
 		}
 	}
-	if t.train, err = loadSplit(f.data, idx.Train); err != nil {
+	if err := t.loadData(f); err != nil {
 		return err
 	}
-	if t.test, err = loadSplit(f.data, idx.Test); err != nil {
-		return err
-	}
-	if t.test.Size() != t.train.Size() {
-		return fmt.Errorf("%s: images of %d×%d pixels, but the training images (%s) are %d×%d",
-			t.test.ImagesFile, t.test.Rows, t.test.Cols, t.train.ImagesFile, t.train.Rows, t.train.Cols)
-	}
+	defer lowerGCPercent()()
 	if t.m == nil {
 		if err := t.newModel(f); err != nil {
 			return err
@@ -152,8 +151,15 @@ func train(ctx context.Context, f *trainFlags, set map[string]bool, stdout, stde
 			return err
 		}
 		if t.train.Len() != t.st.TrainImages {
-			return fmt.Errorf("%s: %d images, but checkpoint %s was trained on %d", t.train.ImagesFile, t.train.Len(), f.resume, t.st.TrainImages)
+			return fmt.Errorf("%s: %d %s for training, but checkpoint %s was trained on %d", t.train.Source, t.train.Len(), noun(t.train), f.resume, t.st.TrainImages)
 		}
+	}
+	if z := t.st.Normalize; z != nil {
+		if err := z.Check(t.train.Dim()); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", f.resume, err)
+		}
+		t.train.Standardize(z)
+		t.test.Standardize(z)
 	}
 	if t.st.Binarize {
 		r := binarizeFixed(t.test, t.st.Seed)
@@ -173,12 +179,19 @@ func train(ctx context.Context, f *trainFlags, set map[string]bool, stdout, stde
 			return fmt.Errorf("create output directory: %w", err)
 		}
 	}
-	t.names = classNames(t.st.Data)
+	t.names = classNames(t.test, t.st.Data)
 	t.prog = newProgress(f.progress, stdout, stderr)
 	t.m.Reserve(t.st.BatchSize)
+	t.x = make([]float32, t.st.BatchSize*t.cfg.Input)
 
-	fmt.Fprintf(stdout, "fastvae: kernels %s, %d threads; model %s, batch %d, lr %g, seed %d; %d training and %d test images of %d×%d from %s\n",
-		kernels.Impl(), kernels.Threads(), t.cfg, t.st.BatchSize, t.m.Optimizer().LR, t.st.Seed, t.train.Len(), t.test.Len(), t.train.Rows, t.train.Cols, t.st.Data)
+	held := ""
+	if d := t.data; d.Held > 0 {
+		held = fmt.Sprintf(" (%d of its %d held out for testing, seed %d)", d.Held, d.Examples, t.st.Seed)
+	} else if t.st.TestData != "" {
+		held = " (test set from " + t.st.TestData + ")"
+	}
+	fmt.Fprintf(stdout, "fastvae: kernels %s, %d threads; model %s, batch %d, lr %g, seed %d; %d training and %d test %s of %s from %s%s\n",
+		kernels.Impl(), kernels.Threads(), t.cfg, t.st.BatchSize, t.m.Optimizer().LR, t.st.Seed, t.train.Len(), t.test.Len(), noun(t.train), t.train.Describe(), t.st.Data, held)
 	if f.resume != "" {
 		fmt.Fprintf(stdout, "fastvae: resuming from %s after epoch %d, batch %d\n", f.resume, t.st.Epoch, t.st.Batch)
 	}
@@ -210,10 +223,33 @@ func checkTrainFlags(f *trainFlags) error {
 	if _, err := parseHidden(f.hidden); err != nil {
 		return err
 	}
-	if _, err := vae.ParseDecoder(f.decoder); err != nil {
+	dec, err := vae.ParseDecoder(f.decoder)
+	if err != nil {
 		return usagef("--decoder %q: want bernoulli or gaussian", f.decoder)
 	}
+	if err := f.dataFlags.check(true); err != nil {
+		return err
+	}
+	if f.normalize && f.binarize {
+		return usagef("--normalize and --binarize: standardised values are not probabilities to binarise")
+	}
+	if f.normalize && dec == vae.Bernoulli && f.resume == "" {
+		return usagef("--normalize: standardised values lie outside [0, 1], which the bernoulli decoder needs: add --decoder gaussian")
+	}
 	return checkMode("progress", f.progress, "auto", "on", "off")
+}
+
+// lowerGCPercent makes the collector run when the heap has grown by a
+// quarter since the last collection, not doubled (unless GOGC says
+// otherwise): the data set is most of the live heap and is never garbage,
+// so doubling it buys nothing, while a collection an epoch costs a few
+// milliseconds. The returned function restores the setting.
+func lowerGCPercent() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	prev := debug.SetGCPercent(25)
+	return func() { debug.SetGCPercent(prev) }
 }
 
 // selectKernels applies --kernels and --threads (and reports an ignored
@@ -244,7 +280,7 @@ func selectKernels(name string, threads int, stderr io.Writer) (restore func(), 
 func (t *trainer) newModel(f *trainFlags) error {
 	hidden, _ := parseHidden(f.hidden)
 	dec, _ := vae.ParseDecoder(f.decoder)
-	t.cfg = vae.Config{Input: t.train.Size(), Hidden: hidden, Latent: f.latent, Decoder: dec, Sigma: f.sigma, Beta: f.beta}
+	t.cfg = vae.Config{Input: t.train.Dim(), Hidden: hidden, Latent: f.latent, Decoder: dec, Sigma: f.sigma, Beta: f.beta}
 	m, err := vae.New(t.cfg, f.seed)
 	if err != nil {
 		return usagef("%v", err)
@@ -256,8 +292,56 @@ func (t *trainer) newModel(f *trainFlags) error {
 	t.shuffle = shuffle
 	t.st = trainState{
 		Seed: f.seed, BatchSize: f.batchSize, Binarize: f.binarize, Epochs: f.epochs, LogInterval: f.logInterval,
-		Data: f.data, Out: f.out, TrainImages: t.train.Len(), Rows: t.train.Rows, Cols: t.train.Cols, Shuffle: state,
+		Out: f.out, TrainImages: t.train.Len(), Shuffle: state, dataState: t.st.dataState,
 	}
+	if rows, cols, _, ok := t.train.Image(); ok {
+		t.st.Rows, t.st.Cols = rows, cols
+	}
+	if f.normalize {
+		t.st.Normalize = t.train.Standardization() // from the training part only
+	}
+	return nil
+}
+
+// loadData reads the training and test sets: for a new run as the flags
+// say, for a resumed one as the checkpoint records (with the paths the
+// flags may have moved). It sets the data part of the state.
+func (t *trainer) loadData(f *trainFlags) error {
+	if f.resume == "" {
+		t.st.dataState = dataState{Data: f.data, TestData: f.testData, TestSplit: f.testSplit,
+			NPZKeys: f.npzKeys, Header: f.header, LabelColumn: f.labelColumn}
+	}
+	ds := &t.st.dataState
+	seed := f.seed
+	if f.resume != "" {
+		seed = t.st.Seed
+	}
+	dec, _ := vae.ParseDecoder(f.decoder)
+	binarize := f.binarize
+	if t.m != nil {
+		dec, binarize = t.cfg.Decoder, t.st.Binarize
+	}
+	unit, why := needsUnit(dec, binarize)
+	if t.st.Normalize != nil {
+		unit = false // the model sees standardised values
+	}
+	d, err := loadData(ds.source(seed, unit), why)
+	if err != nil {
+		return err
+	}
+	if d.Test == nil {
+		return fmt.Errorf("%s: no test set", ds.Data) // TestSplit is positive for a new run
+	}
+	if f.resume != "" && ds.TestSplit > 0 && d.Examples != ds.Examples {
+		return fmt.Errorf("%s: %d examples, but checkpoint %s held out %d of the %d it was trained on: give the same data",
+			ds.Data, d.Examples, f.resume, ds.Examples-t.st.TrainImages, ds.Examples)
+	}
+	if d.Held == 0 {
+		ds.TestSplit = 0 // the data had a test part: nothing to record
+	}
+	ds.Examples, ds.Shape, ds.Columns = d.Examples, d.Train.Shape, d.Train.Columns
+	ds.Classes = d.Train.Classes
+	t.data, t.train, t.test = d, d.Train, d.Test
 	return nil
 }
 
@@ -296,6 +380,11 @@ func (t *trainer) resumeFrom(f *trainFlags, set map[string]bool) error {
 		{"batch-size", f.batchSize, t.st.BatchSize, f.batchSize != t.st.BatchSize},
 		{"binarize", f.binarize, t.st.Binarize, f.binarize != t.st.Binarize},
 		{"lr", f.lr, m.Optimizer().LR, float32(f.lr) != m.Optimizer().LR},
+		{"normalize", f.normalize, t.st.Normalize != nil, f.normalize != (t.st.Normalize != nil)},
+		{"npz-keys", f.npzKeys, t.st.NPZKeys, f.npzKeys != t.st.NPZKeys},
+		{"header", f.header, t.st.Header, f.header != t.st.Header},
+		{"label-column", f.labelColumn, t.st.LabelColumn, f.labelColumn != t.st.LabelColumn},
+		{"test-split", f.testSplit, t.st.TestSplit, t.st.TestSplit > 0 && f.testSplit != t.st.TestSplit},
 	}
 	for _, c := range checks {
 		if set[c.flag] && c.differ {
@@ -312,10 +401,15 @@ func (t *trainer) resumeFrom(f *trainFlags, set map[string]bool) error {
 	if set["data"] {
 		t.st.Data = f.data
 	}
+	if set["test-data"] {
+		if t.st.TestData == "" {
+			return fmt.Errorf("--test-data: checkpoint %s was tested on %s; its test set cannot change", f.resume, t.testPart())
+		}
+		t.st.TestData = f.testData
+	}
 	if set["out"] {
 		t.st.Out = f.out
 	}
-	f.data = t.st.Data
 	return nil
 }
 
@@ -324,7 +418,7 @@ func (t *trainer) run(ctx context.Context) error {
 	st, m, D := &t.st, t.m, t.cfg.Input
 	n, bs := t.train.Len(), st.BatchSize
 	nb := (n + bs - 1) / bs
-	x := make([]float32, bs*D)
+	x := t.x
 	steps := 0
 	for st.Epoch < st.Epochs {
 		e := st.Epoch + 1
@@ -338,11 +432,9 @@ func (t *trainer) run(ctx context.Context) error {
 			lo, hi := b*bs, min((b+1)*bs, n)
 			rows := hi - lo
 			xb := x[:rows*D]
-			for i, k := range perm[lo:hi] {
-				copy(xb[i*D:(i+1)*D], t.train.Pixels[k*D:(k+1)*D])
-			}
+			t.train.Gather(xb, perm[lo:hi])
 			if t.dataRNG != nil {
-				binarize(xb, xb, t.dataRNG)
+				dataset.Binarize(xb, xb, t.dataRNG)
 			}
 			s := m.TrainStep(xb)
 			if math.IsNaN(s.Loss) || math.IsInf(s.Loss, 0) {
@@ -369,7 +461,7 @@ func (t *trainer) run(ctx context.Context) error {
 		t.prog.logf("====> Time: %.3f s, %.0f images/s", trainTime.Seconds(), float64(images)/trainTime.Seconds())
 
 		testStart := time.Now()
-		ts := m.Eval(t.test.Pixels)
+		ts := evalSet(m, t.test, x, bs)
 		testTime := time.Since(testStart)
 		testLoss := ts.Loss / float64(ts.N)
 		if math.IsNaN(testLoss) || math.IsInf(testLoss, 0) {
@@ -403,6 +495,14 @@ func (t *trainer) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// testPart says where the test set of the state's data comes from.
+func (t *trainer) testPart() string {
+	if t.st.TestSplit > 0 {
+		return fmt.Sprintf("%g of %s, held out", t.st.TestSplit, t.st.Data)
+	}
+	return "the test part of " + t.st.Data
 }
 
 // save writes the checkpoint (atomically: see vae.Model.Save).

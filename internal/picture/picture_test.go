@@ -3,6 +3,7 @@ package picture
 import (
 	"flag"
 	"image"
+	"image/color"
 	"image/png"
 	"math"
 	"math/rand/v2"
@@ -42,8 +43,9 @@ func TestGrid(t *testing.T) {
 		{1, 1, 1, 1, 1, 1},
 		{0.2, 0.2, 0.2, 0.2, 0.2, 0.2},
 	}
-	g, err := Grid(ims, 2, 3, 2)
+	img, err := Grid(ims, 2, 3, 1, 2)
 	require.NoError(t, err)
+	g := img.(*image.Gray)
 	assert.Equal(t, image.Rect(0, 0, 2*(3+2)+2, 2*(2+2)+2), g.Bounds())
 	// First tile at (2, 2).
 	assert.Equal(t, []uint8{0, 128, 255}, g.Pix[2*g.Stride+2:2*g.Stride+5])
@@ -60,11 +62,44 @@ func TestGrid(t *testing.T) {
 	assert.Equal(t, g.Bounds(), back.Bounds())
 }
 
+// TestGridColour: RGB images (channels last) give an opaque colour grid,
+// of any size.
+func TestGridColour(t *testing.T) {
+	// Two 1×2 images: red and green, then blue and half grey.
+	ims := [][]float32{{1, 0, 0, 0, 1, 0}, {0, 0, 1, 0.5, 0.5, 0.5}}
+	img, err := Grid(ims, 1, 2, 3, 1)
+	require.NoError(t, err)
+	c := img.(*image.RGBA)
+	assert.Equal(t, image.Rect(0, 0, 2+2+2, 2*(1+2)+2), c.Bounds())
+	assert.Equal(t, color.RGBA{255, 0, 0, 255}, c.RGBAAt(2, 2))
+	assert.Equal(t, color.RGBA{0, 255, 0, 255}, c.RGBAAt(3, 2))
+	assert.Equal(t, color.RGBA{0, 0, 255, 255}, c.RGBAAt(2, 5))
+	assert.Equal(t, color.RGBA{128, 128, 128, 255}, c.RGBAAt(3, 5))
+	assert.Equal(t, color.RGBA{0, 0, 0, 255}, c.RGBAAt(0, 0), "opaque black padding")
+	path := filepath.Join(outDir(t), "grid_rgb.png")
+	require.NoError(t, WritePNG(path, c))
+	back := readPNG(t, path)
+	r, g, b, _ := back.At(3, 5).RGBA()
+	assert.Equal(t, [3]uint32{128, 128, 128}, [3]uint32{r >> 8, g >> 8, b >> 8})
+
+	// A large non-square image works as a small one.
+	big := make([]float32, 37*53*3)
+	img, err = Grid([][]float32{big, big, big}, 37, 53, 3, 2)
+	require.NoError(t, err)
+	assert.Equal(t, image.Rect(0, 0, 2*(53+2)+2, 2*(37+2)+2), img.Bounds())
+}
+
 func TestGridErrors(t *testing.T) {
-	_, err := Grid(nil, 2, 2, 2)
+	_, err := Grid(nil, 2, 2, 1, 2)
 	assert.Error(t, err)
-	_, err = Grid([][]float32{{1, 2, 3}}, 2, 2, 2)
+	_, err = Grid([][]float32{{1, 2, 3}}, 2, 2, 1, 2)
 	assert.ErrorContains(t, err, "image 0 has 3 pixels, want 2×2")
+	_, err = Grid([][]float32{{1, 2, 3}}, 1, 1, 3, 2)
+	require.NoError(t, err)
+	_, err = Grid([][]float32{{1, 2}}, 1, 1, 3, 2)
+	assert.ErrorContains(t, err, "image 0 has 2 values, want 1×1×3")
+	_, err = Grid([][]float32{{1, 2}}, 1, 1, 2, 2)
+	assert.Error(t, err)
 }
 
 func TestManifoldPoints(t *testing.T) {
@@ -101,9 +136,9 @@ func TestScatter(t *testing.T) {
 	dir := outDir(t)
 	r := rand.New(rand.NewPCG(1, 2))
 	var pts [][2]float32
-	var labels []uint8
+	var labels []int
 	for i := range 2000 {
-		l := uint8(i % 10)
+		l := i % 10
 		a := float64(l) / 10 * 2 * math.Pi
 		pts = append(pts, [2]float32{float32(2*math.Cos(a) + r.NormFloat64()*0.4), float32(2*math.Sin(a) + r.NormFloat64()*0.4)})
 		labels = append(labels, l)

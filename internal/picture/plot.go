@@ -63,7 +63,7 @@ func LossCurve(path string, train, test []float64) error {
 // Scatter draws points (x, y) coloured by their label, with a legend naming
 // each label by names[label] when names has it and by its number otherwise,
 // into the PNG file path. labels may be nil (one colour, no legend).
-func Scatter(path, title string, points [][2]float32, labels []uint8, names []string) error {
+func Scatter(path, title string, points [][2]float32, labels []int, names []string) error {
 	if labels != nil && len(labels) != len(points) {
 		return fmt.Errorf("picture: Scatter: %d labels for %d points", len(labels), len(points))
 	}
@@ -74,9 +74,9 @@ func Scatter(path, title string, points [][2]float32, labels []uint8, names []st
 	p.Add(plotter.NewGrid())
 	legend := plot.NewLegend()
 	legend.Top, legend.Left = true, true
-	byLabel := map[uint8]plotter.XYs{}
+	byLabel := map[int]plotter.XYs{}
 	for i, pt := range points {
-		var l uint8
+		var l int
 		if labels != nil {
 			l = labels[i]
 		}
@@ -86,7 +86,7 @@ func Scatter(path, title string, points [][2]float32, labels []uint8, names []st
 		}
 		byLabel[l] = append(byLabel[l], plotter.XY{X: x, Y: y})
 	}
-	keys := make([]uint8, 0, len(byLabel))
+	keys := make([]int, 0, len(byLabel))
 	for l := range byLabel {
 		keys = append(keys, l)
 	}
@@ -96,19 +96,19 @@ func Scatter(path, title string, points [][2]float32, labels []uint8, names []st
 		if err != nil {
 			return fmt.Errorf("plot %s: %w", path, err)
 		}
-		c := palette[int(l)%len(palette)]
+		c := colourOf(l)
 		c.A = 0xa0
 		s.GlyphStyle = draw.GlyphStyle{Color: c, Radius: vg.Points(1.2), Shape: draw.CircleGlyph{}}
 		p.Add(s)
 		if labels != nil && len(keys) <= 2*len(palette) {
-			name := strconv.Itoa(int(l))
-			if int(l) < len(names) {
+			name := strconv.Itoa(l)
+			if l >= 0 && l < len(names) {
 				name = names[l]
 			}
 			// The legend's glyph is drawn larger and opaque to be readable.
 			thumb := *s
 			thumb.GlyphStyle.Radius = vg.Points(3)
-			thumb.GlyphStyle.Color = palette[int(l)%len(palette)]
+			thumb.GlyphStyle.Color = colourOf(l)
 			legend.Add(name, &thumb)
 		}
 	}
@@ -130,6 +130,12 @@ func Scatter(path, title string, points [][2]float32, labels []uint8, names []st
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	return writeFile(path, buf.Bytes())
+}
+
+// colourOf is the palette's colour of label l (negative labels too).
+func colourOf(l int) color.NRGBA {
+	n := len(palette)
+	return palette[((l%n)+n)%n]
 }
 
 func save(p *plot.Plot, path string, w, h vg.Length) error {
