@@ -3,6 +3,7 @@ module github.com/fastvae/fastvae
 go 1.26.8
 
 require (
+	github.com/klauspost/compress v1.20.4
 	github.com/klauspost/cpuid/v2 v2.4.2
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/term v0.47.0

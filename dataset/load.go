@@ -188,11 +188,20 @@ func detect(path string) (string, error) {
 func read(path, format string, src Source, classes []string) (train, test *Set, err error) {
 	switch format {
 	case "idx":
-		if train, err = readIDX(path, idx.Train); err != nil {
+		// The two parts decompress at once, on two cores where there are.
+		var testErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			test, testErr = readIDX(path, idx.Test)
+		}()
+		train, err = readIDX(path, idx.Train)
+		<-done
+		if err != nil {
 			return nil, nil, err
 		}
-		if test, err = readIDX(path, idx.Test); err != nil {
-			return nil, nil, err
+		if testErr != nil {
+			return nil, nil, testErr
 		}
 		return train, test, nil
 	case "npy":

@@ -12,7 +12,6 @@ package idx
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,6 +19,8 @@ import (
 	"math/bits"
 	"os"
 	"strings"
+
+	"github.com/klauspost/compress/gzip" // the standard library's API, half again as fast
 )
 
 // Images holds equally sized grey-scale images as the file stores them, one
