@@ -123,7 +123,9 @@ func sgemmBlocked(g *gemmConfig, transA, transB bool, m, n, k int, alpha float32
 	// Blocks of about equal depth (no shallow last one), in whole groups
 	// of 8 k steps where k allows, which the packing transposes at once.
 	j.kc = roundUp((k+kblocks-1)/kblocks, 8)
-	j.mc = min(g.mc, roundUp(m, g.mr))
+	// A shallower k than the blocking was chosen for leaves room in L2 for
+	// more rows of A: as many as keep the block's size.
+	j.mc = min(max(g.mc, g.mc*g.kc/j.kc/g.mr*g.mr), roundUp(m, g.mr))
 	j.nc = min(g.nc, roundUp(n, g.nr))
 	for s := range j.bufA {
 		if len(j.bufA[s]) < j.mc*j.kc {
