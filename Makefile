@@ -161,7 +161,7 @@ bench:
 # ignored so that they do not split the tables (a different Go version or
 # CPU is printed as a note instead). Benchmarks NEW did not run (BENCH=...)
 # are left out of OLD, with a note.
-BENCHSTAT_IGNORE := go,commit,date,count,benchtime,procs,loadavg
+BENCHSTAT_IGNORE := go,commit,date,count,benchtime,procs,cpu-model,loadavg
 BENCHSTAT_FLAGS ?= -table .config,/impl
 # FILTER is a benchstat -filter query for bench-compare and bench-impls,
 # e.g. FILTER='.name:TrainStep' or FILTER='/threads:1 .unit:GFLOP/s'.

@@ -12,10 +12,11 @@
 # missing and how to get it on stderr, and exits 1, so that a make target
 # can stop at the first one that fails.
 #
-# A slug is the cpu: line as go test prints it, lower-cased, with every run
-# of other characters than letters and digits turned into one dash:
-# "AMD EPYC" -> amd-epyc, "Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz" ->
-# intel-r-core-tm-i7-8700-cpu-3-20ghz.
+# A slug is the cpu: line as go test prints it, then the family and model of
+# the cpu-model: line run.sh writes (where there is one), lower-cased, with
+# every run of other characters than letters and digits turned into one
+# dash: "AMD EPYC" of family 26 model 2 -> amd-epyc-family-26-model-2,
+# "Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz" -> intel-r-core-tm-i7-8700-cpu-3-20ghz-...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +56,9 @@ slug() {
 		echo "bench: $1: no cpu: line, so its CPU model is unknown" >&2
 		exit 1
 	fi
-	printf '%s\n' "$cpu" | tr 'A-Z' 'a-z' | sed -E 's/[^a-z0-9]+/-/g; s/^-+//; s/-+$//'
+	model=$(sed -n 's/^cpu-model: *//p' "$1" | head -n 1)
+	[ "$model" = unknown ] && model=
+	printf '%s %s\n' "$cpu" "$model" | tr 'A-Z' 'a-z' | sed -E 's/[^a-z0-9]+/-/g; s/^-+//; s/-+$//'
 }
 
 case "${1:-}" in

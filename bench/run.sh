@@ -20,7 +20,7 @@
 # The test binaries are built once, before the first round.
 #
 # The file starts with configuration lines benchstat reads as file-level
-# keys (go, commit, date, count, benchtime, procs, loadavg); each test binary
+# keys (go, commit, date, count, benchtime, procs, cpu-model, loadavg); each test binary
 # then prints goos, goarch, pkg and cpu as go test does. The kernel thread
 # counts are the benchmarks' own threads= sub-benchmarks; GOMAXPROCS is
 # pinned with -test.cpu so the -N suffix of every name is the same.
@@ -85,6 +85,9 @@ build bench
 	echo "count: $COUNT"
 	echo "benchtime: $BENCHTIME"
 	echo "procs: $PROCS"
+	# The brand string alone does not tell one core from another (a Zen 4
+	# and a Zen 5 EPYC both read "AMD EPYC"); the family and model do.
+	echo "cpu-model: $(awk -F': ' '/^cpu family/ {f=$2} /^model\t/ {m=$2} END {if (f != "") printf "family %s model %s", f, m; else printf "unknown"}' /proc/cpuinfo 2>/dev/null)"
 	echo "loadavg: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 } >"$tmp/out"
 
