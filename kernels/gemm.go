@@ -11,10 +11,12 @@ import "fmt"
 // of a leading dimension larger than n are left alone. C must not overlap A
 // or B.
 //
-// Each element is one chain of fused multiply-adds over k in order, started
-// from beta·c (from 0 when beta == 0), with alpha applied to B's elements
-// first (when alpha ≠ 1): c = fma(a_i,k−1, alpha·b_k−1,j, … fma(a_i0,
-// alpha·b_0j, beta·c)). With ε = 2⁻²³ it is within
+// Each element is one chain of multiply-adds over k in order, started from
+// beta·c (from 0 when beta == 0), with alpha applied to B's elements first
+// (when alpha ≠ 1): c = fma(a_i,k−1, alpha·b_k−1,j, … fma(a_i0, alpha·b_0j,
+// beta·c)), fused in the assembly and rounded after each multiplication
+// and addition in the generic code (on every architecture alike). With
+// ε = 2⁻²³ it is within
 //
 //	|c − ref| ≤ (k+2)·ε·(|alpha|·Σₚ|a_ip·b_pj| + |beta·c_ij|)
 //

@@ -7,8 +7,8 @@ import (
 
 // gemmTile is one micro-kernel: it computes an mr×nr tile of C. See
 // asm/gemm for the kernels' contract; in short, each element of a tile is
-// one chain of fused multiply-adds over k in order, started from 0 or from
-// beta·C, so that where tiles and k blocks fall never changes a result.
+// one chain of multiply-adds over k in order, started from 0 or from beta·C,
+// so that where tiles and k blocks fall never changes a result.
 type gemmTile struct {
 	name     string // "12x32": mr×nr
 	isa      string // the implementation whose instructions it uses
