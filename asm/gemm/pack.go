@@ -3,9 +3,21 @@ package main
 import (
 	"fmt"
 
+	"github.com/fastvae/fastvae/asm/internal/avx"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+)
+
+// Selectors of the transposing shuffles. VSHUFPS takes, in each 128-bit lane,
+// two elements of its first source then two of its second, two bits each:
+// elements 0,1 | 0,1 or 2,3 | 2,3. VPERM2F128 joins the low (or high) 128-bit
+// halves of its two sources.
+const (
+	shufLowPairs   = 0b01_00_01_00
+	shufHighPairs  = 0b11_10_11_10
+	permLowHalves  = 0x20
+	permHighHalves = 0x31
 )
 
 // packTranspose emits packTranspose{rows}AVX, which packs rows rows of a
@@ -16,7 +28,8 @@ import (
 func packTranspose(rows int) {
 	name := fmt.Sprintf("packTranspose%dAVX", rows)
 	TEXT(name, NOSPLIT, "func(dst, src []float32, ld, kc, width int)")
-	Doc(fmt.Sprintf("%s sets dst[p*width+r] = src[r*ld+p] for r < %d and p < kc, kc a multiple of 8.", name, rows))
+	Pragma("noescape")
+	avx.Doc(fmt.Sprintf("%s sets dst[p*width+r] = src[r*ld+p] for r < %d and p < kc, kc a multiple of 8.", name, rows))
 	pd := Load(Param("dst").Base(), GP64())
 	ps := Load(Param("src").Base(), GP64())
 	ld := Load(Param("ld"), GP64())
@@ -88,8 +101,8 @@ func packTranspose(rows int) {
 		for h := 0; h < 2; h++ {
 			lo, hi := t[g+h], t[g+2+h]
 			u[g+2*h], u[g+2*h+1] = YMM(), YMM()
-			VSHUFPS(U8(0x44), hi, lo, u[g+2*h])
-			VSHUFPS(U8(0xee), hi, lo, u[g+2*h+1])
+			VSHUFPS(U8(shufLowPairs), hi, lo, u[g+2*h])
+			VSHUFPS(U8(shufHighPairs), hi, lo, u[g+2*h+1])
 		}
 	}
 	for q := 0; q < 4; q++ {
@@ -99,8 +112,8 @@ func packTranspose(rows int) {
 			continue
 		}
 		lo, hi := YMM(), YMM()
-		VPERM2F128(U8(0x20), u[4+q], u[q], lo)
-		VPERM2F128(U8(0x31), u[4+q], u[q], hi)
+		VPERM2F128(U8(permLowHalves), u[4+q], u[q], lo)
+		VPERM2F128(U8(permHighHalves), u[4+q], u[q], hi)
 		VMOVUPS(lo, outAt(q))
 		VMOVUPS(hi, outAt(q+4))
 	}
@@ -122,7 +135,8 @@ func packTranspose(rows int) {
 // run to memmove would cost more than the copy.
 func packCopy() {
 	TEXT("packCopyAVX", NOSPLIT, "func(dst, src []float32, ld, rows, kc, width int)")
-	Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
+	Pragma("noescape")
+	avx.Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
 	pd := Load(Param("dst").Base(), GP64())
 	ps := Load(Param("src").Base(), GP64())
 	ld := Load(Param("ld"), GP64())
