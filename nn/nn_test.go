@@ -6,21 +6,15 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/fastvae/fastvae/kernels"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/internal/impltest"
+	"github.com/fastvae/fastvae/kernels"
 )
 
-// forEachImpl runs f as a subtest per kernel implementation this CPU runs.
-func forEachImpl(t *testing.T, f func(t *testing.T)) {
-	t.Helper()
-	prev := kernels.Impl()
-	defer func() { require.NoError(t, kernels.Use(prev)) }()
-	for _, name := range kernels.Available() {
-		require.NoError(t, kernels.Use(name))
-		t.Run(name, f)
-	}
-}
+// impls runs a subtest per kernel implementation this CPU can run.
+var impls = impltest.Set{Available: kernels.Available, Impl: kernels.Impl, Use: kernels.Use}
 
 func randSlice(r *rand.Rand, n int) []float32 {
 	s := make([]float32, n)
@@ -38,7 +32,7 @@ func TestLinear(t *testing.T) {
 	cases := []struct{ n, in, out int }{
 		{1, 1, 1}, {3, 7, 5}, {8, 17, 9}, {33, 16, 31}, {0, 4, 3},
 	}
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("n=%d/in=%d/out=%d", c.n, c.in, c.out), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(1, uint64(c.n*1000+c.in*10+c.out)))
@@ -137,7 +131,7 @@ func TestActivations(t *testing.T) {
 // float64 (bias-corrected step size, eps added to the corrected √v) over
 // several steps; float32 rounding keeps parameters within 1e-6.
 func TestAdam(t *testing.T) {
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(2, 3))
 		l := NewLinear(5, 3)
 		copy(l.W, randSlice(r, len(l.W)))
@@ -183,7 +177,7 @@ func TestAdam(t *testing.T) {
 // TestBackwardUpdate: BackwardUpdate leaves a layer with the bits of
 // Backward followed by Adam's Step, dx included, over several steps.
 func TestBackwardUpdate(t *testing.T) {
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(4, 5))
 		const n, in, out = 37, 50, 29
 		fused, plain := NewLinear(in, out), NewLinear(in, out)
