@@ -107,26 +107,6 @@ func TestLinearParams(t *testing.T) {
 	assert.Panics(t, func() { NewParam("x", []int{2, 2}, 2, make([]float32, 3), make([]float32, 4)) })
 }
 
-func TestActivations(t *testing.T) {
-	x := []float32{-2, -0.5, 0, 0.25, 3}
-	dy := []float32{1, 2, 3, 4, 5}
-	y := make([]float32, len(x))
-	dx := make([]float32, len(x))
-	ReLU{}.Forward(y, x)
-	assert.Equal(t, []float32{0, 0, 0, 0.25, 3}, y)
-	ReLU{}.Backward(dx, dy, y)
-	assert.Equal(t, []float32{0, 0, 0, 4, 5}, dx)
-
-	Sigmoid{}.Forward(y, x)
-	Sigmoid{}.Backward(dx, dy, y)
-	for i, v := range x {
-		s := 1 / (1 + math.Exp(-float64(v)))
-		assert.InDelta(t, s, y[i], 1e-7)
-		assert.InDelta(t, float64(dy[i])*s*(1-s), dx[i], 1e-6)
-	}
-	assert.Panics(t, func() { Sigmoid{}.Backward(dx[:1], dy, y) })
-}
-
 // TestAdam checks Adam against torch.optim.Adam's update written out in
 // float64 (bias-corrected step size, eps added to the corrected √v) over
 // several steps; float32 rounding keeps parameters within 1e-6.
