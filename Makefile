@@ -13,8 +13,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: vet test
 
-# Debian packages the targets need: qemu-user-static runs the parity matrix.
-DEBS := qemu-user-static
+# Debian packages the targets need: qemu-user-static runs the parity matrix;
+# python3-torch is the peer of vae's PyTorch interop test (which fails under
+# CI=true without it), on OpenBLAS (libopenblas0-pthread) rather than the
+# reference BLAS.
+DEBS := qemu-user-static python3-torch libopenblas0-pthread
 
 # deps installs what the tests need. Idempotent; runs as root on a fresh Debian
 # (apt-get runs only when a package in DEBS is missing).
@@ -27,7 +30,7 @@ deps:
 		echo "deps: installing" $$missing; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
-	cd bench && $(GO) build -o /dev/null golang.org/x/perf/cmd/benchstat
+	cd bench && $(GO) build -o /dev/null golang.org/x/perf/cmd/benchstat honnef.co/go/tools/cmd/staticcheck
 
 # apt-install installs those of the Debian packages $(1) that are missing
 # (through sudo unless root), or says that all are there.
@@ -69,9 +72,13 @@ check-generate: generate
 	fi
 	@echo "check-generate: no drift"
 
+# STATICCHECK runs staticcheck, pinned as a tool in bench/go.mod.
+STATICCHECK = $$(cd bench && $(GO) tool -n staticcheck)
+
 vet:
 	test -z "$$(gofmt -l . | tee /dev/stderr)"
 	$(GO) vet ./...
+	sc=$(STATICCHECK) && $$sc ./... && (cd asm && $$sc ./...) && (cd bench && $$sc ./...)
 	GOARCH=arm64 $(GO) vet ./...
 	$(GO) vet -tags purego ./...
 	cd asm && $(GO) vet ./...
@@ -79,8 +86,13 @@ vet:
 	cd bench && GOARCH=arm64 $(GO) vet ./...
 	cd bench && $(GO) vet -tags purego ./...
 
+# RACE are the packages with goroutines: kernels' worker team and pools,
+# vae's parallel step; -short keeps the race detector's slowdown affordable.
+RACE := ./kernels ./vae
+
 test: vet
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race -short $(RACE)
 	FASTVAE_KERNELS=generic FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 ./kernels
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags purego ./kernels
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags noasm ./kernels
