@@ -32,12 +32,12 @@ const (
 	dlogitsULPs, dlogitsRel = 0.5, 4 * u32  // scale·(c ∓ sigmoid(−|l|)); measured 2.7
 	doutULPs                = 2             // scale·(o − t), two roundings
 	termRel                 = 5 * u32       // each KL or BCE term; measured 3.2 and 3.6
-	sumRel                  = 1e-6          // the issue's target for every sum
+	sumRel                  = 1e-6          // the bound stated for every sum (fused.go)
 	tinyTerm                = 0x1p-126      // see above
 	adamRel                 = 100 * 4 * u32 // 100 steps, see TestAdamStepTrajectory
 )
 
-// fusedSizes are the awkward lengths of the foundation issue: empty, below,
+// fusedSizes are the awkward lengths: empty, below,
 // at and around one and two vectors and unroll blocks, and a run of 41
 // consecutive lengths that ends in every tail.
 var fusedSizes = func() []int {
