@@ -3,14 +3,9 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // u32 is float32's unit roundoff: a correctly rounded result is within
@@ -875,27 +870,4 @@ func TestFusedSumsLong(t *testing.T) {
 			sumWithin(t, got, k.want, 0, k.name)
 		}
 	})
-}
-
-// TestAVX2AssemblyRegisters guards against the register allocator of the
-// generators reaching for X16–X31, Y16–Y31, ZMM or mask registers in code
-// meant for AVX2 machines, which lack them (avo allocates them when more
-// than 16 vector registers are live). It reads the generated files.
-func TestAVX2AssemblyRegisters(t *testing.T) {
-	files, err := filepath.Glob("*_amd64.s")
-	require.NoError(t, err)
-	bad := regexp.MustCompile(`\b([XY](1[6-9]|2[0-9]|3[01])|Z[0-9]+|K[0-7])\b`)
-	for _, f := range files {
-		src, err := os.ReadFile(f)
-		require.NoError(t, err)
-		fn := ""
-		for i, line := range strings.Split(string(src), "\n") {
-			if strings.HasPrefix(line, "TEXT ") {
-				fn = strings.Fields(line)[1]
-			}
-			if strings.Contains(fn, "AVX2") && bad.MatchString(line) {
-				assert.Failf(t, "AVX-512 register in AVX2 code", "%s:%d (%s): %s", f, i+1, fn, strings.TrimSpace(line))
-			}
-		}
-	}
 }
