@@ -43,36 +43,8 @@ func packTranspose(rows int) {
 	// rowAt and outAt address rows 0..7 and k steps 0..7 from two bases
 	// four apart, with the index registers ld, 2·ld, 3·ld (wb likewise).
 	ps4, pd4 := GP64(), GP64()
-	rowAt := func(r int) Mem {
-		base := ps
-		if r >= 4 {
-			base = ps4
-		}
-		switch r % 4 {
-		case 0:
-			return Mem{Base: base}
-		case 1:
-			return Mem{Base: base, Index: ld, Scale: 1}
-		case 2:
-			return Mem{Base: base, Index: ld, Scale: 2}
-		}
-		return Mem{Base: base, Index: ld3, Scale: 1}
-	}
-	outAt := func(q int) Mem {
-		base := pd
-		if q >= 4 {
-			base = pd4
-		}
-		switch q % 4 {
-		case 0:
-			return Mem{Base: base}
-		case 1:
-			return Mem{Base: base, Index: wb, Scale: 1}
-		case 2:
-			return Mem{Base: base, Index: wb, Scale: 2}
-		}
-		return Mem{Base: base, Index: wb3, Scale: 1}
-	}
+	rowAt := func(r int) Mem { return fourApart(ps, ps4, ld, ld3, r) }
+	outAt := func(q int) Mem { return fourApart(pd, pd4, wb, wb3, q) }
 	if rows == 8 {
 		LEAQ(Mem{Base: ps, Index: ld, Scale: 4}, ps4)
 	}
@@ -127,6 +99,15 @@ func packTranspose(rows int) {
 	Label(prefix + "_done")
 	VZEROUPPER()
 	RET()
+}
+
+// fourApart addresses step i < 8 of stride from base lo (steps 0–3) or hi
+// (steps 4–7), with stride and 3·stride in registers.
+func fourApart(lo, hi, stride, stride3 reg.Register, i int) Mem {
+	if i >= 4 {
+		return strided(hi, stride, stride3, i-4, 0)
+	}
+	return strided(lo, stride, stride3, i, 0)
 }
 
 // packCopy emits packCopyAVX, which packs a panel whose k steps are

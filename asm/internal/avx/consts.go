@@ -18,16 +18,7 @@ var pool = map[string]operand.Mem{}
 // pattern bits: a YMM memory operand, and for the AVX-512 embedded-broadcast
 // (_BCST) forms and VBROADCASTSS a 4-byte one.
 func Splat(bits uint32) operand.Mem {
-	name := fmt.Sprintf("c32_%08x", bits)
-	if m, ok := pool[name]; ok {
-		return m
-	}
-	m := build.GLOBL(name, build.RODATA|build.NOPTR)
-	for k := range YMM.Lanes() {
-		build.DATA(4*k, operand.U32(bits))
-	}
-	pool[name] = m
-	return m
+	return block(fmt.Sprintf("c32_%08x", bits), YMM.Lanes(), func(k int) { build.DATA(4*k, operand.U32(bits)) })
 }
 
 // F32 returns Splat of the bits of v.
@@ -35,25 +26,23 @@ func F32(v float32) operand.Mem { return Splat(math.Float32bits(v)) }
 
 // Table32 returns a read-only block named name holding words in order.
 func Table32(name string, words ...uint32) operand.Mem {
-	if m, ok := pool[name]; ok {
-		return m
-	}
-	m := build.GLOBL(name, build.RODATA|build.NOPTR)
-	for k, v := range words {
-		build.DATA(4*k, operand.U32(v))
-	}
-	pool[name] = m
-	return m
+	return block(name, len(words), func(k int) { build.DATA(4*k, operand.U32(words[k])) })
 }
 
 // Table16 is Table32 for 16-bit words.
 func Table16(name string, words ...uint16) operand.Mem {
+	return block(name, len(words), func(k int) { build.DATA(2*k, operand.U16(words[k])) })
+}
+
+// block returns the pool's block name, adding it with data(k) for k < n
+// (each writing one word) on first use.
+func block(name string, n int, data func(k int)) operand.Mem {
 	if m, ok := pool[name]; ok {
 		return m
 	}
 	m := build.GLOBL(name, build.RODATA|build.NOPTR)
-	for k, v := range words {
-		build.DATA(2*k, operand.U16(v))
+	for k := range n {
+		data(k)
 	}
 	pool[name] = m
 	return m
