@@ -15,8 +15,10 @@ all: vet test
 
 # Debian packages the targets need: qemu-user-static runs the parity matrix;
 # python3-numpy and python3-pil write the .npy, .npz and image files that the
-# data readers' tests read (internal/fixture).
-DEBS := qemu-user-static python3-numpy python3-pil
+# data readers' tests read (internal/fixture); python3-torch is the peer of
+# vae's PyTorch interop test (which fails under CI=true without it), on
+# OpenBLAS (libopenblas0-pthread) rather than the reference BLAS.
+DEBS := qemu-user-static python3-numpy python3-pil python3-torch libopenblas0-pthread
 
 # deps installs what the tests need. Idempotent; runs as root on a fresh Debian
 # (apt-get runs only when a package in DEBS is missing).
@@ -29,7 +31,7 @@ deps:
 		echo "deps: installing" $$missing; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
-	cd bench && $(GO) build -o /dev/null golang.org/x/perf/cmd/benchstat
+	cd bench && $(GO) build -o /dev/null golang.org/x/perf/cmd/benchstat honnef.co/go/tools/cmd/staticcheck
 
 # apt-install installs those of the Debian packages $(1) that are missing
 # (through sudo unless root), or says that all are there.
@@ -71,9 +73,13 @@ check-generate: generate
 	fi
 	@echo "check-generate: no drift"
 
+# STATICCHECK runs staticcheck, pinned as a tool in bench/go.mod.
+STATICCHECK = $$(cd bench && $(GO) tool -n staticcheck)
+
 vet:
 	test -z "$$(gofmt -l . | tee /dev/stderr)"
 	$(GO) vet ./...
+	sc=$(STATICCHECK) && $$sc ./... && (cd asm && $$sc ./...) && (cd bench && $$sc ./...)
 	GOARCH=arm64 $(GO) vet ./...
 	$(GO) vet -tags purego ./...
 	cd asm && $(GO) vet ./...
@@ -81,8 +87,13 @@ vet:
 	cd bench && GOARCH=arm64 $(GO) vet ./...
 	cd bench && $(GO) vet -tags purego ./...
 
+# RACE are the packages with goroutines: kernels' worker team and pools,
+# vae's parallel step; -short keeps the race detector's slowdown affordable.
+RACE := ./kernels ./vae
+
 test: vet
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race -short $(RACE)
 	FASTVAE_KERNELS=generic FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 ./kernels
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags purego ./kernels
 	FASTVAE_EXPECT_KERNELS=generic $(GO) test -count=1 -tags noasm ./kernels

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/klauspost/cpuid/v2"
 )
 
 // kernelSet is one implementation of every kernel. Exported functions check
@@ -34,7 +36,8 @@ type kernelSet struct {
 // implementation is a kernel set together with what this CPU lacks to run it.
 type implementation struct {
 	*kernelSet
-	missing []string // CPU features (or OS support) absent here; empty when usable
+	needs   []cpuid.FeatureID // the CPU features it uses
+	missing []string          // those of needs absent here (or without OS support); empty when usable
 }
 
 var (

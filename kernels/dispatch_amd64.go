@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"os"
+	"slices"
 
 	"github.com/klauspost/cpuid/v2"
 )
@@ -49,10 +50,17 @@ var avx512Kernels = func() kernelSet {
 	return ks
 }()
 
+// Each set needs exactly the features its assembly's Requires lines name
+// (TestRequiredFeatures checks it).
+var (
+	avx2Needs   = []cpuid.FeatureID{cpuid.AVX, cpuid.AVX2, cpuid.FMA3}
+	avx512Needs = append(slices.Clone(avx2Needs), cpuid.AVX512F)
+)
+
 func archImplementations() []implementation {
 	return []implementation{
-		{kernelSet: &avx512Kernels, missing: missingFeatures(cpuid.AVX, cpuid.AVX2, cpuid.FMA3, cpuid.AVX512F)},
-		{kernelSet: &avx2Kernels, missing: missingFeatures(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)},
+		{kernelSet: &avx512Kernels, needs: avx512Needs, missing: missingFeatures(avx512Needs...)},
+		{kernelSet: &avx2Kernels, needs: avx2Needs, missing: missingFeatures(avx2Needs...)},
 	}
 }
 

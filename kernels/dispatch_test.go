@@ -7,19 +7,12 @@ import (
 	"github.com/klauspost/cpuid/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/internal/impltest"
 )
 
-// forEachImpl runs f once per implementation this CPU can run, as a subtest
-// named after it, with that implementation active.
-func forEachImpl(t *testing.T, f func(t *testing.T)) {
-	t.Helper()
-	prev := Impl()
-	defer func() { require.NoError(t, Use(prev)) }()
-	for _, name := range Available() {
-		require.NoError(t, Use(name))
-		t.Run(name, f)
-	}
-}
+// impls runs a subtest per implementation this CPU can run.
+var impls = impltest.Set{Available: Available, Impl: Impl, Use: Use}
 
 func TestAvailableEndsWithGeneric(t *testing.T) {
 	names := Available()

@@ -8,11 +8,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/internal/impltest"
 )
 
 var exhaustive = flag.Bool("exhaustive", false, "check Exp and Sigmoid on all 2^32 float32 inputs (run with -run Exhaustive -v to see the maximum errors)")
@@ -75,7 +78,7 @@ func sweepInputs() []float32 {
 
 func TestExpSigmoidSweep(t *testing.T) {
 	src := sweepInputs()
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, op := range unaryOps {
 			dst := make([]float32, len(src))
 			op.f(dst, src)
@@ -120,7 +123,7 @@ func TestExpSigmoidSpecialValues(t *testing.T) {
 		{"Sigmoid(100)", Sigmoid, 100, 1},
 		{"Sigmoid(-100)", Sigmoid, -100, 3.783506e-44},
 	}
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, c := range cases {
 			// Alone (the masked tail) and as lane 13 of a full block.
 			for _, n := range []int{1, 64} {
@@ -201,7 +204,7 @@ func floatSteps(a, b float32) int64 {
 // within 0.5 + 2^-15 ULP, so the assembly lies within op.ulps float32 steps
 // of it.
 func TestUnaryLengths(t *testing.T) {
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for _, op := range unaryOps {
 			for _, n := range unaryLengths() {
@@ -222,7 +225,7 @@ func TestUnaryLengths(t *testing.T) {
 								op.name, n, off, i, dst[i], x, e, s, want[i])
 						}
 					}
-					inPlace := append([]float32(nil), src...)
+					inPlace := slices.Clone(src)
 					op.f(inPlace, inPlace)
 					for i := range inPlace {
 						if math.Float32bits(inPlace[i]) != math.Float32bits(dst[i]) && bad < 3 {
@@ -243,7 +246,7 @@ func TestUnaryLengths(t *testing.T) {
 // depend on the path its block took (a block with one input out of range
 // takes the assembly's slow path) or on its position.
 func TestUnaryIndependentOfNeighbours(t *testing.T) {
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		for _, op := range unaryOps {
 			src := make([]float32, 1024)
@@ -265,7 +268,7 @@ func TestUnaryIndependentOfNeighbours(t *testing.T) {
 }
 
 func TestReLU(t *testing.T) {
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(5, 6))
 		for _, n := range unaryLengths() {
 			for off := 0; off < 8; off++ {
@@ -283,14 +286,14 @@ func TestReLU(t *testing.T) {
 					}
 				}
 				ReLU(src, src)
-				assert.Equal(t, bitsOf(dst), bitsOf(src), "n=%d off=%d: in place", n, off)
+				assert.Equal(t, impltest.Bits(dst), impltest.Bits(src), "n=%d off=%d: in place", n, off)
 			}
 		}
 	})
 }
 
 func TestReLUBackward(t *testing.T) {
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 8))
 		for _, n := range unaryLengths() {
 			for off := 0; off < 8; off++ {
@@ -309,18 +312,10 @@ func TestReLUBackward(t *testing.T) {
 					}
 				}
 				ReLUBackward(dy, dy, y)
-				assert.Equal(t, bitsOf(dx), bitsOf(dy), "n=%d off=%d: in place", n, off)
+				assert.Equal(t, impltest.Bits(dx), impltest.Bits(dy), "n=%d off=%d: in place", n, off)
 			}
 		}
 	})
-}
-
-func bitsOf(s []float32) []uint32 {
-	b := make([]uint32, len(s))
-	for i, v := range s {
-		b[i] = math.Float32bits(v)
-	}
-	return b
 }
 
 func TestElementwiseLengthMismatch(t *testing.T) {

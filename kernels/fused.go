@@ -3,6 +3,8 @@ package kernels
 import (
 	"fmt"
 	"math"
+
+	"github.com/fastvae/fastvae/internal/detmath"
 )
 
 // Accuracy of the fused kernels. Every returned sum is accumulated in
@@ -148,11 +150,11 @@ type adamHyper struct {
 
 func newAdamHyper(lr, beta1, beta2, eps float32, step int) adamHyper {
 	b1, b2 := float64(beta1), float64(beta2)
-	sqrtBias2 := math.Sqrt(1 - powInt(b2, step))
+	sqrtBias2 := math.Sqrt(1 - detmath.PowInt(b2, step))
 	return adamHyper{
 		beta1: beta1, omb1: float32(1 - b1),
 		beta2: beta2, omb2: float32(1 - b2),
-		negStep: float32(-float64(lr) * sqrtBias2 / (1 - powInt(b1, step))),
+		negStep: float32(-float64(lr) * sqrtBias2 / (1 - detmath.PowInt(b1, step))),
 		epsS:    float32(float64(eps) * sqrtBias2),
 	}
 }

@@ -1,6 +1,10 @@
 package kernels
 
-import "math"
+import (
+	"math"
+
+	"github.com/fastvae/fastvae/internal/detmath"
+)
 
 // The generic fused kernels compute each element in float64 with the
 // deterministic helpers of detmath.go (and exp64 of elementwise_generic.go)
@@ -14,13 +18,13 @@ func reparamKLGeneric(z, mu, logvar, eps []float32) float64 {
 	var kl float64
 	for i, lv32 := range logvar {
 		lv, m := float64(lv32), float64(mu[i])
-		s := expFull(lv / 2)
+		s := detmath.ExpFull(lv / 2)
 		z[i] = float32(m + float64(float64(eps[i])*s))
 		if math.IsInf(float64(float32(s)), 1) {
 			// As in the vector code, whose exp(logvar/2) overflows here.
 			kl = math.Inf(1)
 		}
-		kl += float64(m*m) + expm1mx64(lv, s*s)
+		kl += float64(m*m) + detmath.Expm1mx(lv, s*s)
 	}
 	return kl / 2
 }
@@ -30,8 +34,8 @@ func reparamKLBackwardGeneric(dmu, dlogvar, dz, mu, logvar, eps []float32, beta 
 	for i, lv32 := range logvar {
 		// Read every input before writing: an output may alias any input.
 		lv, g, m, ep := float64(lv32), float64(dz[i]), float64(mu[i]), float64(eps[i])
-		s := expFull(lv / 2)
-		em1 := expm1mx64(lv, s*s) + lv // e^lv − 1 without cancellation near 0
+		s := detmath.ExpFull(lv / 2)
+		em1 := detmath.Expm1mx(lv, s*s) + lv // e^lv − 1 without cancellation near 0
 		dmu[i] = float32(g + float64(b*m))
 		dlogvar[i] = float32(float64(g*ep*s)/2 + float64(b*em1)/2)
 	}
@@ -42,8 +46,8 @@ func bceWithLogitsGeneric(dlogits, logits, target []float32, scale float32) floa
 	sc := float64(scale)
 	for i, l32 := range logits {
 		l, t := float64(l32), float64(target[i])
-		e := expFull(-math.Abs(l)) // in [0, 1]: never overflows
-		q := e / (1 + e)           // sigmoid(−|l|)
+		e := detmath.ExpFull(-math.Abs(l)) // in [0, 1]: never overflows
+		q := e / (1 + e)                   // sigmoid(−|l|)
 		// c = step(l) − t, taking the step from the sign bit so that −0
 		// counts as negative. l·c = max(l, 0) − t·l ≥ 0 without the
 		// cancellation of that difference, and sigmoid(l) − t is c − q for
@@ -52,7 +56,7 @@ func bceWithLogitsGeneric(dlogits, logits, target []float32, scale float32) floa
 		if !math.Signbit(l) {
 			c, d = 1-t, -q
 		}
-		sum += float64(l*c) + log1p01(e)
+		sum += float64(l*c) + detmath.Log1pUnit(e)
 		dlogits[i] = float32(sc * (c + d))
 	}
 	return sum

@@ -9,15 +9,14 @@ import (
 	"time"
 )
 
-var ratios = flag.Bool("fused.ratios", false, "measure the fused kernels' target ratios (slow; prints a table)")
+var ratios = flag.Bool("fused.ratios", false, "measure the fused kernels' speed ratios (slow; prints a table)")
 
-// TestFusedRatios measures the two targets on a shared, noisy
-// machine: for every case of fusedCases and every implementation it times
+// TestFusedRatios measures what fusing buys, on a shared, noisy machine: for every case of fusedCases and every implementation it times
 // the fused kernel, its unfused sequence and the copy reference in
 // interleaved rounds and keeps each one's fastest round, which interference
 // from other processes can only lengthen. It prints copy time / fused time
-// (the fraction of copy bandwidth reached; target ≥ 0.75) and fused time /
-// unfused time (target ≤ 0.5). Opt-in: go test -run FusedRatios ./kernels
+// (the fraction of copy bandwidth reached; the kernels aim at ≥ 0.75) and
+// fused time / unfused time (≤ 0.5). Opt-in: go test -run FusedRatios ./kernels
 // -args -fused.ratios (add -test.v to see the table).
 func TestFusedRatios(t *testing.T) {
 	if !*ratios {

@@ -218,7 +218,7 @@ func TestSgemmSmall(t *testing.T) {
 			}
 		}
 	}
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, f := range fixtures {
 			if !f.check(t, f.run()) {
 				return
@@ -266,7 +266,7 @@ func TestSgemmVAEShapes(t *testing.T) {
 		tc := gemmCase{transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: 1, beta: []float32{0, 1}[i%2]}
 		fixtures = append(fixtures, newGemmFixture(rng, tc))
 	}
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, f := range fixtures {
 			f.check(t, f.run())
 		}
@@ -291,7 +291,7 @@ func TestSgemmDegenerate(t *testing.T) {
 		{"alpha=0/beta=0", 1, 2, 3, 0, 0, []float32{nan, 5}, []float32{0, 0}},
 		{"alpha=0/beta=-1", 1, 2, 3, 0, -1, []float32{4, 5}, []float32{-4, -5}},
 	}
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, tc := range cases {
 			a := make([]float32, tc.m*tc.k)
 			b := make([]float32, tc.k*tc.n)
@@ -337,7 +337,7 @@ func TestSgemmThreadsBitIdentical(t *testing.T) {
 	}
 	defer SetThreads(Threads())
 	rng := rand.New(rand.NewPCG(5, 6))
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, l := range gemmLayouts {
 			for _, sh := range [][3]int{{203, 157, 301}, {77, 410, 130}, {1100, 20, 100}} {
 				m, n, k := sh[0], sh[1], sh[2]
@@ -373,7 +373,7 @@ func TestSgemmNoAllocs(t *testing.T) {
 	defer SetThreads(Threads())
 	const m, n, k = 150, 160, 170
 	a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, threads := range []int{1, 2} {
 			SetThreads(threads)
 			Sgemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n) // warm the buffers
@@ -392,7 +392,7 @@ func TestSgemmConcurrentCalls(t *testing.T) {
 	const m, n, k = 150, 140, 130
 	a := newGemmOperand(rng, m, k, false, 0)
 	b := newGemmOperand(rng, k, n, true, 0)
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		SetThreads(1)
 		want := make([]float32, m*n)
 		Sgemm(false, true, m, n, k, 1, a.data, a.ld, b.data, b.ld, 0, want, n)

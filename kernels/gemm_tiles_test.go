@@ -33,7 +33,7 @@ func TestSgemmTilesBitIdentical(t *testing.T) {
 	if testing.Short() {
 		shapes = shapes[:2]
 	}
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, l := range gemmLayouts {
 			for _, sh := range shapes {
 				m, n, k := sh[0], sh[1], sh[2]

@@ -112,7 +112,7 @@ func TestElementwiseThreadsBitIdentical(t *testing.T) {
 	if testing.Short() {
 		lengths = lengths[:3]
 	}
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, n := range lengths {
 			in := make([][]float32, 6)
 			for i := range in {

@@ -6,21 +6,15 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/fastvae/fastvae/kernels"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/internal/impltest"
+	"github.com/fastvae/fastvae/kernels"
 )
 
-// forEachImpl runs f as a subtest per kernel implementation this CPU runs.
-func forEachImpl(t *testing.T, f func(t *testing.T)) {
-	t.Helper()
-	prev := kernels.Impl()
-	defer func() { require.NoError(t, kernels.Use(prev)) }()
-	for _, name := range kernels.Available() {
-		require.NoError(t, kernels.Use(name))
-		t.Run(name, f)
-	}
-}
+// impls runs a subtest per kernel implementation this CPU can run.
+var impls = impltest.Set{Available: kernels.Available, Impl: kernels.Impl, Use: kernels.Use}
 
 func randSlice(r *rand.Rand, n int) []float32 {
 	s := make([]float32, n)
@@ -38,7 +32,7 @@ func TestLinear(t *testing.T) {
 	cases := []struct{ n, in, out int }{
 		{1, 1, 1}, {3, 7, 5}, {8, 17, 9}, {33, 16, 31}, {0, 4, 3},
 	}
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("n=%d/in=%d/out=%d", c.n, c.in, c.out), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(1, uint64(c.n*1000+c.in*10+c.out)))
@@ -113,31 +107,11 @@ func TestLinearParams(t *testing.T) {
 	assert.Panics(t, func() { NewParam("x", []int{2, 2}, 2, make([]float32, 3), make([]float32, 4)) })
 }
 
-func TestActivations(t *testing.T) {
-	x := []float32{-2, -0.5, 0, 0.25, 3}
-	dy := []float32{1, 2, 3, 4, 5}
-	y := make([]float32, len(x))
-	dx := make([]float32, len(x))
-	ReLU{}.Forward(y, x)
-	assert.Equal(t, []float32{0, 0, 0, 0.25, 3}, y)
-	ReLU{}.Backward(dx, dy, y)
-	assert.Equal(t, []float32{0, 0, 0, 4, 5}, dx)
-
-	Sigmoid{}.Forward(y, x)
-	Sigmoid{}.Backward(dx, dy, y)
-	for i, v := range x {
-		s := 1 / (1 + math.Exp(-float64(v)))
-		assert.InDelta(t, s, y[i], 1e-7)
-		assert.InDelta(t, float64(dy[i])*s*(1-s), dx[i], 1e-6)
-	}
-	assert.Panics(t, func() { Sigmoid{}.Backward(dx[:1], dy, y) })
-}
-
 // TestAdam checks Adam against torch.optim.Adam's update written out in
 // float64 (bias-corrected step size, eps added to the corrected √v) over
 // several steps; float32 rounding keeps parameters within 1e-6.
 func TestAdam(t *testing.T) {
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(2, 3))
 		l := NewLinear(5, 3)
 		copy(l.W, randSlice(r, len(l.W)))
@@ -183,7 +157,7 @@ func TestAdam(t *testing.T) {
 // TestBackwardUpdate: BackwardUpdate leaves a layer with the bits of
 // Backward followed by Adam's Step, dx included, over several steps.
 func TestBackwardUpdate(t *testing.T) {
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(4, 5))
 		const n, in, out = 37, 50, 29
 		fused, plain := NewLinear(in, out), NewLinear(in, out)
@@ -314,23 +288,4 @@ func TestNormalMoments(t *testing.T) {
 	Normal(x3, a)
 	Normal(y3, b)
 	assert.Equal(t, x3, y3)
-}
-
-// TestLog bounds Log's error against math.Log by 2 ULP over the range the
-// polar method uses and beyond.
-func TestLog(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	xs := []float64{1, 2, 0.5, math.Sqrt2, math.Sqrt2 / 2, math.SmallestNonzeroFloat64 * (1 << 52), 1e-300, 0.999999, 1.000001, 1e300, math.MaxFloat64}
-	for range 100000 {
-		xs = append(xs, r.Float64(), math.Ldexp(r.Float64()+0.5, r.IntN(2000)-1000))
-	}
-	for _, x := range xs {
-		got, want := Log(x), math.Log(x)
-		if want == 0 {
-			assert.Zero(t, got, "Log(%v)", x)
-			continue
-		}
-		ulp := math.Abs(math.Nextafter(want, math.Inf(1)) - want)
-		require.LessOrEqual(t, math.Abs(got-want), 2*ulp, "Log(%v) = %v, math.Log = %v", x, got, want)
-	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+
+	"github.com/fastvae/fastvae/internal/detmath"
 )
 
 // Stream names one of the random streams derived from a run's seed. Each
@@ -73,7 +75,7 @@ func Normal(dst []float32, r *rand.Rand) {
 			k++
 		}
 		for j := range k {
-			f := math.Sqrt(-2 * Log(s[j]) / s[j])
+			f := math.Sqrt(-2 * detmath.Log(s[j]) / s[j])
 			dst[i] = float32(u[j] * f)
 			i++
 			if i < len(dst) {
@@ -84,43 +86,6 @@ func Normal(dst []float32, r *rand.Rand) {
 	}
 }
 
-// Split of ln 2: ln2Hi has its low bits zero, so e·ln2Hi is exact for any
-// float64 exponent e.
-const (
-	ln2Hi = 6.93147180369123816490e-01
-	ln2Lo = 1.90821492927058770002e-10
-)
-
-// lnTerms holds 1/(2k+1), the coefficients of atanh's series, computed by
-// correctly rounded division so they are the same everywhere.
-var lnTerms = func() (c [12]float64) {
-	for k := range c {
-		c[k] = 1 / float64(2*k+1)
-	}
-	return c
-}()
-
 // Log returns the natural logarithm of a positive normal float64 to within
-// 2 ULP, with the same bits on every architecture (math.Log is assembly on
-// some): x = 2^e·m with m in [√½, √2), ln m = 2·atanh(s) with
-// s = (m−1)/(m+1), |s| ≤ 0.1716, summed to 12 terms of its series, every
-// product rounded before the following sum so that no FMA alters the bits.
-// Zero, subnormal, negative, infinite and NaN arguments give meaningless
-// results.
-func Log(x float64) float64 {
-	bits := math.Float64bits(x)
-	e := int(bits>>52&0x7ff) - 1023
-	m := math.Float64frombits(bits&^(0x7ff<<52) | 1023<<52) // [1, 2)
-	if m > math.Sqrt2 {
-		m /= 2 // exact
-		e++
-	}
-	s := (m - 1) / (m + 1) // m−1 is exact here
-	s2 := float64(s * s)
-	p := lnTerms[len(lnTerms)-1]
-	for k := len(lnTerms) - 2; k >= 0; k-- {
-		p = float64(p*s2) + lnTerms[k]
-	}
-	fe := float64(e)
-	return float64(fe*ln2Hi) + (float64(fe*ln2Lo) + float64(2*s*p))
-}
+// 2 ULP, with the same bits on every architecture: it is detmath.Log.
+func Log(x float64) float64 { return detmath.Log(x) }

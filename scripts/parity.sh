@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # parity: proves that fastvae picks the right kernels on every CPU it may meet
-# and computes the same bits on all of them (issue 7). It builds the test
+# and computes the same bits on all of them. It builds the test
 # binaries and internal/paritycheck for several architectures and build modes,
 # runs them natively and under qemu-user with CPU models that cover every
 # dispatch decision, and prints one table row per run:

@@ -128,7 +128,7 @@ func TestCheckpointLayout(t *testing.T) {
 // training bit for bit: parameters, optimizer state, streams and losses,
 // through a smaller last batch and evaluations.
 func TestResume(t *testing.T) {
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, dec := range []Decoder{Bernoulli, Gaussian} {
 			t.Run(dec.String(), func(t *testing.T) {
 				cfg := smallConfig(dec)

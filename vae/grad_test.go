@@ -84,7 +84,7 @@ func to64(s []float32) []float64 {
 func TestGradient(t *testing.T) {
 	const n, h = 4, 1e-6
 	depths := [][]int{{5, 4}, {7}, {}}
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		for _, dec := range []Decoder{Bernoulli, Gaussian} {
 			for _, hidden := range depths {
 				cfg := tinyConfig(dec)

@@ -2,23 +2,13 @@ package vae
 
 import (
 	"math/rand/v2"
-	"testing"
 
+	"github.com/fastvae/fastvae/internal/impltest"
 	"github.com/fastvae/fastvae/kernels"
-	"github.com/stretchr/testify/require"
 )
 
-// forEachImpl runs f as a subtest per kernel implementation this CPU runs,
-// with that implementation active.
-func forEachImpl(t *testing.T, f func(t *testing.T)) {
-	t.Helper()
-	prev := kernels.Impl()
-	defer func() { require.NoError(t, kernels.Use(prev)) }()
-	for _, name := range kernels.Available() {
-		require.NoError(t, kernels.Use(name))
-		t.Run(name, f)
-	}
-}
+// impls runs a subtest per kernel implementation this CPU can run.
+var impls = impltest.Set{Available: kernels.Available, Impl: kernels.Impl, Use: kernels.Use}
 
 // tinyConfig is small enough for float64 finite differences over every
 // parameter, and deep enough to exercise the mirrored decoder.

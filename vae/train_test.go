@@ -6,9 +6,10 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/fastvae/fastvae/kernels"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/kernels"
 )
 
 // trainEpochs trains m on x in batches (the last one smaller when batch
@@ -85,7 +86,7 @@ func TestDeterminism(t *testing.T) {
 	}
 	weights := map[string][][]float32{}
 	losses := map[string]Stats{}
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		a, sa := run(t, 50)
 		b, sb := run(t, 50)
 		require.Equal(t, snapshot(a), snapshot(b), "same seed and implementation must give the same bits")
@@ -129,7 +130,7 @@ func TestThreadsBitIdentical(t *testing.T) {
 		cfg.Hidden, steps = []int{100}, 3 // quick under qemu and in the scalar code
 	}
 	x := synthetic(6, 128+37, cfg.Input)
-	forEachImpl(t, func(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
 		run := func(threads int) (*Model, []Stats) {
 			kernels.SetThreads(threads)
 			m, err := New(cfg, 2)
@@ -161,7 +162,7 @@ func TestThreadsBitIdentical(t *testing.T) {
 // Adam's Step.
 func TestLayerUpdate(t *testing.T) {
 	for _, cfg := range []Config{smallConfig(Bernoulli), smallConfig(Gaussian), tinyConfig(Bernoulli), {Input: 40, Latent: 3, Decoder: Bernoulli, Sigma: 1, Beta: 1}} {
-		forEachImpl(t, func(t *testing.T) {
+		impls.Each(t, func(t *testing.T) {
 			x := synthetic(7, 50, cfg.Input)
 			fused, err := New(cfg, 3)
 			require.NoError(t, err)
@@ -393,7 +394,7 @@ func TestNames(t *testing.T) {
 		for i, p := range m.Params() {
 			got = append(got, ns{p.Name, p.Shape})
 			spec := cfg.paramSpecs()[i]
-			assert.Equal(t, ns{spec.name, spec.shape}, got[i], "paramSpecs agrees with the model")
+			assert.Equal(t, ns(spec), got[i], "paramSpecs agrees with the model")
 		}
 		return got
 	}

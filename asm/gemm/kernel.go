@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fastvae/fastvae/asm/internal/avx"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -83,9 +84,10 @@ func (t tile) kernel(laneIndex Mem, mode int) string {
 	name := fmt.Sprintf("sgemmKernel%s%s%s", t.shape(), t.isa, aModeSuffix[mode])
 	g := &kernel{t: t, prefix: strings.ToLower(name), laneIndex: laneIndex}
 	TEXT(name, NOSPLIT, signature)
-	Doc(fmt.Sprintf("%s sets the rows×cols (≤ %s) corner of the tile at c (leading dimension ldc)", name, t.shape()),
-		fmt.Sprintf("to beta·C + A·B, one FMA chain per element, from k steps of %s", aLayout(mode, t.mr)),
-		fmt.Sprintf("and of packed B (b[p*%d+j]). C is not read when beta is ±0.", t.nr()))
+	Pragma("noescape")
+	avx.Doc(fmt.Sprintf("%s sets the rows×cols (≤ %s) corner of the tile at c (leading dimension ldc) "+
+		"to beta·C + A·B, one FMA chain per element, from k steps of %s and of packed B (b[p*%d+j]). "+
+		"C is not read when beta is ±0.", name, t.shape(), aLayout(mode, t.mr), t.nr()))
 
 	if t.isa == avx512 {
 		g.masks = g.opmasks()
@@ -240,7 +242,7 @@ func (g *kernel) opmasks() []reg.Register {
 // columns below cols.
 func (g *kernel) avx2Masks() []reg.VecVirtual {
 	n := YMM()
-	VPBROADCASTD(paramAddr("cols"), n)
+	VPBROADCASTD(avx.ParamAddr("cols"), n)
 	masks := make([]reg.VecVirtual, len(g.t.parts))
 	for h := range masks {
 		masks[h] = YMM()
@@ -302,18 +304,18 @@ func (g *kernel) initAcc(pc, ldc reg.Register) {
 	}
 	Label(loaded)
 	bits := GP32()
-	MOVL(paramAddr("beta"), bits)
-	CMPL(bits, U32(0x3f800000)) // beta == 1: C as it is
+	MOVL(avx.ParamAddr("beta"), bits)
+	CMPL(bits, U32(avx.One)) // beta == 1: C as it is
 	JE(LabelRef(loop))
 	if t.isa == avx512 {
 		for i := range g.acc {
 			for _, r := range g.acc[i] {
-				VMULPS_BCST(paramAddr("beta"), r, r)
+				VMULPS_BCST(avx.ParamAddr("beta"), r, r)
 			}
 		}
 	} else {
 		beta := YMM()
-		VBROADCASTSS(paramAddr("beta"), beta)
+		VBROADCASTSS(avx.ParamAddr("beta"), beta)
 		for i := range g.acc {
 			for _, r := range g.acc[i] {
 				VMULPS(beta, r, r)
@@ -342,7 +344,7 @@ func (g *kernel) store(pc, ldc reg.Register) {
 	}
 	// VMASKMOVPS stores are slow on some cores: full tiles store plainly.
 	masked := g.prefix + "_masked"
-	CMPQ(paramAddr("cols"), U8(t.nr()))
+	CMPQ(avx.ParamAddr("cols"), U8(t.nr()))
 	JNE(LabelRef(masked))
 	p := GP64()
 	MOVQ(pc, p)
@@ -488,26 +490,18 @@ func prefetchC(pc, ldc reg.Register, rows, lines int) {
 // laneIndexData is the int32 sequence 0..31, compared against cols to build
 // the AVX2 store masks of partial tiles.
 func laneIndexData() Mem {
-	m := GLOBL("gemmLaneIndex", RODATA|NOPTR)
-	for i := 0; i < 32; i++ {
-		DATA(4*i, U32(i))
+	var index [32]uint32
+	for i := range index {
+		index[i] = uint32(i)
 	}
-	return m
-}
-
-func paramAddr(name string) Mem {
-	b, err := Param(name).Resolve()
-	if err != nil {
-		panic(err)
-	}
-	return b.Addr
+	return avx.Table32("lane_index", index[:]...)
 }
 
 // betaIsZero jumps to label when beta is +0 or -0, comparing bits so that a
 // NaN beta is not taken for zero.
 func betaIsZero(label string) {
 	bits := GP32()
-	MOVL(paramAddr("beta"), bits)
-	ANDL(U32(0x7fffffff), bits)
+	MOVL(avx.ParamAddr("beta"), bits)
+	ANDL(U32(avx.AbsMask), bits)
 	JZ(LabelRef(label))
 }

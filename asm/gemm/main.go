@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/fastvae/fastvae/asm/internal/avx"
 	. "github.com/mmcloughlin/avo/build"
 )
 
@@ -39,7 +40,7 @@ func main() {
 	packTranspose(8)
 	packTranspose(4)
 	packCopy()
-	Generate()
+	avx.Generate()
 	if *tilesOut != "" {
 		if err := writeTable(*tilesOut, done); err != nil {
 			fmt.Fprintln(os.Stderr, "gemm:", err)

@@ -3,9 +3,21 @@ package main
 import (
 	"fmt"
 
+	"github.com/fastvae/fastvae/asm/internal/avx"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+)
+
+// Selectors of the transposing shuffles. VSHUFPS takes, in each 128-bit lane,
+// two elements of its first source then two of its second, two bits each:
+// elements 0,1 | 0,1 or 2,3 | 2,3. VPERM2F128 joins the low (or high) 128-bit
+// halves of its two sources.
+const (
+	shufLowPairs   = 0b01_00_01_00
+	shufHighPairs  = 0b11_10_11_10
+	permLowHalves  = 0x20
+	permHighHalves = 0x31
 )
 
 // packTranspose emits packTranspose{rows}AVX, which packs rows rows of a
@@ -16,7 +28,8 @@ import (
 func packTranspose(rows int) {
 	name := fmt.Sprintf("packTranspose%dAVX", rows)
 	TEXT(name, NOSPLIT, "func(dst, src []float32, ld, kc, width int)")
-	Doc(fmt.Sprintf("%s sets dst[p*width+r] = src[r*ld+p] for r < %d and p < kc, kc a multiple of 8.", name, rows))
+	Pragma("noescape")
+	avx.Doc(fmt.Sprintf("%s sets dst[p*width+r] = src[r*ld+p] for r < %d and p < kc, kc a multiple of 8.", name, rows))
 	pd := Load(Param("dst").Base(), GP64())
 	ps := Load(Param("src").Base(), GP64())
 	ld := Load(Param("ld"), GP64())
@@ -30,36 +43,8 @@ func packTranspose(rows int) {
 	// rowAt and outAt address rows 0..7 and k steps 0..7 from two bases
 	// four apart, with the index registers ld, 2·ld, 3·ld (wb likewise).
 	ps4, pd4 := GP64(), GP64()
-	rowAt := func(r int) Mem {
-		base := ps
-		if r >= 4 {
-			base = ps4
-		}
-		switch r % 4 {
-		case 0:
-			return Mem{Base: base}
-		case 1:
-			return Mem{Base: base, Index: ld, Scale: 1}
-		case 2:
-			return Mem{Base: base, Index: ld, Scale: 2}
-		}
-		return Mem{Base: base, Index: ld3, Scale: 1}
-	}
-	outAt := func(q int) Mem {
-		base := pd
-		if q >= 4 {
-			base = pd4
-		}
-		switch q % 4 {
-		case 0:
-			return Mem{Base: base}
-		case 1:
-			return Mem{Base: base, Index: wb, Scale: 1}
-		case 2:
-			return Mem{Base: base, Index: wb, Scale: 2}
-		}
-		return Mem{Base: base, Index: wb3, Scale: 1}
-	}
+	rowAt := func(r int) Mem { return fourApart(ps, ps4, ld, ld3, r) }
+	outAt := func(q int) Mem { return fourApart(pd, pd4, wb, wb3, q) }
 	if rows == 8 {
 		LEAQ(Mem{Base: ps, Index: ld, Scale: 4}, ps4)
 	}
@@ -88,8 +73,8 @@ func packTranspose(rows int) {
 		for h := 0; h < 2; h++ {
 			lo, hi := t[g+h], t[g+2+h]
 			u[g+2*h], u[g+2*h+1] = YMM(), YMM()
-			VSHUFPS(U8(0x44), hi, lo, u[g+2*h])
-			VSHUFPS(U8(0xee), hi, lo, u[g+2*h+1])
+			VSHUFPS(U8(shufLowPairs), hi, lo, u[g+2*h])
+			VSHUFPS(U8(shufHighPairs), hi, lo, u[g+2*h+1])
 		}
 	}
 	for q := 0; q < 4; q++ {
@@ -99,8 +84,8 @@ func packTranspose(rows int) {
 			continue
 		}
 		lo, hi := YMM(), YMM()
-		VPERM2F128(U8(0x20), u[4+q], u[q], lo)
-		VPERM2F128(U8(0x31), u[4+q], u[q], hi)
+		VPERM2F128(U8(permLowHalves), u[4+q], u[q], lo)
+		VPERM2F128(U8(permHighHalves), u[4+q], u[q], hi)
 		VMOVUPS(lo, outAt(q))
 		VMOVUPS(hi, outAt(q+4))
 	}
@@ -116,13 +101,23 @@ func packTranspose(rows int) {
 	RET()
 }
 
+// fourApart addresses step i < 8 of stride from base lo (steps 0–3) or hi
+// (steps 4–7), with stride and 3·stride in registers.
+func fourApart(lo, hi, stride, stride3 reg.Register, i int) Mem {
+	if i >= 4 {
+		return strided(hi, stride, stride3, i-4, 0)
+	}
+	return strided(lo, stride, stride3, i, 0)
+}
+
 // packCopy emits packCopyAVX, which packs a panel whose k steps are
 // contiguous runs of the source: dst[p*width+i] = src[p*ld+i] for i < rows
 // and p < kc. Each run moves in 32-, 8-, 4- and 1-float pieces: a call per
 // run to memmove would cost more than the copy.
 func packCopy() {
 	TEXT("packCopyAVX", NOSPLIT, "func(dst, src []float32, ld, rows, kc, width int)")
-	Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
+	Pragma("noescape")
+	avx.Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
 	pd := Load(Param("dst").Base(), GP64())
 	ps := Load(Param("src").Base(), GP64())
 	ld := Load(Param("ld"), GP64())

@@ -8,6 +8,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/fastvae/fastvae/asm/internal/avx"
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -38,7 +39,7 @@ func main() {
 	// VPXORD, not VXORPS, which on ZMM needs AVX-512DQ.
 	emit(probe{name: "fmaPeakAVX512", isa: "AVX-512F (ZMM)", lanes: 16, vec: ZMM,
 		zero: func(r reg.VecVirtual) { VPXORD(r, r, r) }})
-	Generate()
+	avx.Generate()
 }
 
 // emit writes one probe: iters iterations of unroll rounds of acc[c] += x·x
@@ -49,16 +50,15 @@ func main() {
 func emit(p probe) {
 	perIter := chains * unroll * p.lanes
 	TEXT(p.name, NOSPLIT, "func(iters int, x float32) (sum float32, fmas int)")
-	Doc(fmt.Sprintf("%s runs iters (≥ 1) iterations of %d rounds of %d independent chains of",
-		p.name, unroll, chains),
-		fmt.Sprintf("%s FMAs, acc += x·x, on registers only. It returns the sum of all %d", p.isa, chains*p.lanes),
-		fmt.Sprintf("accumulator lanes and the number of float32 FMAs done, iters·%d.", perIter))
+	avx.Doc(fmt.Sprintf("%s runs iters (≥ 1) iterations of %d rounds of %d independent chains of "+
+		"%s FMAs, acc += x·x, on registers only. It returns the sum of all %d accumulator lanes and "+
+		"the number of float32 FMAs done, iters·%d.", p.name, unroll, chains, p.isa, chains*p.lanes, perIter))
 	n := Load(Param("iters"), GP64())
 	fmas := GP64()
 	IMUL3Q(U32(perIter), n, fmas)
 	Store(fmas, Return("fmas"))
 	x := p.vec()
-	VBROADCASTSS(paramAddr("x"), x)
+	VBROADCASTSS(avx.ParamAddr("x"), x)
 	acc := make([]reg.VecVirtual, chains)
 	for i := range acc {
 		acc[i] = p.vec()
@@ -75,18 +75,7 @@ func emit(p probe) {
 	JNZ(LabelRef(p.name + "_loop"))
 
 	// A tree of additions down to one register, then halves down to one lane.
-	for len(acc) > 1 {
-		var next []reg.VecVirtual
-		for i := 0; i+1 < len(acc); i += 2 {
-			VADDPS(acc[i+1], acc[i], acc[i])
-			next = append(next, acc[i])
-		}
-		if len(acc)%2 == 1 {
-			next = append(next, acc[len(acc)-1])
-		}
-		acc = next
-	}
-	s := acc[0]
+	s := avx.Fold(acc, func(src, dst reg.VecVirtual) { VADDPS(src, dst, dst) })
 	if s.Size() == 64 {
 		hi := YMM()
 		VEXTRACTF64X4(U8(1), s, hi)
@@ -102,12 +91,4 @@ func emit(p probe) {
 	VZEROUPPER()
 	Store(lo, Return("sum"))
 	RET()
-}
-
-func paramAddr(name string) Mem {
-	b, err := Param(name).Resolve()
-	if err != nil {
-		panic(err)
-	}
-	return b.Addr
 }

@@ -3,8 +3,8 @@ package vecmath
 import (
 	"math"
 
+	"github.com/fastvae/fastvae/asm/internal/avx"
 	. "github.com/mmcloughlin/avo/build"
-	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 )
 
@@ -17,69 +17,6 @@ import (
 // the error r⁴/24 − (c1−1/2)·r² of the even terms over |r| ≤ a: it stays
 // below 0.0072·a⁴ ≈ 2⁻³⁰, a sixth of the Taylor polynomial's.
 
-// avx512Data holds the constants of the AVX-512 emitters: 4-byte scalars
-// (broadcast to registers) and the 16-entry tables.
-type avx512Data struct {
-	base Mem
-}
-
-const (
-	off5Magic    = 4 * iota // magic
-	off5Log2E16             // 16/ln2
-	off5Ln2Hi               // ln2/16, the float32 nearest it
-	off5Ln2Lo               // ln2/16 − off5Ln2Hi
-	off5C2                  // 1/6
-	off5C1                  // see above
-	off5One                 // 1
-	off5Inv16               // 1/16
-	off5ClampLo             // clampLo
-	off5ClampHi             // clampHi
-	off5SignMask            // 0x80000000
-	off5RecipC              // see Sigmoid
-	off5TabHi    = 64       // hi_j, j = 0..15
-	off5TabRho   = 128      // rho_j
-	off5Masks    = 192      // (1<<i)−1 for i = 0..16, as uint16
-	avx512DataSize
-)
-
-var data512 *avx512Data
-
-func consts512() *avx512Data {
-	if data512 != nil {
-		return data512
-	}
-	d := &avx512Data{base: GLOBL("vecmath_exp512", RODATA|NOPTR)}
-	f := func(off int, v float32) { DATA(off, U32(math.Float32bits(v))) }
-	f(off5Magic, magic)
-	f(off5Log2E16, float32(16/math.Ln2))
-	ln2Hi := float32(math.Ln2 / 16)
-	f(off5Ln2Hi, ln2Hi)
-	f(off5Ln2Lo, float32(math.Ln2/16-float64(ln2Hi)))
-	f(off5C2, 1.0/6)
-	a := math.Ln2 / 32
-	f(off5C1, float32(0.5+(math.Sqrt2-1)/12*a*a))
-	f(off5One, 1)
-	f(off5Inv16, 1.0/16)
-	f(off5ClampLo, clampLo)
-	f(off5ClampHi, clampHi)
-	DATA(off5SignMask, U32(0x80000000))
-	f(off5RecipC, recipC)
-	hi, rho := expTable(16)
-	for j := range 16 { // the assembler wants DATA in increasing order
-		f(off5TabHi+4*j, hi[j])
-	}
-	for j := range 16 {
-		f(off5TabRho+4*j, rho[j])
-	}
-	for i := range 17 {
-		DATA(off5Masks+2*i, U16(1<<i-1))
-	}
-	data512 = d
-	return d
-}
-
-func (d *avx512Data) at(off int) Mem { return d.base.Offset(off) }
-
 // AVX512 emits the AVX-512F functions on ZMM registers (16 lanes). It keeps
 // its 12 constants in ZMM registers, loaded by NewAVX512.
 type AVX512 struct {
@@ -90,21 +27,24 @@ type AVX512 struct {
 // so that the loads stay out of it. The polynomial needs 5 more registers per
 // vector at its peak.
 func NewAVX512() *AVX512 {
-	d := consts512()
-	bcst := func(off int) reg.VecVirtual {
+	bcst := func(v float32) reg.VecVirtual {
 		z := ZMM()
-		VBROADCASTSS(d.at(off), z)
+		VBROADCASTSS(avx.F32(v), z)
 		return z
 	}
-	a := &AVX512{
-		magic: bcst(off5Magic), log2e: bcst(off5Log2E16), ln2Hi: bcst(off5Ln2Hi), ln2Lo: bcst(off5Ln2Lo),
-		c2: bcst(off5C2), c1: bcst(off5C1), one: bcst(off5One), inv16: bcst(off5Inv16),
-		lo: bcst(off5ClampLo), hi: bcst(off5ClampHi),
+	ln2Hi := float32(math.Ln2 / 16)
+	a := math.Ln2 / 32
+	e := &AVX512{
+		magic: bcst(magic), log2e: bcst(float32(16 / math.Ln2)),
+		ln2Hi: bcst(ln2Hi), ln2Lo: bcst(float32(math.Ln2/16 - float64(ln2Hi))),
+		c2: bcst(1.0 / 6), c1: bcst(float32(0.5 + (math.Sqrt2-1)/12*a*a)), one: bcst(1), inv16: bcst(1.0 / 16),
+		lo: bcst(clampLo), hi: bcst(clampHi),
 		tabHi: ZMM(), tabRho: ZMM(),
 	}
-	VMOVUPS(d.at(off5TabHi), a.tabHi)
-	VMOVUPS(d.at(off5TabRho), a.tabRho)
-	return a
+	hi, rho := expTable(16)
+	VMOVUPS(avx.Table32("exp_tab16_hi", bits(hi)...), e.tabHi)
+	VMOVUPS(avx.Table32("exp_tab16_rho", bits(rho)...), e.tabRho)
+	return e
 }
 
 // Exp replaces every float32 lane of the ZMM registers xs by e^x, within
@@ -169,12 +109,11 @@ func (a *AVX512) exp(xs []reg.VecVirtual, nonPositive bool) {
 // σ(x) = 1/(1+e^-x), within 2 ULP (1.51 measured over all 2³² inputs), by the
 // method of AVX2.Sigmoid. σ(+Inf) = 1, σ(−Inf) = 0, NaN gives NaN.
 func (a *AVX512) Sigmoid(xs []reg.VecVirtual) {
-	d := consts512()
 	neg := make([]reg.OpmaskVirtual, len(xs))
 	for i, x := range xs {
 		neg[i] = K()
-		VPTESTMD_BCST(d.at(off5SignMask), x, neg[i])
-		VPORD_BCST(d.at(off5SignMask), x, x) // −|x|
+		VPTESTMD_BCST(avx.Splat(avx.SignBit), x, neg[i])
+		VPORD_BCST(avx.Splat(avx.SignBit), x, x) // −|x|
 	}
 	a.exp(xs, true)
 	for i, e := range xs {
@@ -184,15 +123,7 @@ func (a *AVX512) Sigmoid(xs []reg.VecVirtual) {
 		VDIVPS(den, n, q)              // q = n/RN(1+e)
 		VSUBPS(q, n, n)                // n − q
 		VFNMADD231PS(e, q, n)          // residual n − q − q·e
-		VFNMADD132PS_BCST(d.at(off5RecipC), a.one, e)
+		VFNMADD132PS_BCST(avx.F32(recipC), a.one, e)
 		VFMADD213PS(q, n, e) // σ = residual·(1 − c·e) + q
 	}
-}
-
-// TailMaskAVX512 sets the opmask k to select the first rem lanes, for
-// 0 ≤ rem ≤ 16 in the general-purpose register rem.
-func TailMaskAVX512(k reg.OpmaskVirtual, rem reg.GPVirtual) {
-	base := GP64()
-	LEAQ(consts512().at(off5Masks), base)
-	KMOVW(Mem{Base: base, Index: rem, Scale: 2}, k)
 }

@@ -1,8 +1,8 @@
 package vecmath
 
 import (
+	"github.com/fastvae/fastvae/asm/internal/avx"
 	. "github.com/mmcloughlin/avo/build"
-	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 )
 
@@ -13,37 +13,8 @@ import (
 // 0.3 ULP. Unlike ln(RN(1+e)), it keeps full relative accuracy for tiny e,
 // which is where the softplus of a confident logit lives.
 
-const (
-	offLog1pTwo = 32 * iota
-	offLog1pR0
-	offLog1pR1
-	offLog1pR2
-	offLog1pR3
-)
-
-var log1pData Mem
-
-func log1pConsts() Mem {
-	if log1pData.Symbol.Name != "" {
-		return log1pData
-	}
-	log1pData = GLOBL("vecmath_log1p", RODATA|NOPTR)
-	for _, c := range []struct {
-		off  int
-		bits uint32
-	}{
-		{offLog1pTwo, 0x40000000}, // 2
-		{offLog1pR0, 0x3eaaaaa6},
-		{offLog1pR1, 0x3e4cd6b6},
-		{offLog1pR2, 0x3e10924d},
-		{offLog1pR3, 0x3e097acc},
-	} {
-		for i := range 8 {
-			DATA(c.off+4*i, U32(c.bits))
-		}
-	}
-	return log1pData
-}
+// log1pR is R's coefficients, constant term first.
+var log1pR = []uint32{0x3eaaaaa6, 0x3e4cd6b6, 0x3e10924d, 0x3e097acc}
 
 // Log1pUnitAVX2 returns, for the float32 lanes e in [0, 1] of each YMM
 // register es (which it leaves unchanged), new registers holding ln(1+e),
@@ -51,29 +22,18 @@ func log1pConsts() Mem {
 // rounds to 1. NaN gives NaN. It costs one division and six FMA-unit
 // operations per vector; the steps of the vectors are interleaved.
 func Log1pUnitAVX2(es []reg.VecVirtual) []reg.VecVirtual {
-	d := log1pConsts()
 	n := len(es)
-	s, z, p := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
+	s, z := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
 	for j, e := range es {
 		s[j] = YMM()
-		VADDPS(d.Offset(offLog1pTwo), e, s[j])
+		VADDPS(avx.F32(2), e, s[j])
 		VDIVPS(s[j], e, s[j]) // s = e/(2+e)
 	}
 	for j := range es {
 		z[j] = YMM()
 		VMULPS(s[j], s[j], z[j])
 	}
-	for j := range es {
-		p[j] = YMM()
-		VMOVUPS(d.Offset(offLog1pR3), p[j])
-		VFMADD213PS(d.Offset(offLog1pR2), z[j], p[j])
-	}
-	for j := range es {
-		VFMADD213PS(d.Offset(offLog1pR1), z[j], p[j])
-	}
-	for j := range es {
-		VFMADD213PS(d.Offset(offLog1pR0), z[j], p[j])
-	}
+	p := avx.Horner(avx.YMM, z, log1pR)
 	for j := range es {
 		VADDPS(s[j], s[j], s[j]) // 2s
 		VMULPS(s[j], z[j], z[j]) // 2s·z
@@ -85,24 +45,15 @@ func Log1pUnitAVX2(es []reg.VecVirtual) []reg.VecVirtual {
 // Log1pUnitAVX512 is Log1pUnitAVX2 for ZMM registers (AVX-512F), with the
 // same steps and constants (as 4-byte broadcasts), so the same bits.
 func Log1pUnitAVX512(es []reg.VecVirtual) []reg.VecVirtual {
-	d := log1pConsts()
 	n := len(es)
-	s, z, p := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
+	s, z := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
 	for j, e := range es {
 		s[j], z[j] = ZMM(), ZMM()
-		VADDPS_BCST(d.Offset(offLog1pTwo), e, s[j])
+		VADDPS_BCST(avx.F32(2), e, s[j])
 		VDIVPS(s[j], e, s[j]) // s = e/(2+e)
 		VMULPS(s[j], s[j], z[j])
 	}
-	for j := range es {
-		p[j] = ZMM()
-		VBROADCASTSS(d.Offset(offLog1pR3), p[j])
-	}
-	for _, off := range []int{offLog1pR2, offLog1pR1, offLog1pR0} {
-		for j := range es {
-			VFMADD213PS_BCST(d.Offset(off), z[j], p[j])
-		}
-	}
+	p := avx.Horner(avx.ZMM, z, log1pR)
 	for j := range es {
 		VADDPS(s[j], s[j], s[j]) // 2s
 		VMULPS(s[j], z[j], z[j]) // 2s·z

@@ -12,8 +12,8 @@
 // IN=file). The README names the file it came from (-source, by default the
 // path as given) and states the run's date, commit, CPU, Go version and
 // count from the file's configuration lines. With -check it only verifies
-// that every benchmark is named in key=value form with an impl= key, as the
-// house style asks (make bench-smoke runs it on every benchmark).
+// that every benchmark is named in key=value form with an impl= key, so that
+// benchstat can split by it (make bench-smoke runs it on every benchmark).
 package main
 
 import (

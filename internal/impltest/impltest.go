@@ -1,0 +1,60 @@
+// Package impltest holds what the tests of kernels, nn and vae share: a
+// subtest per kernel implementation, and comparison of float32 results by
+// their bits.
+package impltest
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Set is package kernels' dispatch: its Available, Impl and Use. (This
+// package does not import kernels, so that kernels' own tests can use it.)
+type Set struct {
+	Available func() []string
+	Impl      func() string
+	Use       func(name string) error
+}
+
+// Each runs f once per implementation this CPU can run, as a subtest named
+// after it, with that implementation active; then it makes the one that was
+// active before active again.
+func (s Set) Each(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	prev := s.Impl()
+	defer func() { require.NoError(t, s.Use(prev)) }()
+	for _, name := range s.Available() {
+		require.NoError(t, s.Use(name))
+		t.Run(name, f)
+	}
+}
+
+// Bits returns the bit patterns of s, for comparisons that tell −0 from +0
+// and one NaN from another.
+func Bits(s []float32) []uint32 {
+	b := make([]uint32, len(s))
+	for i, v := range s {
+		b[i] = math.Float32bits(v)
+	}
+	return b
+}
+
+// BitsEqual asserts that got has want's bits, element for element, and
+// reports the first difference only.
+func BitsEqual(t *testing.T, want, got []float32, msg string, args ...any) bool {
+	t.Helper()
+	if !assert.Len(t, got, len(want), fmt.Sprintf(msg, args...)) {
+		return false
+	}
+	for i := range want {
+		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+			assert.Failf(t, "bits differ", "%s: element %d: %v, want %v", fmt.Sprintf(msg, args...), i, got[i], want[i])
+			return false
+		}
+	}
+	return true
+}
