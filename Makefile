@@ -13,8 +13,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: vet test
 
-# Debian packages the targets need: qemu-user-static runs the parity matrix.
-DEBS := qemu-user-static
+# Debian packages the targets need: qemu-user-static runs the parity matrix;
+# python3-torch is what the PyTorch interoperability tests (checkpoints,
+# learning-rate schedules) compare against, and under CI they fail without it.
+DEBS := qemu-user-static python3-torch
 
 # deps installs what the tests need. Idempotent; runs as root on a fresh Debian
 # (apt-get runs only when a package in DEBS is missing).
