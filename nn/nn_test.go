@@ -239,7 +239,7 @@ func TestStreams(t *testing.T) {
 	draw := func(s *rand.ChaCha8) [4]uint64 {
 		return [4]uint64{s.Uint64(), s.Uint64(), s.Uint64(), s.Uint64()}
 	}
-	streams := []Stream{StreamInit, StreamShuffle, StreamEps, StreamEval, StreamData}
+	streams := []Stream{StreamInit, StreamShuffle, StreamEps, StreamEval, StreamData, StreamIW}
 	seen := map[[4]uint64]string{}
 	for _, seed := range []uint64{0, 1, 2} {
 		for _, st := range streams {
@@ -251,6 +251,16 @@ func TestStreams(t *testing.T) {
 			}
 			seen[a] = name
 		}
+	}
+	// Generators of one stream's items differ from one another and from
+	// the same index of another stream.
+	for i := uint64(1); i < 4; i++ {
+		a := draw(rand.NewChaCha8(Key(1, StreamIW, i)))
+		name := fmt.Sprintf("seed 1 stream IW item %d", i)
+		if prev, dup := seen[a]; dup {
+			t.Errorf("%s repeats %s", name, prev)
+		}
+		seen[a] = name
 	}
 	src := NewSource(1, StreamEps)
 	src.Uint64()

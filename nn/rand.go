@@ -21,17 +21,29 @@ const (
 	StreamEps     Stream = 3 // ε of the reparameterisation in training steps
 	StreamEval    Stream = 4 // ε in evaluation, z in sampling
 	StreamData    Stream = 5 // data augmentation such as dynamic binarisation
+	// StreamIW draws the z of importance-sampled likelihood estimates, one
+	// generator per example (see Key), so that an example's estimate does
+	// not depend on which other examples are evaluated with it.
+	StreamIW Stream = 6
 )
 
 // NewSource returns the generator of stream s for seed: a ChaCha8 keyed by
-// "fastvae", the seed and the stream number. Save and restore its position
-// with MarshalBinary and UnmarshalBinary.
+// Key(seed, s, 0). Save and restore its position with MarshalBinary and
+// UnmarshalBinary.
 func NewSource(seed uint64, s Stream) *rand.ChaCha8 {
+	return rand.NewChaCha8(Key(seed, s, 0))
+}
+
+// Key returns the ChaCha8 key of generator i of stream s for seed:
+// "fastvae", the seed, the stream number and i, each 8 bytes. Streams with
+// a generator per item (StreamIW) reseed one ChaCha8 with it per item.
+func Key(seed uint64, s Stream, i uint64) [32]byte {
 	var key [32]byte
 	copy(key[:8], "fastvae\x00")
 	binary.LittleEndian.PutUint64(key[8:], seed)
 	binary.LittleEndian.PutUint64(key[16:], uint64(s))
-	return rand.NewChaCha8(key)
+	binary.LittleEndian.PutUint64(key[24:], i)
+	return key
 }
 
 // InitUniform fills p.Value with independent draws from the uniform

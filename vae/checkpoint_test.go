@@ -284,6 +284,11 @@ func TestLoadErrors(t *testing.T) {
 		{"missing tensor", mutate(t, good, replace(`"fc1.bias"`, `"fc1.bias2"`)), `tensor "fc1.bias" missing`},
 		{"rng", mutate(t, good, replace(`"fastvae.rng.eps":"`, `"fastvae.rng.eps":"!!`)), "fastvae.rng.eps: missing, or not a base64 generator state"},
 		{"optim", mutate(t, good, replace(`"fastvae.optim"`, `"fastvae.optimum"`)), "fastvae.optim: missing from the metadata"},
+		{"beta", mutate(t, good, replace(`"fastvae.version"`, `"fastvae.beta":"-0.5","fastvae.version"`)), `fastvae.beta="-0.5": not a non-negative finite number`},
+		{"beta text", mutate(t, good, replace(`"fastvae.version"`, `"fastvae.beta":"warm","fastvae.version"`)), `fastvae.beta="warm"`},
+		{"class names", mutate(t, good, replace(`"fastvae.version"`, `"fastvae.class_names":"[\"a\"]","fastvae.version"`)), "fastvae.class_names: 1 class names for a model of 0 classes"},
+		{"class names json", mutate(t, good, replace(`"fastvae.version"`, `"fastvae.class_names":"{}","fastvae.version"`)), "fastvae.class_names: json: cannot unmarshal"},
+		{"class names null", mutate(t, good, replace(`"fastvae.version"`, `"fastvae.class_names":"null","fastvae.version"`)), "fastvae.class_names: not an array of strings"},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {

@@ -167,7 +167,7 @@ func TestPyTorchInterop(t *testing.T) {
 		assert.InDeltaSlice(t, tlogvar, logvar, 1e-5)
 		assert.InDeltaSlice(t, tprobs, probs, 1e-5)
 		m.Reserve(n)
-		st := m.forward(x, n, nil)
+		st := m.forward(x, nil, n, nil)
 		assert.InEpsilon(t, bce, st.Recon, 1e-5, "BCE")
 		assert.InEpsilon(t, kld, st.KL, 1e-4, "KLD")
 		t.Logf("torch BCE %.6f KLD %.6f, fastvae %.6f %.6f", bce, kld, st.Recon, st.KL)
