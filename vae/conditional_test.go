@@ -161,8 +161,9 @@ func TestConditionalLearnsLabels(t *testing.T) {
 	}
 }
 
-// TestConditionalThreadsBitIdentical: a conditional model trains and
-// evaluates with the same bits on 1, 2, 3 and 8 threads.
+// TestConditionalThreadsBitIdentical: a conditional model trains,
+// evaluates and estimates likelihoods with the same bits on 1, 2, 3 and 8
+// threads.
 func TestConditionalThreadsBitIdentical(t *testing.T) {
 	defer kernels.SetThreads(kernels.Threads())
 	cfg := DefaultConfig()
@@ -177,7 +178,7 @@ func TestConditionalThreadsBitIdentical(t *testing.T) {
 		labels[i] = i * 7 % 10
 	}
 	forEachImpl(t, func(t *testing.T) {
-		run := func(threads int) (*Model, []Stats) {
+		run := func(threads int) (*Model, []Stats, []Score) {
 			kernels.SetThreads(threads)
 			m, err := New(cfg, 2)
 			require.NoError(t, err)
@@ -191,15 +192,18 @@ func TestConditionalThreadsBitIdentical(t *testing.T) {
 				}
 			}
 			st = append(st, m.EvalLabeled(x, labels))
-			return m, st
+			scores := make([]Score, 5)
+			m.LogLikelihood(scores, x[:5*D], labels[:5], IWOptions{K: 300, Seed: 1})
+			return m, st, scores
 		}
-		one, st1 := run(1)
+		one, st1, sc1 := run(1)
 		for _, threads := range []int{2, 3, 8} {
-			m, st := run(threads)
+			m, st, sc := run(threads)
 			require.Equal(t, st1, st, "threads=%d: losses", threads)
 			require.Equal(t, snapshot(one), snapshot(m), "threads=%d: weights", threads)
 			require.Equal(t, one.opt.M, m.opt.M, "threads=%d: first moments", threads)
 			require.Equal(t, one.opt.V, m.opt.V, "threads=%d: second moments", threads)
+			require.Equal(t, sc1, sc, "threads=%d: importance-sampled scores", threads)
 		}
 	})
 }

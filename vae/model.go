@@ -40,6 +40,7 @@ type Model struct {
 	recConst float64 // Gaussian: (D/2)·log(2πσ²), the NLL's constant per example
 
 	ws workspace
+	iw *iwWorkspace // LogLikelihood's buffers, made on first use
 
 	classNames []string // optional names of a conditional model's classes
 
