@@ -252,16 +252,22 @@ func TestStreams(t *testing.T) {
 			seen[a] = name
 		}
 	}
-	// Generators of one stream's items differ from one another and from
-	// the same index of another stream.
-	for i := uint64(1); i < 4; i++ {
-		a := draw(rand.NewChaCha8(Key(1, StreamIW, i)))
-		name := fmt.Sprintf("seed 1 stream IW item %d", i)
-		if prev, dup := seen[a]; dup {
-			t.Errorf("%s repeats %s", name, prev)
+	// Generators of one stream's items and parts differ from one another
+	// and from the other streams'.
+	for i := uint64(0); i < 3; i++ {
+		for j := uint64(0); j < 3; j++ {
+			if i == 0 && j == 0 {
+				continue // the stream's own generator, seen above
+			}
+			a := draw(rand.NewChaCha8(Key(1, StreamIW, i, j)))
+			name := fmt.Sprintf("seed 1 stream IW generator (%d, %d)", i, j)
+			if prev, dup := seen[a]; dup {
+				t.Errorf("%s repeats %s", name, prev)
+			}
+			seen[a] = name
 		}
-		seen[a] = name
 	}
+	assert.Panics(t, func() { Key(1, StreamIW, 0, 1<<32) })
 	src := NewSource(1, StreamEps)
 	src.Uint64()
 	state, err := src.MarshalBinary()

@@ -136,8 +136,9 @@ func logSumExp(v []float64) float64 {
 }
 
 // TestLogLikelihoodFormula recomputes the estimate of a few examples in
-// float64 from the documented draws (generator First+i of nn.StreamIW, K
-// blocks of Latent normals, z rounded to float32 as the decoder sees it):
+// float64 from the documented draws (generator (First+i, 0) of
+// nn.StreamIW, K blocks of Latent normals, z rounded to float32 as the
+// decoder sees it):
 // log-weights log p(x|z) + log p(z) − log q(z|x), log-mean-exp, and the
 // ELBO's mean log p(x|z) minus the exact KL. The float32 network agrees
 // with the float64 one to about 1e-6 relative, so the scores to 1e-4.
@@ -173,9 +174,9 @@ func TestLogLikelihoodFormula(t *testing.T) {
 				}
 				xi := to64(x[i*D : (i+1)*D])
 				mu, logvar := ref.encode(xi, label)
-				r := rand.New(rand.NewChaCha8(nn.Key(seed, nn.StreamIW, uint64(first+i))))
+				r := rand.New(rand.NewChaCha8(nn.Key(seed, nn.StreamIW, uint64(first+i), 0)))
 				eps := make([]float32, K*L)
-				nn.Normal(eps, r)
+				nn.Normal(eps, r) // K < iwGroup: one group
 				var logW []float64
 				var rec, kl float64
 				for j := range L {
@@ -205,8 +206,8 @@ func TestLogLikelihoodFormula(t *testing.T) {
 
 // TestLogLikelihoodIndependence: an example's score depends only on the
 // model, the seed, K and its index: not on the other rows, the chunk size,
-// the decoder's blocking (a block of 6 rows splits K = 13 into 6+6+1, and
-// holds whole examples for K = 3), nor the thread count; it changes
+// the decoder's blocking (a block of 64 rows splits K = 150 into 64+64+22,
+// and holds whole examples for K = 13), nor the thread count; it changes
 // neither the parameters nor the other streams, and allocates nothing
 // after its first call.
 func TestLogLikelihoodIndependence(t *testing.T) {
@@ -215,7 +216,7 @@ func TestLogLikelihoodIndependence(t *testing.T) {
 	cfg := smallConfig(Bernoulli)
 	D := cfg.Input
 	x := synthetic(8, 40, D)
-	for _, K := range []int{1, 3, 13, 1500} {
+	for _, K := range []int{1, 13, 150, 1500} {
 		run := func(rows, threads, reserve int, split bool) []Score {
 			iwRows = rows
 			kernels.SetThreads(threads)
@@ -236,7 +237,7 @@ func TestLogLikelihoodIndependence(t *testing.T) {
 		for _, c := range []struct {
 			rows, threads, reserve int
 			split                  bool
-		}{{6, 1, 16, false}, {1024, 1, 1, true}, {6, 2, 7, false}, {1024, 3, 128, false}, {1024, 8, 40, false}} {
+		}{{64, 1, 16, false}, {1024, 1, 1, true}, {64, 2, 7, false}, {1024, 3, 128, false}, {1024, 8, 40, false}, {64, 3, 40, true}} {
 			assert.Equal(t, want, run(c.rows, c.threads, c.reserve, c.split), "K=%d %+v", K, c)
 		}
 	}
