@@ -15,9 +15,10 @@ all: vet test
 
 # Debian packages the targets need: qemu-user-static runs the parity matrix;
 # python3-numpy and python3-pil write the .npy, .npz and image files that the
-# data readers' tests read (internal/fixture); python3-torch is the peer of
-# vae's PyTorch interop test (which fails under CI=true without it), on
-# OpenBLAS (libopenblas0-pthread) rather than the reference BLAS.
+# data readers' tests read (internal/fixture); python3-torch is what the
+# PyTorch interoperability tests (checkpoints, learning-rate schedules)
+# compare against (under CI=true they fail without it), on OpenBLAS
+# (libopenblas0-pthread) rather than the reference BLAS.
 DEBS := qemu-user-static python3-numpy python3-pil python3-torch libopenblas0-pthread
 
 # deps installs what the tests need. Idempotent; runs as root on a fresh Debian

@@ -213,7 +213,7 @@ func TestStreams(t *testing.T) {
 	draw := func(s *rand.ChaCha8) [4]uint64 {
 		return [4]uint64{s.Uint64(), s.Uint64(), s.Uint64(), s.Uint64()}
 	}
-	streams := []Stream{StreamInit, StreamShuffle, StreamEps, StreamEval, StreamData}
+	streams := []Stream{StreamInit, StreamShuffle, StreamEps, StreamEval, StreamData, StreamIW}
 	seen := map[[4]uint64]string{}
 	for _, seed := range []uint64{0, 1, 2} {
 		for _, st := range streams {
@@ -226,6 +226,22 @@ func TestStreams(t *testing.T) {
 			seen[a] = name
 		}
 	}
+	// Generators of one stream's items and parts differ from one another
+	// and from the other streams'.
+	for i := uint64(0); i < 3; i++ {
+		for j := uint64(0); j < 3; j++ {
+			if i == 0 && j == 0 {
+				continue // the stream's own generator, seen above
+			}
+			a := draw(rand.NewChaCha8(Key(1, StreamIW, i, j)))
+			name := fmt.Sprintf("seed 1 stream IW generator (%d, %d)", i, j)
+			if prev, dup := seen[a]; dup {
+				t.Errorf("%s repeats %s", name, prev)
+			}
+			seen[a] = name
+		}
+	}
+	assert.Panics(t, func() { Key(1, StreamIW, 0, 1<<32) })
 	src := NewSource(1, StreamEps)
 	src.Uint64()
 	state, err := src.MarshalBinary()

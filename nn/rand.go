@@ -2,6 +2,7 @@ package nn
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 
@@ -23,17 +24,35 @@ const (
 	StreamEps     Stream = 3 // ε of the reparameterisation in training steps
 	StreamEval    Stream = 4 // ε in evaluation, z in sampling
 	StreamData    Stream = 5 // data augmentation such as dynamic binarisation
+	// StreamIW draws the z of importance-sampled likelihood estimates from
+	// a generator per example and group of samples (see Key), so that an
+	// example's estimate depends neither on which other examples are
+	// evaluated with it nor on how many threads draw its samples.
+	StreamIW Stream = 6
 )
 
 // NewSource returns the generator of stream s for seed: a ChaCha8 keyed by
-// "fastvae", the seed and the stream number. Save and restore its position
-// with MarshalBinary and UnmarshalBinary.
+// Key(seed, s, 0, 0). Save and restore its position with MarshalBinary and
+// UnmarshalBinary.
 func NewSource(seed uint64, s Stream) *rand.ChaCha8 {
+	return rand.NewChaCha8(Key(seed, s, 0, 0))
+}
+
+// Key returns the ChaCha8 key of generator (i, j) of stream s for seed:
+// "fastvae", the seed, s + j·2³² and i, 8 bytes each, so generator (0, 0)
+// is the stream's own (NewSource). Streams with a generator per item, and
+// per part of an item (StreamIW: per example and group of samples), reseed
+// one ChaCha8 with it. It panics unless s and j are below 2³².
+func Key(seed uint64, s Stream, i, j uint64) [32]byte {
+	if s >= 1<<32 || j >= 1<<32 {
+		panic(fmt.Sprintf("nn: Key: stream %d or part %d not below 2^32", s, j))
+	}
 	var key [32]byte
 	copy(key[:8], "fastvae\x00")
 	binary.LittleEndian.PutUint64(key[8:], seed)
-	binary.LittleEndian.PutUint64(key[16:], uint64(s))
-	return rand.NewChaCha8(key)
+	binary.LittleEndian.PutUint64(key[16:], uint64(s)|j<<32)
+	binary.LittleEndian.PutUint64(key[24:], i)
+	return key
 }
 
 // InitUniform fills p.Value with independent draws from the uniform

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -29,6 +31,13 @@ const (
 	metaOptim   = "fastvae.optim"   // Adam hyperparameters as JSON
 	metaRNGEps  = "fastvae.rng.eps" // base64 ChaCha8 state of the training ε stream
 	metaRNGEval = "fastvae.rng.eval"
+	// metaBeta is the KL weight in effect (shortest decimal that parses back
+	// to it), present only when it differs from the configuration's Beta,
+	// as during a KL warm-up.
+	metaBeta = "fastvae.beta"
+	// metaClassNames holds a conditional model's class names, a JSON array
+	// of strings, when it has them.
+	metaClassNames = "fastvae.class_names"
 
 	optimPrefix = "optim."
 	optimStep   = "optim.step"
@@ -47,8 +56,9 @@ type adamHyper struct {
 func reservedMeta(k string) bool { return k == "format" || strings.HasPrefix(k, "fastvae.") }
 
 // Save writes the model to path as a safetensors checkpoint holding the
-// parameters, the optimizer state, the configuration and the positions of
-// the random streams, so that Load resumes training exactly. meta adds the
+// parameters, the optimizer state, the configuration, the KL weight in
+// effect, the class names and the positions of the random streams, so that
+// Load resumes training exactly. meta adds the
 // caller's string metadata (epoch, step, data position, the trainer's own
 // generators…); its keys must not be "format" or start with "fastvae.", and
 // keys and values must be valid UTF-8 (JSON strings): encode binary state,
@@ -90,6 +100,16 @@ func (m *Model) writeCheckpoint(w io.Writer, meta map[string]string) error {
 		return err
 	}
 	all[metaOptim] = string(hyper)
+	if m.klWeight != m.cfg.Beta {
+		all[metaBeta] = strconv.FormatFloat(m.klWeight, 'g', -1, 64)
+	}
+	if m.classNames != nil {
+		names, err := json.Marshal(m.classNames)
+		if err != nil {
+			return err
+		}
+		all[metaClassNames] = string(names)
+	}
 	for k, src := range map[string]*rand.ChaCha8{metaRNGEps: m.epsSrc, metaRNGEval: m.evalSrc} {
 		state, err := src.MarshalBinary()
 		if err != nil {
@@ -233,6 +253,25 @@ func decodeCheckpoint(b []byte) (*Model, map[string]string, error) {
 		}
 	}
 	m.setSources(srcs[0], srcs[1])
+	if v, ok := f.meta[metaBeta]; ok {
+		beta, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(beta >= 0) || math.IsInf(beta, 0) {
+			return nil, nil, fmt.Errorf("%s=%q: not a non-negative finite number", metaBeta, v)
+		}
+		m.SetBeta(beta)
+	}
+	if v, ok := f.meta[metaClassNames]; ok {
+		var names []string
+		if err := strictJSON(v, &names); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", metaClassNames, err)
+		}
+		if names == nil {
+			return nil, nil, fmt.Errorf("%s: not an array of strings", metaClassNames)
+		}
+		if err := m.SetClassNames(names); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", metaClassNames, err)
+		}
+	}
 	meta := map[string]string{}
 	for k, v := range f.meta {
 		if !reservedMeta(k) {
@@ -340,14 +379,14 @@ func (c Config) paramSpecs() []paramSpec {
 	layer := func(name string, in, out int) {
 		s = append(s, paramSpec{name + ".weight", []int{out, in}}, paramSpec{name + ".bias", []int{out}})
 	}
-	in := c.Input
+	in := c.Input + c.Classes
 	for i, h := range c.Hidden {
 		layer(encNames[i], in, h)
 		in = h
 	}
 	layer(muName, in, c.Latent)
 	layer(logvarName, in, c.Latent)
-	in = c.Latent
+	in = c.Latent + c.Classes
 	for j := range c.Hidden {
 		out := c.Hidden[len(c.Hidden)-1-j]
 		layer(decNames[j], in, out)

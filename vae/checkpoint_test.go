@@ -284,6 +284,11 @@ func TestLoadErrors(t *testing.T) {
 		{"missing tensor", mutate(t, good, replace(`"fc1.bias"`, `"fc1.bias2"`)), `tensor "fc1.bias" missing`},
 		{"rng", mutate(t, good, replace(`"fastvae.rng.eps":"`, `"fastvae.rng.eps":"!!`)), "fastvae.rng.eps: missing, or not a base64 generator state"},
 		{"optim", mutate(t, good, replace(`"fastvae.optim"`, `"fastvae.optimum"`)), "fastvae.optim: missing from the metadata"},
+		{"beta", mutate(t, good, replace(`"fastvae.version"`, `"fastvae.beta":"-0.5","fastvae.version"`)), `fastvae.beta="-0.5": not a non-negative finite number`},
+		{"beta text", mutate(t, good, replace(`"fastvae.version"`, `"fastvae.beta":"warm","fastvae.version"`)), `fastvae.beta="warm"`},
+		{"class names", mutate(t, good, replace(`"fastvae.version"`, `"fastvae.class_names":"[\"a\"]","fastvae.version"`)), "fastvae.class_names: 1 class names for a model of 0 classes"},
+		{"class names json", mutate(t, good, replace(`"fastvae.version"`, `"fastvae.class_names":"{}","fastvae.version"`)), "fastvae.class_names: json: cannot unmarshal"},
+		{"class names null", mutate(t, good, replace(`"fastvae.version"`, `"fastvae.class_names":"null","fastvae.version"`)), "fastvae.class_names: not an array of strings"},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {
@@ -384,13 +389,24 @@ func writeFuzzCorpus(t *testing.T, good []byte) {
 }
 
 // FuzzLoad: no input makes the loader panic; whatever it accepts survives a
-// save and load unchanged; LoadWeights is equally robust.
+// save and load unchanged; LoadWeights is equally robust. Besides the
+// golden checkpoint's seeds, a conditional model's checkpoint with class
+// names and a KL weight of its own seeds it.
 func FuzzLoad(f *testing.F) {
 	good, err := os.ReadFile("testdata/tiny.safetensors")
 	require.NoError(f, err)
 	for _, s := range fuzzSeeds(good) {
 		f.Add(s)
 	}
+	cond := tinyConfig(Gaussian)
+	cond.Classes = 2
+	cm, err := New(cond, 1)
+	require.NoError(f, err)
+	require.NoError(f, cm.SetClassNames([]string{"cat", "dog"}))
+	cm.SetBeta(0.25)
+	var cbuf bytes.Buffer
+	require.NoError(f, cm.writeCheckpoint(&cbuf, map[string]string{"epoch": "2"}))
+	f.Add(cbuf.Bytes())
 	tiny, err := New(tinyConfig(Bernoulli), 1)
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -405,6 +421,8 @@ func FuzzLoad(f *testing.F) {
 		require.NoError(t, err)
 		assert.Equal(t, meta, meta2)
 		assert.True(t, m.cfg.Equal(m2.cfg))
+		assert.Equal(t, m.Beta(), m2.Beta())
+		assert.Equal(t, m.ClassNames(), m2.ClassNames())
 		for i, p := range m.params {
 			for j, v := range p.Value {
 				require.Equal(t, math.Float32bits(v), math.Float32bits(m2.params[i].Value[j]))

@@ -65,6 +65,12 @@ func (d *Decoder) UnmarshalText(b []byte) error {
 // diagonal Gaussian q(z|x); the decoder mirrors it, Latent → Hidden[k−1] →
 // … → Hidden[0] (ReLU after each) → Input. The loss per input is the
 // reconstruction term plus Beta times the KL divergence from N(0, I).
+//
+// With Classes > 0 the model is a conditional VAE (Sohn et al., 2015): the
+// one-hot encoding of the example's label y is appended to the encoder's
+// input, q(z|x, y), and to z at the decoder's input, p(x|z, y), so the
+// first encoder layer takes Input+Classes values and the first decoder
+// layer Latent+Classes.
 type Config struct {
 	Input   int     `json:"input"`
 	Hidden  []int   `json:"hidden"`
@@ -74,6 +80,9 @@ type Config struct {
 	// Bernoulli decoder ignores it.
 	Sigma float64 `json:"sigma"`
 	Beta  float64 `json:"beta"`
+	// Classes is the number of labels of a conditional model, 0 for an
+	// unconditional one.
+	Classes int `json:"classes,omitempty"`
 }
 
 // DefaultConfig returns the PyTorch example's model: 784 → 400 → 20, ReLU,
@@ -96,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	dim("input", c.Input)
 	dim("latent", c.Latent)
+	if c.Classes < 0 || c.Classes > maxDim {
+		errs = append(errs, fmt.Errorf("classes=%d out of range [0, %d]", c.Classes, maxDim))
+	}
 	if len(c.Hidden) > 64 {
 		errs = append(errs, fmt.Errorf("%d hidden layers, at most 64", len(c.Hidden)))
 	} else {
@@ -136,13 +148,16 @@ func (c Config) String() string {
 		fmt.Fprintf(&b, " sigma=%g", c.Sigma)
 	}
 	fmt.Fprintf(&b, " beta=%g", c.Beta)
+	if c.Classes > 0 {
+		fmt.Fprintf(&b, " classes=%d", c.Classes)
+	}
 	return b.String()
 }
 
 // Equal reports whether c and o describe the same model and loss (Sigma
 // counts only for the Gaussian decoder).
 func (c Config) Equal(o Config) bool {
-	if c.Input != o.Input || c.Latent != o.Latent || c.Decoder != o.Decoder || c.Beta != o.Beta || len(c.Hidden) != len(o.Hidden) {
+	if c.Input != o.Input || c.Latent != o.Latent || c.Decoder != o.Decoder || c.Beta != o.Beta || c.Classes != o.Classes || len(c.Hidden) != len(o.Hidden) {
 		return false
 	}
 	if c.Decoder == Gaussian && c.Sigma != o.Sigma {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"unicode/utf8"
 
 	"github.com/fastvae/fastvae/kernels"
 	"github.com/fastvae/fastvae/nn"
@@ -32,11 +34,15 @@ type Model struct {
 	epsSrc, evalSrc   *rand.ChaCha8
 	epsRand, evalRand *rand.Rand
 
-	beta     float32 // Beta, as the kernels take it
+	klWeight float64 // the KL weight in effect: Config.Beta unless SetBeta changed it
+	beta     float32 // klWeight, as the kernels take it
 	recScale float32 // gradient scale of the loss kernel: 1, or 1/σ² (Gaussian)
 	recConst float64 // Gaussian: (D/2)·log(2πσ²), the NLL's constant per example
 
 	ws workspace
+	iw *iwWorkspace // LogLikelihood's buffers, made on first use
+
+	classNames []string // optional names of a conditional model's classes
 
 	// fixedEps, when set, replaces the ε drawn in a training step or
 	// evaluation (the gradient check needs a fixed function).
@@ -52,13 +58,17 @@ type workspace struct {
 	mu, logvar, eps, z []float32   // [n, Latent]
 	dMu, dLogvar, dZ   []float32   // [n, Latent]
 	dec, dDec          [][]float32 // outputs of the decoder layers (the last: logits or means) and their gradients
+	// A conditional model's inputs with the one-hot labels appended: the
+	// encoder's [n, Input+Classes]; the decoder's [n, Latent+Classes] and
+	// its gradient.
+	xc, zc, dZc []float32
 }
 
 // Stats are the losses of a batch in nats, summed over its N examples (the
 // PyTorch example's reduction='sum'); PerExample gives what it prints.
 type Stats struct {
 	N     int
-	Loss  float64 // Recon + Beta·KL: the negative ELBO when Beta = 1
+	Loss  float64 // Recon + β·KL with the KL weight β in effect (Model.Beta): the negative ELBO when β = 1
 	Recon float64 // −log p(x|z) for the sampled z
 	KL    float64 // KL(q(z|x) ‖ N(0, I))
 }
@@ -106,14 +116,15 @@ func newModel(cfg Config) (*Model, error) {
 		return nil, err
 	}
 	cfg.Hidden = append([]int(nil), cfg.Hidden...) // the caller's slice stays theirs
-	m := &Model{cfg: cfg, beta: float32(cfg.Beta), recScale: 1}
+	m := &Model{cfg: cfg, recScale: 1}
+	m.SetBeta(cfg.Beta)
 	if cfg.Decoder == Gaussian {
 		s2 := cfg.Sigma * cfg.Sigma
 		m.recScale = float32(1 / s2)
 		m.recConst = float64(cfg.Input) / 2 * nn.Log(2*math.Pi*s2) // nn.Log: same bits everywhere
 	}
 	encNames, muName, logvarName, decNames := cfg.layerNames()
-	in := cfg.Input
+	in := cfg.Input + cfg.Classes
 	for i, h := range cfg.Hidden {
 		l := nn.NewLinear(in, h)
 		m.enc = append(m.enc, l)
@@ -131,7 +142,7 @@ func newModel(cfg Config) (*Model, error) {
 		nn.NewParam(logvarName+".weight", []int{L, in}, in, hw[L*in:], hdw[L*in:]),
 		nn.NewParam(logvarName+".bias", []int{L}, in, hb[L:], hdb[L:]),
 	)
-	in = L
+	in = L + cfg.Classes
 	for j := range cfg.Hidden {
 		out := cfg.Hidden[len(cfg.Hidden)-1-j]
 		l := nn.NewLinear(in, out)
@@ -169,6 +180,45 @@ func (m *Model) Params() []*nn.Param { return m.params }
 // read its step count.
 func (m *Model) Optimizer() *nn.Adam { return m.opt }
 
+// SetBeta sets the weight β of the KL term in the loss of the following
+// training steps and evaluations, e.g. per step during a KL warm-up that
+// ramps it from 0 to Config.Beta; Config.Beta itself is left alone. The
+// weight in effect is saved in checkpoints. It panics unless beta is
+// finite and non-negative.
+func (m *Model) SetBeta(beta float64) {
+	if !(beta >= 0) || math.IsInf(beta, 0) {
+		panic(fmt.Sprintf("vae: SetBeta: beta=%v must be non-negative and finite", beta))
+	}
+	m.klWeight, m.beta = beta, float32(beta)
+}
+
+// Beta returns the weight of the KL term in effect: Config.Beta, or what
+// SetBeta last set.
+func (m *Model) Beta() float64 { return m.klWeight }
+
+// SetClassNames names the classes of a conditional model (names[i] for
+// label i), to be saved in checkpoints; nil removes the names. It returns
+// an error unless there is one valid UTF-8 name per class.
+func (m *Model) SetClassNames(names []string) error {
+	if names == nil {
+		m.classNames = nil
+		return nil
+	}
+	if len(names) != m.cfg.Classes {
+		return fmt.Errorf("%d class names for a model of %d classes", len(names), m.cfg.Classes)
+	}
+	for i, s := range names {
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("class name %d is not valid UTF-8", i)
+		}
+	}
+	m.classNames = slices.Clone(names)
+	return nil
+}
+
+// ClassNames returns the names of the classes, or nil when they have none.
+func (m *Model) ClassNames() []string { return slices.Clone(m.classNames) }
+
 // Reserve sizes the step's buffers for batches of up to n examples, so that
 // not even the first TrainStep allocates. Batches larger than any reserved
 // or seen grow the buffers.
@@ -193,6 +243,10 @@ func (m *Model) Reserve(n int) {
 		ws.dec = append(ws.dec, make([]float32, n*l.Out))
 		ws.dDec = append(ws.dDec, make([]float32, n*l.Out))
 	}
+	if C := m.cfg.Classes; C > 0 {
+		ws.xc = make([]float32, n*(m.cfg.Input+C))
+		ws.zc, ws.dZc = make([]float32, n*(L+C)), make([]float32, n*(L+C))
+	}
 }
 
 // TrainStep trains on one batch x, n rows of Config.Input values
@@ -201,11 +255,22 @@ func (m *Model) Reserve(n int) {
 // update. Each layer is updated as soon as backpropagation has passed it,
 // while its gradients are in cache; the result is bit for bit that of
 // computing every gradient and then calling Adam's Step. It panics unless
-// len(x) is a positive multiple of Input.
-func (m *Model) TrainStep(x []float32) Stats {
-	n := m.rows("TrainStep", x, m.cfg.Input)
+// len(x) is a positive multiple of Input, and for a conditional model,
+// which trains with TrainStepLabeled.
+func (m *Model) TrainStep(x []float32) Stats { return m.trainStep("TrainStep", x, nil) }
+
+// TrainStepLabeled is TrainStep for a conditional model: labels[i] in
+// [0, Classes) is the label of row i of x. It panics unless there is one
+// label per row and the model is conditional.
+func (m *Model) TrainStepLabeled(x []float32, labels []int) Stats {
+	return m.trainStep("TrainStepLabeled", x, labels)
+}
+
+func (m *Model) trainStep(op string, x []float32, labels []int) Stats {
+	n := m.rows(op, x, m.cfg.Input)
+	m.checkLabels(op, labels, n)
 	m.Reserve(n)
-	st := m.forward(x, n, m.epsRand)
+	st := m.forward(x, labels, n, m.epsRand)
 	m.opt.Begin()
 	m.backward(x, n, true)
 	return st
@@ -214,24 +279,41 @@ func (m *Model) TrainStep(x []float32) Stats {
 // Eval returns the losses of x (n rows of Input values) with ε drawn from
 // the evaluation stream, as the PyTorch example's test loop does, without
 // changing the parameters or the training stream.
-func (m *Model) Eval(x []float32) Stats {
+func (m *Model) Eval(x []float32) Stats { return m.eval("Eval", x, nil) }
+
+// EvalLabeled is Eval for a conditional model, labels[i] labelling row i.
+func (m *Model) EvalLabeled(x []float32, labels []int) Stats { return m.eval("EvalLabeled", x, labels) }
+
+func (m *Model) eval(op string, x []float32, labels []int) Stats {
+	n := m.rows(op, x, m.cfg.Input)
+	m.checkLabels(op, labels, n)
 	var st Stats
-	m.chunks(m.rows("Eval", x, m.cfg.Input), func(lo, hi int) {
-		st.Add(m.forward(x[lo*m.cfg.Input:hi*m.cfg.Input], hi-lo, m.evalRand))
+	D := m.cfg.Input
+	m.chunks(n, func(lo, hi int) {
+		st.Add(m.forward(x[lo*D:hi*D], rowLabels(labels, lo, hi), hi-lo, m.evalRand))
 	})
 	return st
 }
 
 // Encode sets mu and logvar ([n, Latent] each) to the parameters of q(z|x)
 // for the n rows of x. It panics unless the lengths agree.
-func (m *Model) Encode(mu, logvar, x []float32) {
-	n := m.rows("Encode", x, m.cfg.Input)
-	L := m.cfg.Latent
+func (m *Model) Encode(mu, logvar, x []float32) { m.encodeRows("Encode", mu, logvar, x, nil) }
+
+// EncodeLabeled is Encode for a conditional model: q(z|x, y) with
+// y = labels[i] for row i.
+func (m *Model) EncodeLabeled(mu, logvar, x []float32, labels []int) {
+	m.encodeRows("EncodeLabeled", mu, logvar, x, labels)
+}
+
+func (m *Model) encodeRows(op string, mu, logvar, x []float32, labels []int) {
+	n := m.rows(op, x, m.cfg.Input)
+	m.checkLabels(op, labels, n)
+	L, D := m.cfg.Latent, m.cfg.Input
 	if len(mu) != n*L || len(logvar) != n*L {
-		panic(fmt.Sprintf("vae: Encode: len(mu)=%d len(logvar)=%d, want %d rows × Latent=%d", len(mu), len(logvar), n, L))
+		panic(fmt.Sprintf("vae: %s: len(mu)=%d len(logvar)=%d, want %d rows × Latent=%d", op, len(mu), len(logvar), n, L))
 	}
 	m.chunks(n, func(lo, hi int) {
-		cmu, clogvar := m.encode(x[lo*m.cfg.Input:hi*m.cfg.Input], hi-lo)
+		cmu, clogvar := m.encode(m.encoderInput(x[lo*D:hi*D], rowLabels(labels, lo, hi), hi-lo), hi-lo)
 		copy(mu[lo*L:hi*L], cmu)
 		copy(logvar[lo*L:hi*L], clogvar)
 	})
@@ -240,35 +322,125 @@ func (m *Model) Encode(mu, logvar, x []float32) {
 // Decode sets dst ([n, Input]) to the decoder's output for the n rows of z
 // ([n, Latent]): Bernoulli probabilities, or the Gaussian's means. It
 // panics unless the lengths agree.
-func (m *Model) Decode(dst, z []float32) {
-	n := m.rows("Decode", z, m.cfg.Latent)
-	m.checkOut("Decode", dst, n)
+func (m *Model) Decode(dst, z []float32) { m.decodeRows("Decode", dst, z, nil) }
+
+// DecodeLabeled is Decode for a conditional model: p(x|z, y) with
+// y = labels[i] for row i.
+func (m *Model) DecodeLabeled(dst, z []float32, labels []int) {
+	m.decodeRows("DecodeLabeled", dst, z, labels)
+}
+
+func (m *Model) decodeRows(op string, dst, z []float32, labels []int) {
+	n := m.rows(op, z, m.cfg.Latent)
+	m.checkOut(op, dst, n)
+	m.checkLabels(op, labels, n)
 	L, D := m.cfg.Latent, m.cfg.Input
-	m.chunks(n, func(lo, hi int) { m.decodeOutput(dst[lo*D:hi*D], z[lo*L:hi*L], hi-lo) })
+	m.chunks(n, func(lo, hi int) { m.decodeOutput(dst[lo*D:hi*D], z[lo*L:hi*L], rowLabels(labels, lo, hi), hi-lo) })
 }
 
 // Sample sets the rows of dst ([n, Input]) to the decodings of z ~ N(0, I),
 // drawn from the evaluation stream.
-func (m *Model) Sample(dst []float32) {
-	n := m.rows("Sample", dst, m.cfg.Input)
+func (m *Model) Sample(dst []float32) { m.sample("Sample", dst, nil) }
+
+// SampleLabeled is Sample for a conditional model: row i is a decoding of
+// z ~ N(0, I) given the label labels[i] (the same label in every row
+// samples one class).
+func (m *Model) SampleLabeled(dst []float32, labels []int) { m.sample("SampleLabeled", dst, labels) }
+
+func (m *Model) sample(op string, dst []float32, labels []int) {
+	n := m.rows(op, dst, m.cfg.Input)
+	m.checkLabels(op, labels, n)
 	L, D := m.cfg.Latent, m.cfg.Input
 	m.chunks(n, func(lo, hi int) {
 		z := m.ws.z[:(hi-lo)*L]
 		nn.Normal(z, m.evalRand)
-		m.decodeOutput(dst[lo*D:hi*D], z, hi-lo)
+		m.decodeOutput(dst[lo*D:hi*D], z, rowLabels(labels, lo, hi), hi-lo)
 	})
 }
 
 // Reconstruct sets dst to the decodings of the posterior means of the rows
 // of x (z = mu, no noise), both [n, Input].
-func (m *Model) Reconstruct(dst, x []float32) {
-	n := m.rows("Reconstruct", x, m.cfg.Input)
-	m.checkOut("Reconstruct", dst, n)
+func (m *Model) Reconstruct(dst, x []float32) { m.reconstruct("Reconstruct", dst, x, nil) }
+
+// ReconstructLabeled is Reconstruct for a conditional model, the label
+// labels[i] given to both the encoder and the decoder for row i.
+func (m *Model) ReconstructLabeled(dst, x []float32, labels []int) {
+	m.reconstruct("ReconstructLabeled", dst, x, labels)
+}
+
+func (m *Model) reconstruct(op string, dst, x []float32, labels []int) {
+	n := m.rows(op, x, m.cfg.Input)
+	m.checkOut(op, dst, n)
+	m.checkLabels(op, labels, n)
 	D := m.cfg.Input
 	m.chunks(n, func(lo, hi int) {
-		mu, _ := m.encode(x[lo*D:hi*D], hi-lo)
-		m.decodeOutput(dst[lo*D:hi*D], mu, hi-lo)
+		lab := rowLabels(labels, lo, hi)
+		mu, _ := m.encode(m.encoderInput(x[lo*D:hi*D], lab, hi-lo), hi-lo)
+		m.decodeOutput(dst[lo*D:hi*D], mu, lab, hi-lo)
 	})
+}
+
+// checkLabels panics unless labels fits the model: nil for an
+// unconditional model, n labels in [0, Classes) for a conditional one.
+func (m *Model) checkLabels(op string, labels []int, n int) {
+	C := m.cfg.Classes
+	switch {
+	case C == 0 && labels != nil:
+		panic(fmt.Sprintf("vae: %s: labels given to an unconditional model", op))
+	case C == 0:
+		return
+	case labels == nil:
+		panic(fmt.Sprintf("vae: %s: the model is conditional (%d classes) and needs a label per row", op, C))
+	case len(labels) != n:
+		panic(fmt.Sprintf("vae: %s: %d labels for %d rows", op, len(labels), n))
+	}
+	for i, y := range labels {
+		if y < 0 || y >= C {
+			panic(fmt.Sprintf("vae: %s: label %d of row %d outside [0, %d)", op, y, i, C))
+		}
+	}
+}
+
+// rowLabels returns the labels of rows [lo, hi), nil for an unconditional
+// model.
+func rowLabels(labels []int, lo, hi int) []int {
+	if labels == nil {
+		return nil
+	}
+	return labels[lo:hi]
+}
+
+// withOneHot writes each of the n rows of src (width values each) to dst
+// followed by the one-hot encoding of its label among classes, and
+// returns dst[:n·(width+classes)].
+func withOneHot(dst, src []float32, labels []int, width, classes, n int) []float32 {
+	w := width + classes
+	dst = dst[:n*w]
+	for r := range n {
+		row := dst[r*w : (r+1)*w]
+		copy(row, src[r*width:(r+1)*width])
+		clear(row[width:])
+		row[width+labels[r]] = 1
+	}
+	return dst
+}
+
+// encoderInput returns the encoder's input for the n rows of x: x itself,
+// or for a conditional model x with the one-hot labels appended, in the
+// workspace.
+func (m *Model) encoderInput(x []float32, labels []int, n int) []float32 {
+	if m.cfg.Classes == 0 {
+		return x
+	}
+	return withOneHot(m.ws.xc, x, labels, m.cfg.Input, m.cfg.Classes, n)
+}
+
+// decoderInput is encoderInput for z and the decoder.
+func (m *Model) decoderInput(z []float32, labels []int, n int) []float32 {
+	if m.cfg.Classes == 0 {
+		return z
+	}
+	return withOneHot(m.ws.zc, z, labels, m.cfg.Latent, m.cfg.Classes, n)
 }
 
 // rows returns len(x)/width and panics unless that is a positive whole
@@ -298,8 +470,8 @@ func (m *Model) chunks(n int, f func(lo, hi int)) {
 	}
 }
 
-// encode runs the encoder on x (n rows) and returns mu and logvar, views of
-// the workspace.
+// encode runs the encoder on its input x (n rows, see encoderInput) and
+// returns mu and logvar, views of the workspace.
 func (m *Model) encode(x []float32, n int) (mu, logvar []float32) {
 	ws := &m.ws
 	h := x
@@ -321,15 +493,16 @@ func (m *Model) encode(x []float32, n int) (mu, logvar []float32) {
 	return mu, logvar
 }
 
-// decode runs the decoder on z (n rows) and writes its last layer's output,
-// logits or means, to out.
-func (m *Model) decode(out, z []float32, n int) {
+// decode runs the decoder on its input z (n rows, see decoderInput) and
+// writes its last layer's output, logits or means, to out; the hidden
+// layers' outputs go to hidden[j], of at least n rows each.
+func (m *Model) decode(out, z []float32, hidden [][]float32, n int) {
 	h := z
 	last := len(m.dec) - 1
 	for j, l := range m.dec {
 		a := out
 		if j < last {
-			a = m.ws.dec[j][:n*l.Out]
+			a = hidden[j][:n*l.Out]
 		}
 		l.Forward(a, h)
 		if j < last {
@@ -339,22 +512,23 @@ func (m *Model) decode(out, z []float32, n int) {
 	}
 }
 
-// decodeOutput decodes z into dst and turns Bernoulli logits into
-// probabilities.
-func (m *Model) decodeOutput(dst, z []float32, n int) {
-	m.decode(dst, z, n)
+// decodeOutput decodes z (given labels, for a conditional model) into dst
+// and turns Bernoulli logits into probabilities.
+func (m *Model) decodeOutput(dst, z []float32, labels []int, n int) {
+	m.decode(dst, m.decoderInput(z, labels, n), m.ws.dec, n)
 	if m.cfg.Decoder == Bernoulli {
 		kernels.Sigmoid(dst, dst)
 	}
 }
 
-// forward computes the losses of x (n rows) with ε from r, leaving every
-// activation, and the gradient of the reconstruction loss with respect to
-// the decoder's output, in the workspace for backward.
-func (m *Model) forward(x []float32, n int, r *rand.Rand) Stats {
+// forward computes the losses of x (n rows, labelled by labels when the
+// model is conditional) with ε from r, leaving every activation, and the
+// gradient of the reconstruction loss with respect to the decoder's output,
+// in the workspace for backward.
+func (m *Model) forward(x []float32, labels []int, n int, r *rand.Rand) Stats {
 	ws := &m.ws
 	L, D := m.cfg.Latent, m.cfg.Input
-	mu, logvar := m.encode(x, n)
+	mu, logvar := m.encode(m.encoderInput(x, labels, n), n)
 	eps, z := ws.eps[:n*L], ws.z[:n*L]
 	if m.fixedEps != nil {
 		copy(eps, m.fixedEps)
@@ -364,7 +538,7 @@ func (m *Model) forward(x []float32, n int, r *rand.Rand) Stats {
 	kl := kernels.ReparamKL(z, mu, logvar, eps)
 	last := len(m.dec) - 1
 	out, dOut := ws.dec[last][:n*D], ws.dDec[last][:n*D]
-	m.decode(out, z, n)
+	m.decode(out, m.decoderInput(z, labels, n), ws.dec, n)
 	var rec float64
 	if m.cfg.Decoder == Bernoulli {
 		rec = kernels.BCEWithLogits(dOut, out, x, 1)
@@ -373,15 +547,18 @@ func (m *Model) forward(x []float32, n int, r *rand.Rand) Stats {
 	}
 	// The conversions keep the compiler from fusing into FMAs on some
 	// architectures only: the reported losses, too, are the same everywhere.
-	return Stats{N: n, Loss: rec + float64(m.cfg.Beta*kl), Recon: rec, KL: kl}
+	return Stats{N: n, Loss: rec + float64(m.klWeight*kl), Recon: rec, KL: kl}
 }
 
-// backward turns the workspace left by forward into parameter gradients
-// or, with update, into the current Adam update of every parameter (see
-// TrainStep).
+// backward turns the workspace left by forward of x into parameter
+// gradients or, with update, into the current Adam update of every
+// parameter (see TrainStep).
 func (m *Model) backward(x []float32, n int, update bool) {
 	ws := &m.ws
-	L := m.cfg.Latent
+	L, C := m.cfg.Latent, m.cfg.Classes
+	if C > 0 {
+		x = ws.xc[:n*(m.cfg.Input+C)] // the encoder's input, as forward left it
+	}
 	layer := func(l *nn.Linear, param int, dx, dy, in []float32) {
 		if update {
 			l.BackwardUpdate(dx, dy, in, m.opt, param, param+1)
@@ -392,8 +569,19 @@ func (m *Model) backward(x []float32, n int, update bool) {
 	for j := len(m.dec) - 1; j >= 0; j-- {
 		l := m.dec[j]
 		dy := ws.dDec[j][:n*l.Out]
-		if j == 0 {
+		if j == 0 && C == 0 {
 			layer(l, m.decParam[j], ws.dZ[:n*L], dy, ws.z[:n*L])
+			break
+		}
+		if j == 0 {
+			// The labels' columns of the input gradient are not needed;
+			// computing them keeps the layer one GEMM.
+			w := L + C
+			dzc := ws.dZc[:n*w]
+			layer(l, m.decParam[j], dzc, dy, ws.zc[:n*w])
+			for r := range n {
+				copy(ws.dZ[r*L:(r+1)*L], dzc[r*w:r*w+L])
+			}
 			break
 		}
 		in, dx := ws.dec[j-1][:n*l.In], ws.dDec[j-1][:n*l.In]

@@ -3,6 +3,8 @@ package vae
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -170,7 +172,7 @@ func TestLayerUpdate(t *testing.T) {
 			require.NoError(t, err)
 			plain.Reserve(50)
 			for range 3 {
-				want := plain.forward(x, 50, plain.epsRand)
+				want := plain.forward(x, nil, 50, plain.epsRand)
 				plain.backward(x, 50, false)
 				plain.opt.Step()
 				got := fused.TrainStep(x)
@@ -282,7 +284,7 @@ func TestInference(t *testing.T) {
 	probs := make([]float32, 300*D)
 	m.Decode(probs, mu)
 	logits := make([]float32, 300*D)
-	m.chunks(300, func(lo, hi int) { m.decode(logits[lo*D:hi*D], mu[lo*L:hi*L], hi-lo) })
+	m.chunks(300, func(lo, hi int) { m.decode(logits[lo*D:hi*D], mu[lo*L:hi*L], m.ws.dec, hi-lo) })
 	for i, l := range logits {
 		require.InDelta(t, 1/(1+math.Exp(-float64(l))), probs[i], 1e-6)
 	}
@@ -321,7 +323,7 @@ func TestGaussianLossValue(t *testing.T) {
 	m.fixedEps = make([]float32, 2*cfg.Latent)
 	x := synthetic(1, 2, cfg.Input)
 	m.Reserve(2)
-	st := m.forward(x, 2, nil)
+	st := m.forward(x, nil, 2, nil)
 	var want float64
 	s2 := cfg.Sigma * cfg.Sigma
 	for _, v := range x {
@@ -415,4 +417,71 @@ func TestNames(t *testing.T) {
 		{"fc5.weight", []int{8, 6}}, {"fc5.bias", []int{8}},
 		{"fc6.weight", []int{10, 8}}, {"fc6.bias", []int{10}},
 	}, names(deep))
+}
+
+// TestSetBeta: the KL weight in effect weighs the loss of training steps
+// and evaluations alike, leaves Config.Beta alone, is saved only when it
+// differs from it, and must be finite and non-negative.
+func TestSetBeta(t *testing.T) {
+	cfg := smallConfig(Bernoulli)
+	m, err := New(cfg, 1)
+	require.NoError(t, err)
+	assert.Equal(t, cfg.Beta, m.Beta())
+	x := synthetic(1, 32, cfg.Input)
+	m.SetBeta(0.125)
+	st := m.TrainStep(x)
+	assert.Equal(t, st.Recon+0.125*st.KL, st.Loss)
+	ev := m.Eval(x)
+	assert.Equal(t, ev.Recon+0.125*ev.KL, ev.Loss)
+	assert.Equal(t, 1.0, m.Config().Beta)
+	for _, bad := range []float64{-1, math.NaN(), math.Inf(1)} {
+		assert.Panics(t, func() { m.SetBeta(bad) }, "%v", bad)
+	}
+	// β = 0 drops the KL term from the gradient: the same ε and weights give
+	// the gradient of the reconstruction alone.
+	a, err := New(cfg, 2)
+	require.NoError(t, err)
+	a.SetBeta(0)
+	a.fixedEps = make([]float32, 32*cfg.Latent)
+	a.Reserve(32)
+	a.forward(x, nil, 32, nil)
+	a.backward(x, 32, false)
+	g0 := append([]float32(nil), a.params[2].Grad...) // fc21.weight: mu's head
+	a.SetBeta(1)
+	a.forward(x, nil, 32, nil)
+	a.backward(x, 32, false)
+	assert.NotEqual(t, g0, a.params[2].Grad, "the KL term pulls mu towards 0")
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "b.safetensors")
+	m.SetBeta(1)
+	require.NoError(t, m.Save(path, nil))
+	_, meta, err := readMeta(path)
+	require.NoError(t, err)
+	assert.NotContains(t, meta, "fastvae.beta", "β as configured is not repeated")
+	odd := 0.1
+	odd += 0.2 // 0.30000000000000004, not a short decimal: must round-trip exactly
+	m.SetBeta(odd)
+	require.NoError(t, m.Save(path, nil))
+	_, meta, err = readMeta(path)
+	require.NoError(t, err)
+	assert.Equal(t, "0.30000000000000004", meta["fastvae.beta"])
+	l, _, err := Load(path)
+	require.NoError(t, err)
+	assert.Equal(t, odd, l.Beta())
+	assert.Equal(t, 1.0, l.Config().Beta)
+}
+
+// readMeta returns the whole metadata of a safetensors file, fastvae's
+// keys included.
+func readMeta(path string) (int, map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	f, err := parseSafetensors(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return len(f.tensors), f.meta, nil
 }
