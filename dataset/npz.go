@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/klauspost/compress/flate" // the standard library's API, half again as fast
 )
 
 // NPZKeys names the arrays of an .npz file that hold the training and
@@ -68,6 +70,7 @@ func decodeNPZ(r io.ReaderAt, size int64, path string, keys NPZKeys) (train, tes
 		}
 		return nil, nil, fmt.Errorf("%s: not an .npz file: %v", path, strings.TrimPrefix(err.Error(), "zip: "))
 	}
+	zr.RegisterDecompressor(zip.Deflate, flate.NewReader)
 	members := map[string]*zip.File{}
 	for _, m := range zr.File {
 		if name, ok := strings.CutSuffix(m.Name, ".npy"); ok {
@@ -128,11 +131,20 @@ func decodeNPZ(r io.ReaderAt, size int64, path string, keys NPZKeys) (train, tes
 		}
 		return s, nil
 	}
-	if train, err = read(keys.Train, keys.TrainLabels, true); err != nil {
+	// The two parts decompress at once, on two cores where there are.
+	var testErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		test, testErr = read(keys.Test, keys.TestLabels, explicit)
+	}()
+	train, err = read(keys.Train, keys.TrainLabels, true)
+	<-done
+	if err != nil {
 		return nil, nil, err
 	}
-	if test, err = read(keys.Test, keys.TestLabels, explicit); err != nil {
-		return nil, nil, err
+	if testErr != nil {
+		return nil, nil, testErr
 	}
 	return train, test, nil
 }
