@@ -165,10 +165,10 @@ func unaryLengths() []int {
 
 var specials = specialInputs()
 
-// unaryInput returns n inputs at offset off into a guarded buffer, mostly
-// normal(0, scale) with a special value now and then.
-func unaryInput(t *testing.T, rng *rand.Rand, n, off int, scale float64) []float32 {
-	src, _ := guarded(t, n, off)
+// unaryInput returns n inputs, mostly normal(0, scale) with a special value
+// now and then.
+func unaryInput(rng *rand.Rand, n int, scale float64) []float32 {
+	src := make([]float32, n)
 	for i := range src {
 		if rng.IntN(16) == 0 {
 			src[i] = specials[rng.IntN(len(specials))]
@@ -209,10 +209,11 @@ func TestUnaryLengths(t *testing.T) {
 		for _, op := range unaryOps {
 			for _, n := range unaryLengths() {
 				for off := 0; off < 8; off++ {
-					src := unaryInput(t, rng, n, off, 20)
-					dst, check := guarded(t, n, (off+3)%8)
+					g := guards{t: t}
+					src := g.in(unaryInput(rng, n, 20), off)
+					dst := g.out(n, (off+3)%8)
 					op.f(dst, src)
-					check()
+					g.check()
 					want := make([]float32, n)
 					op.set(&genericKernels)(want, src)
 					bad := 0
@@ -272,10 +273,11 @@ func TestReLU(t *testing.T) {
 		rng := rand.New(rand.NewPCG(5, 6))
 		for _, n := range unaryLengths() {
 			for off := 0; off < 8; off++ {
-				src := unaryInput(t, rng, n, off, 1)
-				dst, check := guarded(t, n, (off+5)%8)
+				g := guards{t: t}
+				src := g.in(unaryInput(rng, n, 1), off)
+				dst := g.out(n, (off+5)%8)
 				ReLU(dst, src)
-				check()
+				g.check()
 				for i, x := range src {
 					want := x // NaN and -0 pass through, as in reluGeneric
 					if x < 0 {
@@ -297,11 +299,12 @@ func TestReLUBackward(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 8))
 		for _, n := range unaryLengths() {
 			for off := 0; off < 8; off++ {
-				dy := unaryInput(t, rng, n, off, 1)
-				y := unaryInput(t, rng, n, (off+1)%8, 1)
-				dx, check := guarded(t, n, (off+2)%8)
+				g := guards{t: t}
+				dy := g.in(unaryInput(rng, n, 1), off)
+				y := g.in(unaryInput(rng, n, 1), (off+1)%8)
+				dx := g.out(n, (off+2)%8)
 				ReLUBackward(dx, dy, y)
-				check()
+				g.check()
 				for i := range dx {
 					want := float32(0) // NaN y passes no gradient
 					if y[i] > 0 {

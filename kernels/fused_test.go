@@ -47,16 +47,6 @@ var fusedSizes = func() []int {
 // vector code sees aligned and unaligned data.
 var fusedOffsets = []int{0, 1, 3}
 
-// guardedIn returns a copy of vals inside sentinel guard bands. The sentinel
-// is a NaN, so a kernel reading past either end would fold it into its sum;
-// check reports a write into the bands.
-func guardedIn(t *testing.T, vals []float32, off int) (s []float32, check func()) {
-	t.Helper()
-	s, check = guarded(t, len(vals), off)
-	copy(s, vals)
-	return s, check
-}
-
 // errWithin reports whether got is within ulps·ulp(want) + rel·mag of want,
 // where NaN matches only NaN and an infinity only itself.
 func errWithin(got float32, want, mag, ulps, rel float64) bool {
@@ -172,12 +162,13 @@ func TestReparamKL(t *testing.T) {
 		for _, n := range fusedSizes {
 			for _, off := range fusedOffsets {
 				mu0, lv0, eps0 := klInputs(r, n)
-				mu, _ := guardedIn(t, mu0, off)
-				lv, _ := guardedIn(t, lv0, off+1)
-				eps, _ := guardedIn(t, eps0, off+2)
-				z, check := guarded(t, n, off)
+				// The sentinel is a NaN: a kernel reading past an input
+				// would fold it into the sum.
+				g := guards{t: t}
+				mu, lv, eps := g.in(mu0, off), g.in(lv0, off+1), g.in(eps0, off+2)
+				z := g.out(n, off)
 				kl := ReparamKL(z, mu, lv, eps)
-				check()
+				g.check()
 				var want float64
 				tiny := 0
 				for i := range n {
@@ -318,15 +309,11 @@ func TestReparamKLBackward(t *testing.T) {
 					dz0[i] = float32(r.NormFloat64())
 				}
 				beta := float32(r.Float64() * 2)
-				mu, _ := guardedIn(t, mu0, off)
-				lv, _ := guardedIn(t, lv0, off+1)
-				eps, _ := guardedIn(t, eps0, off+2)
-				dz, _ := guardedIn(t, dz0, off+3)
-				dmu, checkMu := guarded(t, n, off)
-				dlv, checkLv := guarded(t, n, off+5)
+				g := guards{t: t}
+				mu, lv, eps, dz := g.in(mu0, off), g.in(lv0, off+1), g.in(eps0, off+2), g.in(dz0, off+3)
+				dmu, dlv := g.out(n, off), g.out(n, off+5)
 				ReparamKLBackward(dmu, dlv, dz, mu, lv, eps, beta)
-				checkMu()
-				checkLv()
+				g.check()
 				for i := range n {
 					g, b, m := float64(dz[i]), float64(beta), float64(mu[i])
 					if want := g + b*m; !errWithin(dmu[i], want, math.Abs(g)+math.Abs(b*m), dmuULPs, dmuRel) {
@@ -424,11 +411,11 @@ func TestBCEWithLogits(t *testing.T) {
 			for _, off := range fusedOffsets {
 				l0, t0 := bceInputs(r, n)
 				scale := float32(1 + r.Float64())
-				logits, _ := guardedIn(t, l0, off)
-				target, _ := guardedIn(t, t0, off+1)
-				dl, check := guarded(t, n, off+2)
+				g := guards{t: t}
+				logits, target := g.in(l0, off), g.in(t0, off+1)
+				dl := g.out(n, off+2)
 				got := BCEWithLogits(dl, logits, target, scale)
-				check()
+				g.check()
 				var want float64
 				tiny := 0
 				for i := range n {
@@ -553,11 +540,11 @@ func TestSquaredError(t *testing.T) {
 					}
 				}
 				scale := float32(r.Float64() + 0.5)
-				out, _ := guardedIn(t, o0, off)
-				target, _ := guardedIn(t, t0, off+1)
-				dout, check := guarded(t, n, off+2)
+				g := guards{t: t}
+				out, target := g.in(o0, off), g.in(t0, off+1)
+				dout := g.out(n, off+2)
 				got := SquaredError(dout, out, target, scale)
-				check()
+				g.check()
 				var want float64
 				tiny := 0
 				for i := range n {
@@ -660,9 +647,8 @@ func TestAdamStepTrajectory(t *testing.T) {
 		for i := range p0 {
 			p0[i] = float32(r.NormFloat64())
 		}
-		p, checkP := guardedIn(t, p0, 1)
-		m, checkM := guarded(t, n, 2)
-		v, checkV := guarded(t, n, 3)
+		g := guards{t: t}
+		p, m, v := g.inOut(p0, 1), g.out(n, 2), g.out(n, 3)
 		clear(m)
 		clear(v)
 		ref := adamRef{p: make([]float64, n), m: make([]float64, n), v: make([]float64, n)}
@@ -678,16 +664,16 @@ func TestAdamStepTrajectory(t *testing.T) {
 					grad[i] = 0 // v stays 0 for some: eps alone keeps denom positive
 				}
 			}
-			AdamStep(p, grad, m, v, lr, beta1, beta2, eps, step)
+			grads := guards{t: t}
+			AdamStep(p, grads.in(grad, step%4), m, v, lr, beta1, beta2, eps, step)
+			grads.check()
 			ref.step(grad, float64(float32(lr)), float64(float32(beta1)), float64(float32(beta2)), float64(float32(eps)), step)
 			for i := range n {
 				maxM[i] = max(maxM[i], math.Abs(ref.m[i]))
 				maxV[i] = max(maxV[i], ref.v[i])
 			}
 		}
-		checkP()
-		checkM()
-		checkV()
+		g.check()
 		for i := range n {
 			assert.InDelta(t, ref.p[i], float64(p[i]), adamRel*(math.Abs(ref.p[i])+steps*lr), "p[%d]", i)
 			assert.InDelta(t, ref.m[i], float64(m[i]), adamRel*maxM[i], "m[%d]", i)
@@ -713,13 +699,10 @@ func TestAdamStepBitIdentical(t *testing.T) {
 		adamStepGeneric(wantP, g0, wantM, wantV, newAdamHyper(3e-4, 0.9, 0.999, 1e-8, 7))
 		impls.Each(t, func(t *testing.T) {
 			for _, off := range fusedOffsets {
-				p, checkP := guardedIn(t, p0, off)
-				m, checkM := guardedIn(t, m0, off+1)
-				v, checkV := guardedIn(t, v0, off+2)
-				AdamStep(p, g0, m, v, 3e-4, 0.9, 0.999, 1e-8, 7)
-				checkP()
-				checkM()
-				checkV()
+				g := guards{t: t}
+				p, grad, m, v := g.inOut(p0, off), g.in(g0, off+3), g.inOut(m0, off+1), g.inOut(v0, off+2)
+				AdamStep(p, grad, m, v, 3e-4, 0.9, 0.999, 1e-8, 7)
+				g.check()
 				assert.Equal(t, bits(wantP), bits(p), "p n=%d off=%d", n, off)
 				assert.Equal(t, bits(wantM), bits(m), "m n=%d off=%d", n, off)
 				assert.Equal(t, bits(wantV), bits(v), "v n=%d off=%d", n, off)
@@ -753,10 +736,10 @@ func TestAddBias(t *testing.T) {
 				for i := range b0 {
 					b0[i] = float32(r.NormFloat64())
 				}
-				y, check := guardedIn(t, y0, off)
-				bias, _ := guardedIn(t, b0, off+1)
+				g := guards{t: t}
+				y, bias := g.inOut(y0, off), g.in(b0, off+1)
 				AddBias(y, bias)
-				check()
+				g.check()
 				for i := range y {
 					if want := y0[i] + b0[i%cols]; math.Float32bits(want) != math.Float32bits(y[i]) {
 						assert.Failf(t, "AddBias", "%dx%d off=%d i=%d: %v want %v", rows, cols, off, i, y[i], want)
@@ -781,10 +764,10 @@ func TestSumRows(t *testing.T) {
 				for i := range s0 {
 					s0[i] = float32(r.NormFloat64() * math.Exp(10*r.Float64()-5))
 				}
-				src, _ := guardedIn(t, s0, off)
-				dst, check := guarded(t, cols, off+1)
+				g := guards{t: t}
+				src, dst := g.in(s0, off), g.out(cols, off+1)
 				SumRows(dst, src)
-				check()
+				g.check()
 				for j := range cols {
 					var want, exact, mag float64
 					k := 0

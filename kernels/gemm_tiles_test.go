@@ -48,7 +48,8 @@ func TestSgemmTilesBitIdentical(t *testing.T) {
 								SetThreads(threads)
 								c := slices.Clone(f.c0)
 								sgemmBlocked(g, tc.transA, tc.transB, m, n, k, tc.alpha, f.a.data, f.a.ld, f.b.data, f.b.ld, tc.beta, c, f.ldc)
-								if !bitsEqual(t, want, c, "%v tile %s kc=%d mc=%d nc=%d threads=%d", tc, g.name, g.kc, g.mc, g.nc, threads) {
+								if !bitsEqual(t, want, c, "%v tile %s kc=%d mc=%d nc=%d threads=%d", tc, g.name, g.kc, g.mc, g.nc, threads) ||
+									!f.inputsUnchanged(t) {
 									return
 								}
 							}

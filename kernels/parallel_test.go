@@ -114,12 +114,16 @@ func TestElementwiseThreadsBitIdentical(t *testing.T) {
 	}
 	impls.Each(t, func(t *testing.T) {
 		for _, n := range lengths {
+			// The calls write copies of their outputs: every slice of in
+			// is read only.
+			g := guards{t: t}
 			in := make([][]float32, 6)
 			for i := range in {
-				in[i] = make([]float32, n)
-				for j := range in[i] {
-					in[i][j] = rng.Float32()*4 - 2
+				vals := make([]float32, n)
+				for j := range vals {
+					vals[j] = rng.Float32()*4 - 2
 				}
+				in[i] = g.in(vals, i)
 			}
 			for _, call := range elemCalls() {
 				SetThreads(1)
@@ -135,6 +139,7 @@ func TestElementwiseThreadsBitIdentical(t *testing.T) {
 					}
 				}
 			}
+			g.check()
 		}
 	})
 }
