@@ -3,9 +3,12 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/fastvae/fastvae/internal/impltest"
 )
 
 // u32 is float32's unit roundoff: a correctly rounded result is within
@@ -279,23 +282,13 @@ func TestReparamKLAlias(t *testing.T) {
 			z := make([]float32, n)
 			kl := ReparamKL(z, mu, lv, eps)
 			for which, name := range []string{"mu", "logvar", "eps"} {
-				in := [][]float32{clone(mu), clone(lv), clone(eps)}
+				in := [][]float32{slices.Clone(mu), slices.Clone(lv), slices.Clone(eps)}
 				got := ReparamKL(in[which], in[0], in[1], in[2])
 				assert.Equal(t, kl, got, "z=%s n=%d", name, n)
-				assert.Equal(t, bits(z), bits(in[which]), "z=%s n=%d", name, n)
+				assert.Equal(t, impltest.Bits(z), impltest.Bits(in[which]), "z=%s n=%d", name, n)
 			}
 		}
 	})
-}
-
-func clone(s []float32) []float32 { return append([]float32(nil), s...) }
-
-func bits(s []float32) []uint32 {
-	b := make([]uint32, len(s))
-	for i, v := range s {
-		b[i] = math.Float32bits(v)
-	}
-	return b
 }
 
 func TestReparamKLBackward(t *testing.T) {
@@ -350,10 +343,10 @@ func TestReparamKLBackwardAlias(t *testing.T) {
 				if a == b {
 					continue
 				}
-				in := [][]float32{clone(dz), clone(mu), clone(lv), clone(eps)}
+				in := [][]float32{slices.Clone(dz), slices.Clone(mu), slices.Clone(lv), slices.Clone(eps)}
 				ReparamKLBackward(in[a], in[b], in[0], in[1], in[2], in[3], 0.7)
-				assert.Equal(t, bits(dmu), bits(in[a]), "dmu=%s dlogvar=%s", names[a], names[b])
-				assert.Equal(t, bits(dlv), bits(in[b]), "dmu=%s dlogvar=%s", names[a], names[b])
+				assert.Equal(t, impltest.Bits(dmu), impltest.Bits(in[a]), "dmu=%s dlogvar=%s", names[a], names[b])
+				assert.Equal(t, impltest.Bits(dlv), impltest.Bits(in[b]), "dmu=%s dlogvar=%s", names[a], names[b])
 			}
 		}
 	})
@@ -489,10 +482,10 @@ func TestBCEWithLogitsAlias(t *testing.T) {
 		dl := make([]float32, n)
 		want := BCEWithLogits(dl, logits, target, 0.5)
 		for which, name := range []string{"logits", "target"} {
-			in := [][]float32{clone(logits), clone(target)}
+			in := [][]float32{slices.Clone(logits), slices.Clone(target)}
 			got := BCEWithLogits(in[which], in[0], in[1], 0.5)
 			assert.Equal(t, want, got, "dlogits=%s", name)
-			assert.Equal(t, bits(dl), bits(in[which]), "dlogits=%s", name)
+			assert.Equal(t, impltest.Bits(dl), impltest.Bits(in[which]), "dlogits=%s", name)
 		}
 	})
 }
@@ -582,9 +575,9 @@ func TestSquaredErrorSpecialAndAlias(t *testing.T) {
 		d := make([]float32, n)
 		want := SquaredError(d, o, tg, 3)
 		for which, name := range []string{"out", "target"} {
-			in := [][]float32{clone(o), clone(tg)}
+			in := [][]float32{slices.Clone(o), slices.Clone(tg)}
 			assert.Equal(t, want, SquaredError(in[which], in[0], in[1], 3), "dout=%s", name)
-			assert.Equal(t, bits(d), bits(in[which]), "dout=%s", name)
+			assert.Equal(t, impltest.Bits(d), impltest.Bits(in[which]), "dout=%s", name)
 		}
 	})
 }
@@ -695,7 +688,7 @@ func TestAdamStepBitIdentical(t *testing.T) {
 		if n > 3 {
 			g0[3] = nan32()
 		}
-		wantP, wantM, wantV := clone(p0), clone(m0), clone(v0)
+		wantP, wantM, wantV := slices.Clone(p0), slices.Clone(m0), slices.Clone(v0)
 		adamStepGeneric(wantP, g0, wantM, wantV, newAdamHyper(3e-4, 0.9, 0.999, 1e-8, 7))
 		impls.Each(t, func(t *testing.T) {
 			for _, off := range fusedOffsets {
@@ -703,9 +696,9 @@ func TestAdamStepBitIdentical(t *testing.T) {
 				p, grad, m, v := g.inOut(p0, off), g.in(g0, off+3), g.inOut(m0, off+1), g.inOut(v0, off+2)
 				AdamStep(p, grad, m, v, 3e-4, 0.9, 0.999, 1e-8, 7)
 				g.check()
-				assert.Equal(t, bits(wantP), bits(p), "p n=%d off=%d", n, off)
-				assert.Equal(t, bits(wantM), bits(m), "m n=%d off=%d", n, off)
-				assert.Equal(t, bits(wantV), bits(v), "v n=%d off=%d", n, off)
+				assert.Equal(t, impltest.Bits(wantP), impltest.Bits(p), "p n=%d off=%d", n, off)
+				assert.Equal(t, impltest.Bits(wantM), impltest.Bits(m), "m n=%d off=%d", n, off)
+				assert.Equal(t, impltest.Bits(wantV), impltest.Bits(v), "v n=%d off=%d", n, off)
 			}
 		})
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/internal/impltest"
 )
 
 // elemCall runs one kernel on fresh copies of the inputs and returns its
@@ -133,7 +135,7 @@ func TestElementwiseThreadsBitIdentical(t *testing.T) {
 					got, sum := call.run(in)
 					require.Equal(t, math.Float64bits(wantSum), math.Float64bits(sum), "%s n=%d threads=%d: sum", call.name, n, threads)
 					for i := range want {
-						if !bitsEqual(t, want[i], got[i], "%s n=%d threads=%d: output %d", call.name, n, threads, i) {
+						if !impltest.BitsEqual(t, want[i], got[i], "%s n=%d threads=%d: output %d", call.name, n, threads, i) {
 							return
 						}
 					}
