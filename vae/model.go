@@ -110,7 +110,8 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	return m, nil
 }
 
-// newModel builds the layers, zeroed, and the parameter registry.
+// newModel builds the layers, zeroed, and the parameter registry, from the
+// layers' spec that checkpoints are checked against (Config.layers).
 func newModel(cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -123,40 +124,39 @@ func newModel(cfg Config) (*Model, error) {
 		m.recScale = float32(1 / s2)
 		m.recConst = float64(cfg.Input) / 2 * nn.Log(2*math.Pi*s2) // nn.Log: same bits everywhere
 	}
-	encNames, muName, logvarName, decNames := cfg.layerNames()
-	in := cfg.Input + cfg.Classes
-	for i, h := range cfg.Hidden {
-		l := nn.NewLinear(in, h)
-		m.enc = append(m.enc, l)
-		m.encParam = append(m.encParam, len(m.params))
-		m.params = append(m.params, l.Params(encNames[i])...)
-		in = h
+	for _, s := range cfg.layers() {
+		var l *nn.Linear
+		switch s.block {
+		case encoderBlock:
+			l = nn.NewLinear(s.in, s.out)
+			m.enc = append(m.enc, l)
+			m.encParam = append(m.encParam, len(m.params))
+		case headsBlock:
+			if m.heads == nil {
+				m.heads = nn.NewLinear(s.in, 2*cfg.Latent)
+				m.headParam = len(m.params)
+			}
+			l = m.heads
+		case decoderBlock:
+			l = nn.NewLinear(s.in, s.out)
+			m.dec = append(m.dec, l)
+			m.decParam = append(m.decParam, len(m.params))
+		}
+		m.params = append(m.params, s.view(l)...)
 	}
-	L := cfg.Latent
-	m.heads = nn.NewLinear(in, 2*L)
-	m.headParam = len(m.params)
-	hw, hb, hdw, hdb := m.heads.W, m.heads.B, m.heads.DW, m.heads.DB
-	m.params = append(m.params,
-		nn.NewParam(muName+".weight", []int{L, in}, in, hw[:L*in], hdw[:L*in]),
-		nn.NewParam(muName+".bias", []int{L}, in, hb[:L], hdb[:L]),
-		nn.NewParam(logvarName+".weight", []int{L, in}, in, hw[L*in:], hdw[L*in:]),
-		nn.NewParam(logvarName+".bias", []int{L}, in, hb[L:], hdb[L:]),
-	)
-	in = L + cfg.Classes
-	for j := range cfg.Hidden {
-		out := cfg.Hidden[len(cfg.Hidden)-1-j]
-		l := nn.NewLinear(in, out)
-		m.dec = append(m.dec, l)
-		m.decParam = append(m.decParam, len(m.params))
-		m.params = append(m.params, l.Params(decNames[j])...)
-		in = out
-	}
-	l := nn.NewLinear(in, cfg.Input)
-	m.dec = append(m.dec, l)
-	m.decParam = append(m.decParam, len(m.params))
-	m.params = append(m.params, l.Params(decNames[len(decNames)-1])...)
 	m.opt = nn.NewAdam(m.params)
 	return m, nil
+}
+
+// view returns the layer's weight and bias as Params viewing its rows of
+// l's storage.
+func (s layerSpec) view(l *nn.Linear) []*nn.Param {
+	w, b := s.params()
+	lo, hi := s.row, s.row+s.out
+	return []*nn.Param{
+		nn.NewParam(w.name, w.shape, w.fanIn, l.W[lo*l.In:hi*l.In], l.DW[lo*l.In:hi*l.In]),
+		nn.NewParam(b.name, b.shape, b.fanIn, l.B[lo:hi], l.DB[lo:hi]),
+	}
 }
 
 func (m *Model) setSources(eps, eval *rand.ChaCha8) {

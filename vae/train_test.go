@@ -396,7 +396,8 @@ func TestNames(t *testing.T) {
 		for i, p := range m.Params() {
 			got = append(got, ns{p.Name, p.Shape})
 			spec := cfg.paramSpecs()[i]
-			assert.Equal(t, ns(spec), got[i], "paramSpecs agrees with the model")
+			assert.Equal(t, ns{spec.name, spec.shape}, got[i], "paramSpecs agrees with the model")
+			assert.Equal(t, spec.fanIn, p.FanIn, "%s: fan-in", p.Name)
 		}
 		return got
 	}
