@@ -92,13 +92,8 @@ func render(in, source, out, chart string) error {
 			if x.name != "Sgemm" || x.metric() != "GFLOP/s" {
 				continue
 			}
-			var png bytes.Buffer
-			if err := writeChart(&png, x); err != nil {
+			if err := writeChart(filepath.Join(filepath.Dir(out), chart), x); err != nil {
 				return fmt.Errorf("chart: %w", err)
-			}
-			path := filepath.Join(filepath.Dir(out), chart)
-			if err := os.WriteFile(path, png.Bytes(), 0o644); err != nil {
-				return err
 			}
 			link = chart
 			break
