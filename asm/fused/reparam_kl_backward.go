@@ -15,15 +15,9 @@ import (
 // one input.
 
 func reparamKLBackward(w avx.Width) {
-	name := "reparamKLBackward" + suffix(w)
-	TEXT(name, NOSPLIT, "func(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32)")
-	Pragma("noescape")
-	if w == avx.YMM {
-		avx.Doc(name + " sets dmu = dz + beta·mu and dlogvar = ½·dz·eps·s + ½·beta·(s² − 1) with " +
-			"s = exp(logvar/2). The lengths are equal.")
-	} else {
-		avx.Doc(name + " is reparamKLBackwardAVX2 with AVX-512F.")
-	}
+	kernel("reparamKLBackward", w, "func(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32)",
+		"sets dmu = dz + beta·mu and dlogvar = ½·dz·eps·s + ½·beta·(s² − 1) with s = exp(logvar/2). "+
+			"The lengths are equal.")
 	p, n := avx.Slices("dz", "dmu", "dlogvar", "mu", "logvar", "eps")
 	io := klbSlices{dz: p[0], dmu: p[1], dlv: p[2], mu: p[3], logvar: p[4], eps: p[5]}
 	body := klbStepAVX2

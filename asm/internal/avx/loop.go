@@ -177,6 +177,18 @@ func (s Step) Store(rs []reg.VecVirtual, base reg.Register) {
 	}
 }
 
+// ZeroMasked clears the lanes of r that a masked tail's mask leaves out
+// (elsewhere it emits nothing), for sums over the step's lanes.
+func (s Step) ZeroMasked(r reg.VecVirtual) {
+	switch {
+	case s.Mask == nil:
+	case s.W == ZMM:
+		build.VMOVUPS_Z(r, s.Mask, r)
+	default:
+		build.VANDPS(s.Mask, r, r)
+	}
+}
+
 // TailMaskAVX2 loads into mask the VMASKMOVPS mask that selects the first rem
 // lanes of a YMM register, for 0 ≤ rem ≤ 8 in the general-purpose register
 // rem, which it leaves unchanged.
