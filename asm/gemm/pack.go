@@ -134,36 +134,26 @@ func packCopy() {
 	XORQ(i, i)
 	end := GP64()
 
-	Label("copy_32")
-	LEAQ(Mem{Base: i, Disp: 32}, end)
-	CMPQ(end, rows)
-	JA(LabelRef("copy_8"))
-	for q := 0; q < 4; q++ {
-		y := YMM()
-		VMOVUPS(Mem{Base: ps, Index: i, Scale: 4, Disp: 32 * q}, y)
-		VMOVUPS(y, Mem{Base: pd, Index: i, Scale: 4, Disp: 32 * q})
+	// piece copies vecs registers of floats each while that many remain
+	// before rows, then goes on to next; loop repeats it first.
+	piece := func(name, next string, vecs int, vec func() reg.VecVirtual, floats int, loop bool) {
+		Label(name)
+		LEAQ(Mem{Base: i, Disp: vecs * floats}, end)
+		CMPQ(end, rows)
+		JA(LabelRef(next))
+		for q := range vecs {
+			v := vec()
+			VMOVUPS(Mem{Base: ps, Index: i, Scale: 4, Disp: 4 * floats * q}, v)
+			VMOVUPS(v, Mem{Base: pd, Index: i, Scale: 4, Disp: 4 * floats * q})
+		}
+		MOVQ(end, i)
+		if loop {
+			JMP(LabelRef(name))
+		}
 	}
-	MOVQ(end, i)
-	JMP(LabelRef("copy_32"))
-
-	Label("copy_8")
-	LEAQ(Mem{Base: i, Disp: 8}, end)
-	CMPQ(end, rows)
-	JA(LabelRef("copy_4"))
-	y := YMM()
-	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, y)
-	VMOVUPS(y, Mem{Base: pd, Index: i, Scale: 4})
-	MOVQ(end, i)
-	JMP(LabelRef("copy_8"))
-
-	Label("copy_4")
-	LEAQ(Mem{Base: i, Disp: 4}, end)
-	CMPQ(end, rows)
-	JA(LabelRef("copy_1"))
-	x := XMM()
-	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, x)
-	VMOVUPS(x, Mem{Base: pd, Index: i, Scale: 4})
-	MOVQ(end, i)
+	piece("copy_32", "copy_8", 4, YMM, 8, true)
+	piece("copy_8", "copy_4", 1, YMM, 8, true)
+	piece("copy_4", "copy_1", 1, XMM, 4, false)
 
 	Label("copy_1")
 	CMPQ(i, rows)
