@@ -209,32 +209,6 @@ func TestConditionalThreadsBitIdentical(t *testing.T) {
 	})
 }
 
-// TestConditionalLayerUpdate: the conditional TrainStepLabeled gives the
-// bits of computing every gradient, then Adam's Step.
-func TestConditionalLayerUpdate(t *testing.T) {
-	for _, cfg := range []Config{conditionalConfig(Bernoulli), conditionalConfig(Gaussian), {Input: 40, Latent: 3, Decoder: Bernoulli, Sigma: 1, Beta: 1, Classes: 3}} {
-		impls.Each(t, func(t *testing.T) {
-			x, labels := syntheticLabeled(7, 50, cfg.Input)
-			for i := range labels {
-				labels[i] %= cfg.Classes
-			}
-			fused, err := New(cfg, 3)
-			require.NoError(t, err)
-			plain, err := New(cfg, 3)
-			require.NoError(t, err)
-			plain.Reserve(50)
-			for range 3 {
-				want := plain.forward(x, labels, 50, plain.epsRand)
-				plain.backward(x, 50, false)
-				plain.opt.Step()
-				got := fused.TrainStepLabeled(x, labels)
-				require.Equal(t, want, got, "%v: losses", cfg.Hidden)
-				require.Equal(t, snapshot(plain), snapshot(fused), "%v: weights", cfg.Hidden)
-			}
-		})
-	}
-}
-
 // TestConditionalAllocs: the conditional step, with the KL weight set
 // before it as a warm-up does, allocates nothing after the first batch.
 func TestConditionalAllocs(t *testing.T) {

@@ -267,8 +267,7 @@ func (m *Model) TrainStepLabeled(x []float32, labels []int) Stats {
 }
 
 func (m *Model) trainStep(op string, x []float32, labels []int) Stats {
-	n := m.rows(op, x, m.cfg.Input)
-	m.checkLabels(op, labels, n)
+	n := m.rows(op, x, m.cfg.Input, labels)
 	m.Reserve(n)
 	st := m.forward(x, labels, n, m.epsRand)
 	m.opt.Begin()
@@ -285,8 +284,7 @@ func (m *Model) Eval(x []float32) Stats { return m.eval("Eval", x, nil) }
 func (m *Model) EvalLabeled(x []float32, labels []int) Stats { return m.eval("EvalLabeled", x, labels) }
 
 func (m *Model) eval(op string, x []float32, labels []int) Stats {
-	n := m.rows(op, x, m.cfg.Input)
-	m.checkLabels(op, labels, n)
+	n := m.rows(op, x, m.cfg.Input, labels)
 	var st Stats
 	D := m.cfg.Input
 	m.chunks(n, func(lo, hi int) {
@@ -306,8 +304,7 @@ func (m *Model) EncodeLabeled(mu, logvar, x []float32, labels []int) {
 }
 
 func (m *Model) encodeRows(op string, mu, logvar, x []float32, labels []int) {
-	n := m.rows(op, x, m.cfg.Input)
-	m.checkLabels(op, labels, n)
+	n := m.rows(op, x, m.cfg.Input, labels)
 	L, D := m.cfg.Latent, m.cfg.Input
 	if len(mu) != n*L || len(logvar) != n*L {
 		panic(fmt.Sprintf("vae: %s: len(mu)=%d len(logvar)=%d, want %d rows × Latent=%d", op, len(mu), len(logvar), n, L))
@@ -331,9 +328,8 @@ func (m *Model) DecodeLabeled(dst, z []float32, labels []int) {
 }
 
 func (m *Model) decodeRows(op string, dst, z []float32, labels []int) {
-	n := m.rows(op, z, m.cfg.Latent)
+	n := m.rows(op, z, m.cfg.Latent, labels)
 	m.checkOut(op, dst, n)
-	m.checkLabels(op, labels, n)
 	L, D := m.cfg.Latent, m.cfg.Input
 	m.chunks(n, func(lo, hi int) { m.decodeOutput(dst[lo*D:hi*D], z[lo*L:hi*L], rowLabels(labels, lo, hi), hi-lo) })
 }
@@ -348,8 +344,7 @@ func (m *Model) Sample(dst []float32) { m.sample("Sample", dst, nil) }
 func (m *Model) SampleLabeled(dst []float32, labels []int) { m.sample("SampleLabeled", dst, labels) }
 
 func (m *Model) sample(op string, dst []float32, labels []int) {
-	n := m.rows(op, dst, m.cfg.Input)
-	m.checkLabels(op, labels, n)
+	n := m.rows(op, dst, m.cfg.Input, labels)
 	L, D := m.cfg.Latent, m.cfg.Input
 	m.chunks(n, func(lo, hi int) {
 		z := m.ws.z[:(hi-lo)*L]
@@ -369,9 +364,8 @@ func (m *Model) ReconstructLabeled(dst, x []float32, labels []int) {
 }
 
 func (m *Model) reconstruct(op string, dst, x []float32, labels []int) {
-	n := m.rows(op, x, m.cfg.Input)
+	n := m.rows(op, x, m.cfg.Input, labels)
 	m.checkOut(op, dst, n)
-	m.checkLabels(op, labels, n)
 	D := m.cfg.Input
 	m.chunks(n, func(lo, hi int) {
 		lab := rowLabels(labels, lo, hi)
@@ -443,13 +437,15 @@ func (m *Model) decoderInput(z []float32, labels []int, n int) []float32 {
 	return withOneHot(m.ws.zc, z, labels, m.cfg.Latent, m.cfg.Classes, n)
 }
 
-// rows returns len(x)/width and panics unless that is a positive whole
-// number of rows.
-func (m *Model) rows(op string, x []float32, width int) int {
+// rows returns n = len(x)/width and panics unless that is a positive whole
+// number of rows and labels fits them (see checkLabels).
+func (m *Model) rows(op string, x []float32, width int, labels []int) int {
 	if len(x) == 0 || len(x)%width != 0 {
 		panic(fmt.Sprintf("vae: %s: len=%d is not a positive multiple of %d", op, len(x), width))
 	}
-	return len(x) / width
+	n := len(x) / width
+	m.checkLabels(op, labels, n)
+	return n
 }
 
 func (m *Model) checkOut(op string, dst []float32, n int) {

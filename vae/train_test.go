@@ -159,27 +159,36 @@ func TestThreadsBitIdentical(t *testing.T) {
 	})
 }
 
-// TestLayerUpdate: TrainStep, which updates each layer as backpropagation
-// passes it, gives the bits of computing every gradient and then taking
-// Adam's Step.
+// TestLayerUpdate: TrainStep (TrainStepLabeled for a conditional model),
+// which updates each layer as backpropagation passes it, gives the bits of
+// computing every gradient and then taking Adam's Step.
 func TestLayerUpdate(t *testing.T) {
-	for _, cfg := range []Config{smallConfig(Bernoulli), smallConfig(Gaussian), tinyConfig(Bernoulli), {Input: 40, Latent: 3, Decoder: Bernoulli, Sigma: 1, Beta: 1}} {
+	for _, cfg := range []Config{smallConfig(Bernoulli), smallConfig(Gaussian), tinyConfig(Bernoulli),
+		{Input: 40, Latent: 3, Decoder: Bernoulli, Sigma: 1, Beta: 1},
+		conditionalConfig(Bernoulli), conditionalConfig(Gaussian),
+		{Input: 40, Latent: 3, Decoder: Bernoulli, Sigma: 1, Beta: 1, Classes: 3}} {
 		impls.Each(t, func(t *testing.T) {
-			x := synthetic(7, 50, cfg.Input)
+			x, labels := synthetic(7, 50, cfg.Input), []int(nil)
+			if cfg.Classes > 0 {
+				x, labels = syntheticLabeled(7, 50, cfg.Input)
+				for i := range labels {
+					labels[i] %= cfg.Classes
+				}
+			}
 			fused, err := New(cfg, 3)
 			require.NoError(t, err)
 			plain, err := New(cfg, 3)
 			require.NoError(t, err)
 			plain.Reserve(50)
 			for range 3 {
-				want := plain.forward(x, nil, 50, plain.epsRand)
+				want := plain.forward(x, labels, 50, plain.epsRand)
 				plain.backward(x, 50, false)
 				plain.opt.Step()
-				got := fused.TrainStep(x)
-				require.Equal(t, want, got, "%v: losses", cfg.Hidden)
-				require.Equal(t, snapshot(plain), snapshot(fused), "%v: weights", cfg.Hidden)
-				require.Equal(t, plain.opt.M, fused.opt.M, "%v: first moments", cfg.Hidden)
-				require.Equal(t, plain.opt.V, fused.opt.V, "%v: second moments", cfg.Hidden)
+				got := fused.trainStep("TrainStepLabeled", x, labels)
+				require.Equal(t, want, got, "%v: losses", cfg)
+				require.Equal(t, snapshot(plain), snapshot(fused), "%v: weights", cfg)
+				require.Equal(t, plain.opt.M, fused.opt.M, "%v: first moments", cfg)
+				require.Equal(t, plain.opt.V, fused.opt.V, "%v: second moments", cfg)
 			}
 		})
 	}

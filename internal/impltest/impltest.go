@@ -12,12 +12,26 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Set is package kernels' dispatch: its Available, Impl and Use. (This
-// package does not import kernels, so that kernels' own tests can use it.)
+// Set is package kernels' dispatch: its Available, Impl and Use, and its
+// Threads and SetThreads. (This package does not import kernels, so that
+// kernels' own tests can use it.)
 type Set struct {
-	Available func() []string
-	Impl      func() string
-	Use       func(name string) error
+	Available  func() []string
+	Impl       func() string
+	Use        func(name string) error
+	Threads    func() int
+	SetThreads func(n int)
+}
+
+// Keep returns a function that makes the implementation and the thread
+// count in effect now active again, for benchmarks that set their own:
+// defer impls.Keep()().
+func (s Set) Keep() (restore func()) {
+	impl, threads := s.Impl(), s.Threads()
+	return func() {
+		_ = s.Use(impl)
+		s.SetThreads(threads)
+	}
 }
 
 // Each runs f once per implementation this CPU can run, as a subtest named
