@@ -58,14 +58,9 @@ func main() {
 // checkNames fails when a benchmark in the results file in is not named
 // in the house form, listing every such name.
 func checkNames(in string) error {
-	f, err := os.Open(in)
+	r, err := readRunFile(in)
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	r, err := readRun(f, in)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", in, err)
 	}
 	if len(r.badNames) > 0 {
 		return fmt.Errorf("%s: %d benchmark names not in key=value form with impl=:\n\t%s",
@@ -74,17 +69,26 @@ func checkNames(in string) error {
 	return nil
 }
 
-// render reads the results file in and writes the README to out and, when
-// the run has an Sgemm benchmark with GFLOP/s, the chart beside it.
-func render(in, source, out, chart string) error {
+// readRunFile reads the results file in.
+func readRunFile(in string) (*run, error) {
 	f, err := os.Open(in)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
 	r, err := readRun(f, in)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", in, err)
+		return nil, fmt.Errorf("read %s: %w", in, err)
+	}
+	return r, nil
+}
+
+// render reads the results file in and writes the README to out and, when
+// the run has an Sgemm benchmark with GFLOP/s, the chart beside it.
+func render(in, source, out, chart string) error {
+	r, err := readRunFile(in)
+	if err != nil {
+		return err
 	}
 	link := ""
 	if chart != "" {
