@@ -33,22 +33,15 @@ func elemCalls() []elemCall {
 		}
 		return out
 	}
+	unary := func(name string, f func(dst, src []float32)) elemCall {
+		return elemCall{name, func(in [][]float32) ([][]float32, float64) {
+			s := clones(in, 1)
+			f(s[0], s[1])
+			return s[:1], 0
+		}}
+	}
 	return []elemCall{
-		{"Exp", func(in [][]float32) ([][]float32, float64) {
-			s := clones(in, 1)
-			Exp(s[0], s[1])
-			return s[:1], 0
-		}},
-		{"Sigmoid", func(in [][]float32) ([][]float32, float64) {
-			s := clones(in, 1)
-			Sigmoid(s[0], s[1])
-			return s[:1], 0
-		}},
-		{"ReLU", func(in [][]float32) ([][]float32, float64) {
-			s := clones(in, 1)
-			ReLU(s[0], s[1])
-			return s[:1], 0
-		}},
+		unary("Exp", Exp), unary("Sigmoid", Sigmoid), unary("ReLU", ReLU),
 		{"ReLUBackward", func(in [][]float32) ([][]float32, float64) {
 			s := clones(in, 1)
 			ReLUBackward(s[0], s[1], s[2])
