@@ -1,6 +1,6 @@
-// Package impltest holds what the tests of kernels, nn and vae share: a
-// subtest per kernel implementation, and comparison of float32 results by
-// their bits.
+// Package impltest holds what the tests of kernels, nn and vae (and the
+// parity check) share: a subtest per kernel implementation, and comparison
+// of float32 results by their bits or their relative distance.
 package impltest
 
 import (
@@ -71,4 +71,20 @@ func BitsEqual(t *testing.T, want, got []float32, msg string, args ...any) bool 
 		}
 	}
 	return true
+}
+
+// RelDiff returns ‖a − b‖₂ / ‖b‖₂, the distance of a from the reference b
+// relative to b's size: 0 when they are equal (b zero included), NaN when
+// either holds a NaN.
+func RelDiff(a, b []float32) float64 {
+	var diff, norm float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		diff += d * d
+		norm += float64(b[i]) * float64(b[i])
+	}
+	if diff == 0 {
+		return 0
+	}
+	return math.Sqrt(diff / norm)
 }

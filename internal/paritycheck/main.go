@@ -24,6 +24,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/fastvae/fastvae/internal/impltest"
 	"github.com/fastvae/fastvae/kernels"
 	"github.com/fastvae/fastvae/vae"
 	"github.com/klauspost/cpuid/v2"
@@ -123,21 +124,12 @@ func checksum(w [][]float32) string {
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
-// maxRelDiff returns the largest ‖a_i − b_i‖₂ / ‖b_i‖₂ over the tensors;
-// NaN anywhere makes it NaN.
+// maxRelDiff returns the largest relative distance (impltest.RelDiff)
+// between corresponding tensors; NaN anywhere makes it NaN.
 func maxRelDiff(a, b [][]float32) float64 {
 	worst := 0.0
 	for i := range a {
-		var diff, norm float64
-		for j := range a[i] {
-			d := float64(a[i][j]) - float64(b[i][j])
-			diff += d * d
-			norm += float64(b[i][j]) * float64(b[i][j])
-		}
-		if diff == 0 {
-			continue // also when the tensor is zero
-		}
-		r := math.Sqrt(diff / norm)
+		r := impltest.RelDiff(a[i], b[i])
 		if math.IsNaN(r) {
 			return r
 		}

@@ -71,12 +71,11 @@ func checkNames(in string) error {
 
 // readRunFile reads the results file in.
 func readRunFile(in string) (*run, error) {
-	f, err := os.Open(in)
+	b, err := os.ReadFile(in)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	r, err := readRun(f, in)
+	r, err := readRun(bytes.NewReader(b), in)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", in, err)
 	}
