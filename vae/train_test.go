@@ -390,39 +390,36 @@ func TestConfig(t *testing.T) {
 // TestNames pins the PyTorch example's state_dict names and shapes, and the
 // documented scheme for deeper models.
 func TestNames(t *testing.T) {
-	type ns struct {
-		name  string
-		shape []int
+	assert.Equal(t, []string{
+		"fc1.weight[400 784]", "fc1.bias[400]",
+		"fc21.weight[20 400]", "fc21.bias[20]", "fc22.weight[20 400]", "fc22.bias[20]",
+		"fc3.weight[400 20]", "fc3.bias[400]",
+		"fc4.weight[784 400]", "fc4.bias[784]",
+	}, paramNames(t, DefaultConfig()))
+	assert.Equal(t, []string{
+		"fc1.weight[8 10]", "fc1.bias[8]", "fc2.weight[6 8]", "fc2.bias[6]",
+		"fc31.weight[2 6]", "fc31.bias[2]", "fc32.weight[2 6]", "fc32.bias[2]",
+		"fc4.weight[6 2]", "fc4.bias[6]", "fc5.weight[8 6]", "fc5.bias[8]", "fc6.weight[10 8]", "fc6.bias[10]",
+	}, paramNames(t, Config{Input: 10, Hidden: []int{8, 6}, Latent: 2, Beta: 1}))
+}
+
+// paramNames returns the name and shape of every parameter of a model of
+// configuration cfg, as "fc1.weight[400 784]", after checking that its
+// paramSpecs agree with the model, fan-ins included.
+func paramNames(t *testing.T, cfg Config) []string {
+	t.Helper()
+	m, err := New(cfg, 1)
+	require.NoError(t, err)
+	specs := cfg.paramSpecs()
+	require.Len(t, specs, len(m.Params()))
+	var got []string
+	for i, p := range m.Params() {
+		got = append(got, fmt.Sprint(p.Name, p.Shape))
+		s := specs[i]
+		assert.Equal(t, fmt.Sprint(s.name, s.shape), got[i], "paramSpecs agrees with the model")
+		assert.Equal(t, s.fanIn, p.FanIn, "%s: fan-in", p.Name)
 	}
-	names := func(cfg Config) []ns {
-		m, err := New(cfg, 1)
-		require.NoError(t, err)
-		var got []ns
-		for i, p := range m.Params() {
-			got = append(got, ns{p.Name, p.Shape})
-			spec := cfg.paramSpecs()[i]
-			assert.Equal(t, ns{spec.name, spec.shape}, got[i], "paramSpecs agrees with the model")
-			assert.Equal(t, spec.fanIn, p.FanIn, "%s: fan-in", p.Name)
-		}
-		return got
-	}
-	assert.Equal(t, []ns{
-		{"fc1.weight", []int{400, 784}}, {"fc1.bias", []int{400}},
-		{"fc21.weight", []int{20, 400}}, {"fc21.bias", []int{20}},
-		{"fc22.weight", []int{20, 400}}, {"fc22.bias", []int{20}},
-		{"fc3.weight", []int{400, 20}}, {"fc3.bias", []int{400}},
-		{"fc4.weight", []int{784, 400}}, {"fc4.bias", []int{784}},
-	}, names(DefaultConfig()))
-	deep := Config{Input: 10, Hidden: []int{8, 6}, Latent: 2, Beta: 1}
-	assert.Equal(t, []ns{
-		{"fc1.weight", []int{8, 10}}, {"fc1.bias", []int{8}},
-		{"fc2.weight", []int{6, 8}}, {"fc2.bias", []int{6}},
-		{"fc31.weight", []int{2, 6}}, {"fc31.bias", []int{2}},
-		{"fc32.weight", []int{2, 6}}, {"fc32.bias", []int{2}},
-		{"fc4.weight", []int{6, 2}}, {"fc4.bias", []int{6}},
-		{"fc5.weight", []int{8, 6}}, {"fc5.bias", []int{8}},
-		{"fc6.weight", []int{10, 8}}, {"fc6.bias", []int{10}},
-	}, names(deep))
+	return got
 }
 
 // TestSetBeta: the KL weight in effect weighs the loss of training steps
