@@ -30,13 +30,8 @@ func packTranspose(rows int) {
 	TEXT(name, NOSPLIT, "func(dst, src []float32, ld, kc, width int)")
 	Pragma("noescape")
 	avx.Doc(fmt.Sprintf("%s sets dst[p*width+r] = src[r*ld+p] for r < %d and p < kc, kc a multiple of 8.", name, rows))
-	pd := Load(Param("dst").Base(), GP64())
-	ps := Load(Param("src").Base(), GP64())
-	ld := Load(Param("ld"), GP64())
-	SHLQ(U8(2), ld)
-	kc := Load(Param("kc"), GP64())
-	wb := Load(Param("width"), GP64())
-	SHLQ(U8(2), wb)
+	pd, ps, ld, wb, ints := packArgs("kc")
+	kc := ints[0]
 	ld3, wb3 := GP64(), GP64()
 	LEAQ(Mem{Base: ld, Index: ld, Scale: 2}, ld3)
 	LEAQ(Mem{Base: wb, Index: wb, Scale: 2}, wb3)
@@ -101,6 +96,22 @@ func packTranspose(rows int) {
 	RET()
 }
 
+// packArgs loads the arguments of a packing routine in their order: the
+// bases of dst and src, ld, the int arguments names, and width; ld and
+// width as strides in bytes.
+func packArgs(names ...string) (pd, ps, ld, wb reg.Register, ints []reg.Register) {
+	pd = Load(Param("dst").Base(), GP64())
+	ps = Load(Param("src").Base(), GP64())
+	ld = Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	for _, name := range names {
+		ints = append(ints, Load(Param(name), GP64()))
+	}
+	wb = Load(Param("width"), GP64())
+	SHLQ(U8(2), wb)
+	return pd, ps, ld, wb, ints
+}
+
 // fourApart addresses step i < 8 of stride from base lo (steps 0–3) or hi
 // (steps 4–7), with stride and 3·stride in registers.
 func fourApart(lo, hi, stride, stride3 reg.Register, i int) Mem {
@@ -118,14 +129,8 @@ func packCopy() {
 	TEXT("packCopyAVX", NOSPLIT, "func(dst, src []float32, ld, rows, kc, width int)")
 	Pragma("noescape")
 	avx.Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
-	pd := Load(Param("dst").Base(), GP64())
-	ps := Load(Param("src").Base(), GP64())
-	ld := Load(Param("ld"), GP64())
-	SHLQ(U8(2), ld)
-	rows := Load(Param("rows"), GP64())
-	kc := Load(Param("kc"), GP64())
-	wb := Load(Param("width"), GP64())
-	SHLQ(U8(2), wb)
+	pd, ps, ld, wb, ints := packArgs("rows", "kc")
+	rows, kc := ints[0], ints[1]
 
 	Label("copy_step")
 	DECQ(kc)
