@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/internal/impltest"
 )
 
 // gemmOperand is op(X) for one transpose setting: an r×c matrix stored
@@ -485,11 +486,6 @@ func TestSgemmGenericGolden(t *testing.T) {
 			ldb = tc.k
 		}
 		sgemmBlocked(genericGemm[0], tc.transA, tc.transB, tc.m, tc.n, tc.k, -2, a, lda, b, ldb, 0.5, c, tc.n)
-		h := fnv.New64a()
-		for _, v := range c {
-			x := math.Float32bits(v)
-			h.Write([]byte{byte(x), byte(x >> 8), byte(x >> 16), byte(x >> 24)})
-		}
-		assert.Equal(t, tc.want, h.Sum64(), "%s %dx%dx%d: generic bits changed", layoutName(tc.transA, tc.transB), tc.m, tc.n, tc.k)
+		assert.Equal(t, tc.want, impltest.Hash(c), "%s %dx%dx%d: generic bits changed", layoutName(tc.transA, tc.transB), tc.m, tc.n, tc.k)
 	}
 }

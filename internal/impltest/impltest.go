@@ -4,7 +4,9 @@
 package impltest
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"testing"
 
@@ -87,4 +89,19 @@ func RelDiff(a, b []float32) float64 {
 		return 0
 	}
 	return math.Sqrt(diff / norm)
+}
+
+// Hash returns the FNV-1a hash of the bits of the slices' elements, as
+// little-endian bytes, one slice after another: golden values of results
+// that must keep their bits on every architecture.
+func Hash(s ...[]float32) uint64 {
+	h := fnv.New64a()
+	for _, t := range s {
+		buf := make([]byte, 0, 4*len(t))
+		for _, v := range t {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
+		h.Write(buf)
+	}
+	return h.Sum64()
 }

@@ -15,10 +15,8 @@
 package main
 
 import (
-	"encoding/binary"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -110,18 +108,10 @@ func workload() ([][]float32, error) {
 	return w, nil
 }
 
-// checksum is the FNV-1a hash of the tensors' bits: equal checksums mean
-// bit-identical results.
+// checksum is the hash of the tensors' bits (impltest.Hash): equal
+// checksums mean bit-identical results.
 func checksum(w [][]float32) string {
-	h := fnv.New64a()
-	for _, t := range w {
-		buf := make([]byte, 0, 4*len(t))
-		for _, v := range t {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-		}
-		h.Write(buf)
-	}
-	return fmt.Sprintf("%016x", h.Sum64())
+	return fmt.Sprintf("%016x", impltest.Hash(w...))
 }
 
 // maxRelDiff returns the largest relative distance (impltest.RelDiff)
