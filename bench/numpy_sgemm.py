@@ -86,15 +86,7 @@ def child():
         m, n, k = int(m), int(n), int(k)
         a, b = openblas_core.operands(np, rng, m, n, k, layout)
         c = np.empty((m, n), dtype=np.float32)
-        np.matmul(a, b, out=c)
-        reps = 1
-        while True:
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                np.matmul(a, b, out=c)
-            if time.perf_counter() - t0 >= 0.1:
-                break
-            reps *= 2
+        reps = openblas_core.calibrate(lambda: np.matmul(a, b, out=c), 0.1)
         flop = 2.0 * m * n * k * reps / 1e9
         wall, cpu = [], []
         for _ in range(5):
@@ -274,14 +266,20 @@ def start_child(threads, choice):
     return p
 
 
-def run_peak(binary, benchtime):
-    """BenchmarkFMAPeak's lines at the thread counts of THREADS."""
-    pattern = "^BenchmarkFMAPeak$/^impl=/^threads=(" + "|".join(str(t) for t in THREADS) + ")$"
+def run_bench(binary, pattern, benchtime, line):
+    """Runs the benchmarks of the test binary that pattern selects, once for
+    benchtime, and returns their result lines (those that line matches)."""
     binary = os.path.abspath(binary)
     out = subprocess.run([binary, "-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime,
                           "-test.count", "1"], check=True, capture_output=True, text=True,
                          cwd=os.path.dirname(binary)).stdout
-    return [line for line in out.splitlines() if PEAK.match(line)]
+    return [s for s in out.splitlines() if line.match(s)]
+
+
+def run_peak(binary, benchtime):
+    """BenchmarkFMAPeak's lines at the thread counts of THREADS."""
+    pattern = "^BenchmarkFMAPeak$/^impl=/^threads=(" + "|".join(str(t) for t in THREADS) + ")$"
+    return run_bench(binary, pattern, benchtime, PEAK)
 
 
 def parse_peak(lines):
@@ -299,11 +297,7 @@ def parse_peak(lines):
 def run_go(binary, threads, shape, benchtime):
     m, n, k, layout = shape
     pattern = f"^BenchmarkSgemm$/^impl=/^threads={threads}$/^shape={m}x{n}x{k}$/^layout={layout}$"
-    binary = os.path.abspath(binary)
-    out = subprocess.run([binary, "-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime,
-                          "-test.count", "1"], check=True, capture_output=True, text=True,
-                         cwd=os.path.dirname(binary)).stdout
-    return [line for line in out.splitlines() if LINE.match(line)]
+    return run_bench(binary, pattern, benchtime, LINE)
 
 
 def parse(lines):

@@ -179,21 +179,27 @@ def check_product(np, rng, m, n, k, layout):
     return float(np.max(np.abs(c32 - c) / (gamma * mag)))
 
 
+def calibrate(f, target):
+    """Calls f once to warm it up, then returns the smallest power of two of
+    calls that takes at least target seconds."""
+    f()
+    reps = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            f()
+        if time.perf_counter() - t0 >= target:
+            return reps
+        reps *= 2
+
+
 def time_product(np, rng, m, n, k, layout, target=0.05, runs=5):
     """GFLOP/s of numpy.matmul at the shape: the median of runs timings of
     at least target seconds each."""
     import statistics
     a, b = operands(np, rng, m, n, k, layout)
     c = np.empty((m, n), dtype=np.float32)
-    np.matmul(a, b, out=c)
-    reps = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            np.matmul(a, b, out=c)
-        if time.perf_counter() - t0 >= target:
-            break
-        reps *= 2
+    reps = calibrate(lambda: np.matmul(a, b, out=c), target)
     rates = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -344,6 +350,18 @@ def compare(builds):
             print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
 
 
+def split_choices(prog, flag, value, known):
+    """The comma list value of the command line flag of prog; exits with
+    status 2 and a line naming the flag unless every item is a key of
+    known."""
+    items = value.split(",")
+    for item in items:
+        if item not in known:
+            print(f"{prog}: {flag} {item}: not one of {', '.join(known)}", file=sys.stderr)
+            sys.exit(2)
+    return items
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--trial":
         json.dump(trial(json.loads(sys.argv[2])), sys.stdout)
@@ -354,11 +372,7 @@ def main():
     ap.add_argument("--json", help="write the choices to this file (for bench/run.sh)")
     ap.add_argument("--compare", action="store_true", help="time every candidate core and print a table")
     args = ap.parse_args()
-    builds = args.build.split(",")
-    for b in builds:
-        if b not in BUILDS:
-            print(f"openblas_core.py: --build {b}: not one of {', '.join(BUILDS)}", file=sys.stderr)
-            sys.exit(2)
+    builds = split_choices("openblas_core.py", "--build", args.build, BUILDS)
     try:
         if args.compare:
             compare(builds)

@@ -70,11 +70,7 @@ def main():
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     runs = {}  # name -> (kind, threads, epochs)
-    blases = args.blas.split(",")
-    for b in blases:
-        if b not in BLAS_BUILDS:
-            print(f"side_by_side.py: --blas {b}: not one of {', '.join(BLAS_BUILDS)}", file=sys.stderr)
-            sys.exit(2)
+    blases = openblas_core.split_choices("side_by_side.py", "--blas", args.blas, BLAS_BUILDS)
     try:
         choices = {b: openblas_core.choose(BLAS_BUILDS[b], python=args.python,
                                            log=lambda m: print(m, file=sys.stderr)) for b in blases}

@@ -12,7 +12,8 @@ import (
 )
 
 // impls runs a subtest per implementation this CPU can run.
-var impls = impltest.Set{Available: Available, Impl: Impl, Use: Use}
+var impls = impltest.Set{Available: Available, Impl: Impl, Use: Use,
+	Threads: Threads, SetThreads: SetThreads}
 
 func TestAvailableEndsWithGeneric(t *testing.T) {
 	names := Available()

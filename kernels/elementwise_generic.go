@@ -19,22 +19,21 @@ import (
 // element's start and serialise the loop (Sigmoid ran 6x slower).
 const widenBlock = 128
 
-// widen converts src to float64 in buf, at most widenBlock elements, and
-// returns them.
-func widen(buf *[widenBlock]float64, src []float32) []float64 {
-	b := buf[:min(len(src), widenBlock)]
-	for i := range b {
-		b[i] = float64(src[i])
+// widen returns the block of src of at most widenBlock elements from lo,
+// converted to float64 in buf, and the block of dst of the same elements.
+func widen(buf *[widenBlock]float64, dst, src []float32, lo int) (d []float32, xs []float64) {
+	xs = buf[:min(len(src)-lo, widenBlock)]
+	for i := range xs {
+		xs[i] = float64(src[lo+i])
 	}
-	return b
+	return dst[lo : lo+len(xs)], xs
 }
 
 // expGeneric is within 0.5 + 2^-15 ULP of the correctly rounded e^x.
 func expGeneric(dst, src []float32) {
 	var buf [widenBlock]float64
-	for len(src) > 0 {
-		xs := widen(&buf, src)
-		d := dst[:len(xs)]
+	for lo := 0; lo < len(src); lo += widenBlock {
+		d, xs := widen(&buf, dst, src, lo)
 		for i, x := range xs {
 			switch {
 			case x > detmath.ExpOverflow: // and +Inf
@@ -47,7 +46,6 @@ func expGeneric(dst, src []float32) {
 				d[i] = float32(x)
 			}
 		}
-		src, dst = src[len(xs):], dst[len(xs):]
 	}
 }
 
@@ -56,9 +54,8 @@ func expGeneric(dst, src []float32) {
 // negative x keeps its subnormal value. Within 0.5 + 2^-15 ULP.
 func sigmoidGeneric(dst, src []float32) {
 	var buf [widenBlock]float64
-	for len(src) > 0 {
-		xs := widen(&buf, src)
-		d := dst[:len(xs)]
+	for lo := 0; lo < len(src); lo += widenBlock {
+		d, xs := widen(&buf, dst, src, lo)
 		for i, x := range xs {
 			a := math.Abs(x)
 			e := 0.0
@@ -74,7 +71,6 @@ func sigmoidGeneric(dst, src []float32) {
 			}
 			d[i] = float32(n / (1 + e))
 		}
-		src, dst = src[len(xs):], dst[len(xs):]
 	}
 }
 

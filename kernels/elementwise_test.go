@@ -1,10 +1,8 @@
 package kernels
 
 import (
-	"encoding/binary"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -165,10 +163,10 @@ func unaryLengths() []int {
 
 var specials = specialInputs()
 
-// unaryInput returns n inputs at offset off into a guarded buffer, mostly
-// normal(0, scale) with a special value now and then.
-func unaryInput(t *testing.T, rng *rand.Rand, n, off int, scale float64) []float32 {
-	src, _ := guarded(t, n, off)
+// unaryInput returns n inputs, mostly normal(0, scale) with a special value
+// now and then.
+func unaryInput(rng *rand.Rand, n int, scale float64) []float32 {
+	src := make([]float32, n)
 	for i := range src {
 		if rng.IntN(16) == 0 {
 			src[i] = specials[rng.IntN(len(specials))]
@@ -209,10 +207,11 @@ func TestUnaryLengths(t *testing.T) {
 		for _, op := range unaryOps {
 			for _, n := range unaryLengths() {
 				for off := 0; off < 8; off++ {
-					src := unaryInput(t, rng, n, off, 20)
-					dst, check := guarded(t, n, (off+3)%8)
+					g := guards{t: t}
+					src := g.in(unaryInput(rng, n, 20), off)
+					dst := g.out(n, (off+3)%8)
 					op.f(dst, src)
-					check()
+					g.check()
 					want := make([]float32, n)
 					op.set(&genericKernels)(want, src)
 					bad := 0
@@ -267,52 +266,54 @@ func TestUnaryIndependentOfNeighbours(t *testing.T) {
 	})
 }
 
-func TestReLU(t *testing.T) {
-	impls.Each(t, func(t *testing.T) {
-		rng := rand.New(rand.NewPCG(5, 6))
-		for _, n := range unaryLengths() {
-			for off := 0; off < 8; off++ {
-				src := unaryInput(t, rng, n, off, 1)
-				dst, check := guarded(t, n, (off+5)%8)
-				ReLU(dst, src)
-				check()
-				for i, x := range src {
-					want := x // NaN and -0 pass through, as in reluGeneric
-					if x < 0 {
-						want = 0
-					}
-					if !assert.Equal(t, math.Float32bits(want), math.Float32bits(dst[i]), "n=%d off=%d: ReLU(%g)[%d] = %g", n, off, x, i, dst[i]) {
-						return
-					}
+// TestReLUs checks ReLU and ReLUBackward over every length and offset,
+// with guard bands, bit for bit against their definitions, and in place
+// (the output the first input).
+func TestReLUs(t *testing.T) {
+	cases := []struct {
+		name string
+		seed uint64
+		in   int // inputs
+		f    func(dst []float32, in [][]float32)
+		want func(in [][]float32, i int) float32
+	}{
+		{"ReLU", 5, 1, func(dst []float32, in [][]float32) { ReLU(dst, in[0]) },
+			func(in [][]float32, i int) float32 {
+				if x := in[0][i]; !(x < 0) {
+					return x // NaN and -0 pass through, as in reluGeneric
 				}
-				ReLU(src, src)
-				assert.Equal(t, impltest.Bits(dst), impltest.Bits(src), "n=%d off=%d: in place", n, off)
-			}
-		}
-	})
-}
-
-func TestReLUBackward(t *testing.T) {
-	impls.Each(t, func(t *testing.T) {
-		rng := rand.New(rand.NewPCG(7, 8))
-		for _, n := range unaryLengths() {
-			for off := 0; off < 8; off++ {
-				dy := unaryInput(t, rng, n, off, 1)
-				y := unaryInput(t, rng, n, (off+1)%8, 1)
-				dx, check := guarded(t, n, (off+2)%8)
-				ReLUBackward(dx, dy, y)
-				check()
-				for i := range dx {
-					want := float32(0) // NaN y passes no gradient
-					if y[i] > 0 {
-						want = dy[i]
-					}
-					if !assert.Equal(t, math.Float32bits(want), math.Float32bits(dx[i]), "n=%d off=%d: y=%g dy=%g [%d] = %g", n, off, y[i], dy[i], i, dx[i]) {
-						return
-					}
+				return 0
+			}},
+		{"ReLUBackward", 7, 2, func(dx []float32, in [][]float32) { ReLUBackward(dx, in[0], in[1]) },
+			func(in [][]float32, i int) float32 {
+				if in[1][i] > 0 {
+					return in[0][i]
 				}
-				ReLUBackward(dy, dy, y)
-				assert.Equal(t, impltest.Bits(dx), impltest.Bits(dy), "n=%d off=%d: in place", n, off)
+				return 0 // NaN y passes no gradient
+			}},
+	}
+	impls.Each(t, func(t *testing.T) {
+		for _, c := range cases {
+			rng := rand.New(rand.NewPCG(c.seed, c.seed+1))
+			for _, n := range unaryLengths() {
+				for off := 0; off < 8; off++ {
+					g := guards{t: t}
+					in := make([][]float32, c.in)
+					for k := range in {
+						in[k] = g.in(unaryInput(rng, n, 1), (off+k)%8)
+					}
+					dst := g.out(n, (off+5)%8)
+					c.f(dst, in)
+					g.check()
+					for i := range dst {
+						if want := c.want(in, i); math.Float32bits(want) != math.Float32bits(dst[i]) {
+							assert.Failf(t, "wrong value", "%s n=%d off=%d: [%d] = %g, want %g", c.name, n, off, i, dst[i], want)
+							return
+						}
+					}
+					c.f(in[0], in)
+					assert.Equal(t, impltest.Bits(dst), impltest.Bits(in[0]), "%s n=%d off=%d: in place", c.name, n, off)
+				}
 			}
 		}
 	})
@@ -405,15 +406,12 @@ func TestGenericGolden(t *testing.T) {
 		{"sigmoid", sigmoidGeneric, 0xc55bddbd2b025451},
 	} {
 		c.f(dst, src)
-		buf := make([]byte, 0, 4*len(dst))
-		for _, v := range dst {
+		for i, v := range dst {
 			if v != v {
-				v = float32(math.NaN()) // any NaN will do
+				dst[i] = float32(math.NaN()) // any NaN will do
 			}
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
 		}
-		h := fnv.New64a()
-		h.Write(buf)
-		assert.Equal(t, c.want, h.Sum64(), "%s: hash %#x", c.name, h.Sum64())
+		h := impltest.Hash(dst)
+		assert.Equal(t, c.want, h, "%s: hash %#x", c.name, h)
 	}
 }

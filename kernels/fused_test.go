@@ -3,9 +3,12 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/fastvae/fastvae/internal/impltest"
 )
 
 // u32 is float32's unit roundoff: a correctly rounded result is within
@@ -47,14 +50,22 @@ var fusedSizes = func() []int {
 // vector code sees aligned and unaligned data.
 var fusedOffsets = []int{0, 1, 3}
 
-// guardedIn returns a copy of vals inside sentinel guard bands. The sentinel
-// is a NaN, so a kernel reading past either end would fold it into its sum;
-// check reports a write into the bands.
-func guardedIn(t *testing.T, vals []float32, off int) (s []float32, check func()) {
-	t.Helper()
-	s, check = guarded(t, len(vals), off)
-	copy(s, vals)
-	return s, check
+// eachFusedCase runs f for every implementation, size of sizes (lengths,
+// or the rows×cols of biasShapes) and offset of fusedOffsets, in that
+// order, with a generator seeded by seed and guards whose check it runs
+// after f: f draws the inputs, takes the arguments from g, calls the kernel
+// and checks its results.
+func eachFusedCase[S any](t *testing.T, seed uint64, sizes []S, f func(t *testing.T, r *rand.Rand, size S, off int, g *guards)) {
+	impls.Each(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(seed, seed+1))
+		for _, size := range sizes {
+			for _, off := range fusedOffsets {
+				g := &guards{t: t}
+				f(t, r, size, off, g)
+				g.check()
+			}
+		}
+	})
 }
 
 // errWithin reports whether got is within ulps·ulp(want) + rel·mag of want,
@@ -70,18 +81,32 @@ func errWithin(got float32, want, mag, ulps, rel float64) bool {
 	return math.Abs(g-want) <= ulps*ulp32(want)+rel*mag
 }
 
+// refSum is a float64 reference sum and the number of its terms below
+// float32's normal range.
+type refSum struct {
+	sum  float64
+	tiny int
+}
+
+func (s *refSum) add(term float64) {
+	s.sum += term
+	if term < 0x1p-126 {
+		s.tiny++
+	}
+}
+
 // sumWithin asserts that the sum got is within sumRel of want, plus
-// tinyTerm per element whose term is below float32's normal range.
-func sumWithin(t *testing.T, got, want float64, tiny int, msg string, args ...any) bool {
+// tinyTerm per term below float32's normal range.
+func sumWithin(t *testing.T, got float64, want refSum, msg string, args ...any) bool {
 	t.Helper()
 	margs := append([]any{msg}, args...)
-	if math.IsNaN(want) {
+	if math.IsNaN(want.sum) {
 		return assert.True(t, math.IsNaN(got), margs...)
 	}
-	if math.IsInf(want, 0) {
-		return assert.Equal(t, want, got, margs...)
+	if math.IsInf(want.sum, 0) {
+		return assert.Equal(t, want.sum, got, margs...)
 	}
-	return assert.InDelta(t, want, got, sumRel*math.Abs(want)+float64(tiny)*tinyTerm, margs...)
+	return assert.InDelta(t, want.sum, got, sumRel*math.Abs(want.sum)+float64(want.tiny)*tinyTerm, margs...)
 }
 
 // pick returns a random element of vals.
@@ -166,35 +191,38 @@ func bceInputs(r *rand.Rand, n int) (logits, target []float32) {
 	return logits, target
 }
 
-func TestReparamKL(t *testing.T) {
-	impls.Each(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(1, 2))
-		for _, n := range fusedSizes {
-			for _, off := range fusedOffsets {
-				mu0, lv0, eps0 := klInputs(r, n)
-				mu, _ := guardedIn(t, mu0, off)
-				lv, _ := guardedIn(t, lv0, off+1)
-				eps, _ := guardedIn(t, eps0, off+2)
-				z, check := guarded(t, n, off)
-				kl := ReparamKL(z, mu, lv, eps)
-				check()
-				var want float64
-				tiny := 0
-				for i := range n {
-					s := math.Exp(float64(lv[i]) / 2)
-					zw := float64(mu[i]) + float64(eps[i])*s
-					if !errWithin(z[i], zw, math.Abs(float64(eps[i])*s), zULPs, zRel) {
-						assert.Failf(t, "z", "n=%d off=%d i=%d mu=%v lv=%v eps=%v: z=%v want %v", n, off, i, mu[i], lv[i], eps[i], z[i], zw)
-					}
-					term := refKLTerm(mu[i], lv[i])
-					want += term
-					if term < 0x1p-126 {
-						tiny++
-					}
-				}
-				sumWithin(t, kl, want, tiny, "n=%d off=%d", n, off)
-			}
+// seInputs draws outputs and targets for SquaredError: normal and uniform,
+// with a share of adversarial values.
+func seInputs(r *rand.Rand, n int) (out, target []float32) {
+	adv := []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 1e20, -1e20, 0x1p-149, 1, -1}
+	out, target = make([]float32, n), make([]float32, n)
+	for i := range n {
+		out[i], target[i] = float32(r.NormFloat64()), float32(r.Float64())
+		if r.IntN(5) == 0 {
+			out[i], target[i] = pick(r, adv), pick(r, adv)
 		}
+	}
+	return out, target
+}
+
+func TestReparamKL(t *testing.T) {
+	eachFusedCase(t, 1, fusedSizes, func(t *testing.T, r *rand.Rand, n, off int, g *guards) {
+		mu0, lv0, eps0 := klInputs(r, n)
+		// The sentinel is a NaN: a kernel reading past an input
+		// would fold it into the sum.
+		mu, lv, eps := g.in(mu0, off), g.in(lv0, off+1), g.in(eps0, off+2)
+		z := g.out(n, off)
+		kl := ReparamKL(z, mu, lv, eps)
+		var want refSum
+		for i := range n {
+			s := math.Exp(float64(lv[i]) / 2)
+			zw := float64(mu[i]) + float64(eps[i])*s
+			if !errWithin(z[i], zw, math.Abs(float64(eps[i])*s), zULPs, zRel) {
+				assert.Failf(t, "z", "n=%d off=%d i=%d mu=%v lv=%v eps=%v: z=%v want %v", n, off, i, mu[i], lv[i], eps[i], z[i], zw)
+			}
+			want.add(refKLTerm(mu[i], lv[i]))
+		}
+		sumWithin(t, kl, want, "n=%d off=%d", n, off)
 	})
 }
 
@@ -288,58 +316,37 @@ func TestReparamKLAlias(t *testing.T) {
 			z := make([]float32, n)
 			kl := ReparamKL(z, mu, lv, eps)
 			for which, name := range []string{"mu", "logvar", "eps"} {
-				in := [][]float32{clone(mu), clone(lv), clone(eps)}
+				in := [][]float32{slices.Clone(mu), slices.Clone(lv), slices.Clone(eps)}
 				got := ReparamKL(in[which], in[0], in[1], in[2])
 				assert.Equal(t, kl, got, "z=%s n=%d", name, n)
-				assert.Equal(t, bits(z), bits(in[which]), "z=%s n=%d", name, n)
+				assert.Equal(t, impltest.Bits(z), impltest.Bits(in[which]), "z=%s n=%d", name, n)
 			}
 		}
 	})
 }
 
-func clone(s []float32) []float32 { return append([]float32(nil), s...) }
-
-func bits(s []float32) []uint32 {
-	b := make([]uint32, len(s))
-	for i, v := range s {
-		b[i] = math.Float32bits(v)
-	}
-	return b
-}
-
 func TestReparamKLBackward(t *testing.T) {
-	impls.Each(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(5, 6))
-		for _, n := range fusedSizes {
-			for _, off := range fusedOffsets {
-				mu0, lv0, eps0 := klInputs(r, n)
-				dz0 := make([]float32, n)
-				for i := range dz0 {
-					dz0[i] = float32(r.NormFloat64())
-				}
-				beta := float32(r.Float64() * 2)
-				mu, _ := guardedIn(t, mu0, off)
-				lv, _ := guardedIn(t, lv0, off+1)
-				eps, _ := guardedIn(t, eps0, off+2)
-				dz, _ := guardedIn(t, dz0, off+3)
-				dmu, checkMu := guarded(t, n, off)
-				dlv, checkLv := guarded(t, n, off+5)
-				ReparamKLBackward(dmu, dlv, dz, mu, lv, eps, beta)
-				checkMu()
-				checkLv()
-				for i := range n {
-					g, b, m := float64(dz[i]), float64(beta), float64(mu[i])
-					if want := g + b*m; !errWithin(dmu[i], want, math.Abs(g)+math.Abs(b*m), dmuULPs, dmuRel) {
-						assert.Failf(t, "dmu", "n=%d i=%d: dmu=%v want %v", n, i, dmu[i], want)
-					}
-					s := math.Exp(float64(lv[i]) / 2)
-					em1 := refExpm1mx(float64(lv[i])) + float64(lv[i])
-					a, c := g*float64(eps[i])*s/2, b*em1/2
-					mag := math.Abs(a) + b*(s*s+1)/2
-					if want := a + c; !errWithin(dlv[i], want, mag, dlogvarULPs, dlogvarRel) {
-						assert.Failf(t, "dlogvar", "n=%d i=%d dz=%v lv=%v eps=%v beta=%v: dlogvar=%v want %v", n, i, dz[i], lv[i], eps[i], beta, dlv[i], want)
-					}
-				}
+	eachFusedCase(t, 5, fusedSizes, func(t *testing.T, r *rand.Rand, n, off int, g *guards) {
+		mu0, lv0, eps0 := klInputs(r, n)
+		dz0 := make([]float32, n)
+		for i := range dz0 {
+			dz0[i] = float32(r.NormFloat64())
+		}
+		beta := float32(r.Float64() * 2)
+		mu, lv, eps, dz := g.in(mu0, off), g.in(lv0, off+1), g.in(eps0, off+2), g.in(dz0, off+3)
+		dmu, dlv := g.out(n, off), g.out(n, off+5)
+		ReparamKLBackward(dmu, dlv, dz, mu, lv, eps, beta)
+		for i := range n {
+			d, b, m := float64(dz[i]), float64(beta), float64(mu[i])
+			if want := d + b*m; !errWithin(dmu[i], want, math.Abs(d)+math.Abs(b*m), dmuULPs, dmuRel) {
+				assert.Failf(t, "dmu", "n=%d i=%d: dmu=%v want %v", n, i, dmu[i], want)
+			}
+			s := math.Exp(float64(lv[i]) / 2)
+			em1 := refExpm1mx(float64(lv[i])) + float64(lv[i])
+			a, c := d*float64(eps[i])*s/2, b*em1/2
+			mag := math.Abs(a) + b*(s*s+1)/2
+			if want := a + c; !errWithin(dlv[i], want, mag, dlogvarULPs, dlogvarRel) {
+				assert.Failf(t, "dlogvar", "n=%d i=%d dz=%v lv=%v eps=%v beta=%v: dlogvar=%v want %v", n, i, dz[i], lv[i], eps[i], beta, dlv[i], want)
 			}
 		}
 	})
@@ -363,10 +370,10 @@ func TestReparamKLBackwardAlias(t *testing.T) {
 				if a == b {
 					continue
 				}
-				in := [][]float32{clone(dz), clone(mu), clone(lv), clone(eps)}
+				in := [][]float32{slices.Clone(dz), slices.Clone(mu), slices.Clone(lv), slices.Clone(eps)}
 				ReparamKLBackward(in[a], in[b], in[0], in[1], in[2], in[3], 0.7)
-				assert.Equal(t, bits(dmu), bits(in[a]), "dmu=%s dlogvar=%s", names[a], names[b])
-				assert.Equal(t, bits(dlv), bits(in[b]), "dmu=%s dlogvar=%s", names[a], names[b])
+				assert.Equal(t, impltest.Bits(dmu), impltest.Bits(in[a]), "dmu=%s dlogvar=%s", names[a], names[b])
+				assert.Equal(t, impltest.Bits(dlv), impltest.Bits(in[b]), "dmu=%s dlogvar=%s", names[a], names[b])
 			}
 		}
 	})
@@ -418,35 +425,24 @@ func TestReparamKLGradient(t *testing.T) {
 }
 
 func TestBCEWithLogits(t *testing.T) {
-	impls.Each(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(11, 12))
-		for _, n := range fusedSizes {
-			for _, off := range fusedOffsets {
-				l0, t0 := bceInputs(r, n)
-				scale := float32(1 + r.Float64())
-				logits, _ := guardedIn(t, l0, off)
-				target, _ := guardedIn(t, t0, off+1)
-				dl, check := guarded(t, n, off+2)
-				got := BCEWithLogits(dl, logits, target, scale)
-				check()
-				var want float64
-				tiny := 0
-				for i := range n {
-					loss, grad, mag := refBCE(logits[i], target[i])
-					want += loss
-					if loss < 0x1p-126 {
-						tiny++
-					}
-					sc := float64(scale)
-					// Below float32's normal range e^−|l| is rounded to the
-					// subnormal grid before scaling: allow 2·scale steps of it.
-					if !errWithin(dl[i], sc*grad, sc*mag, dlogitsULPs, dlogitsRel) && math.Abs(float64(dl[i])-sc*grad) > 2*sc*0x1p-149 {
-						assert.Failf(t, "dlogits", "n=%d i=%d l=%v t=%v: dlogits=%v want %v", n, i, logits[i], target[i], dl[i], sc*grad)
-					}
-				}
-				sumWithin(t, got, want, tiny, "n=%d off=%d", n, off)
+	eachFusedCase(t, 11, fusedSizes, func(t *testing.T, r *rand.Rand, n, off int, g *guards) {
+		l0, t0 := bceInputs(r, n)
+		scale := float32(1 + r.Float64())
+		logits, target := g.in(l0, off), g.in(t0, off+1)
+		dl := g.out(n, off+2)
+		got := BCEWithLogits(dl, logits, target, scale)
+		var want refSum
+		for i := range n {
+			loss, grad, mag := refBCE(logits[i], target[i])
+			want.add(loss)
+			sc := float64(scale)
+			// Below float32's normal range e^−|l| is rounded to the
+			// subnormal grid before scaling: allow 2·scale steps of it.
+			if !errWithin(dl[i], sc*grad, sc*mag, dlogitsULPs, dlogitsRel) && math.Abs(float64(dl[i])-sc*grad) > 2*sc*0x1p-149 {
+				assert.Failf(t, "dlogits", "n=%d i=%d l=%v t=%v: dlogits=%v want %v", n, i, logits[i], target[i], dl[i], sc*grad)
 			}
 		}
+		sumWithin(t, got, want, "n=%d off=%d", n, off)
 	})
 }
 
@@ -494,89 +490,26 @@ func TestBCEWithLogitsSpecial(t *testing.T) {
 	})
 }
 
-func TestBCEWithLogitsAlias(t *testing.T) {
-	impls.Each(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(13, 14))
-		n := 1033
-		logits, target := bceInputs(r, n)
-		dl := make([]float32, n)
-		want := BCEWithLogits(dl, logits, target, 0.5)
-		for which, name := range []string{"logits", "target"} {
-			in := [][]float32{clone(logits), clone(target)}
-			got := BCEWithLogits(in[which], in[0], in[1], 0.5)
-			assert.Equal(t, want, got, "dlogits=%s", name)
-			assert.Equal(t, bits(dl), bits(in[which]), "dlogits=%s", name)
-		}
-	})
-}
-
-// TestBCEWithLogitsGradient checks dlogits against central differences of
-// the returned loss, which must be its derivative times scale.
-func TestBCEWithLogitsGradient(t *testing.T) {
-	impls.Each(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(15, 16))
-		const n, scale = 37, 0.25
-		logits, target := make([]float32, n), make([]float32, n)
-		for i := range n {
-			logits[i] = float32(12*r.Float64() - 6)
-			target[i] = float32(r.Float64())
-		}
-		target[0], target[1] = 0, 1
-		dl := make([]float32, n)
-		BCEWithLogits(dl, logits, target, scale)
-		scratch := make([]float32, n)
-		const h = 1.0 / 256
-		for i := range n {
-			l0 := logits[i]
-			logits[i] = l0 + h
-			up := BCEWithLogits(scratch, logits, target, scale)
-			logits[i] = l0 - h
-			down := BCEWithLogits(scratch, logits, target, scale)
-			logits[i] = l0
-			fd := scale * (up - down) / (2 * h)
-			assert.InDelta(t, fd, float64(dl[i]), 1e-4, "dlogits[%d] l=%v t=%v", i, l0, target[i])
-		}
-	})
-}
-
 func TestSquaredError(t *testing.T) {
-	impls.Each(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(17, 18))
-		adv := []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 1e20, -1e20, 0x1p-149, 1, -1}
-		for _, n := range fusedSizes {
-			for _, off := range fusedOffsets {
-				o0, t0 := make([]float32, n), make([]float32, n)
-				for i := range n {
-					o0[i], t0[i] = float32(r.NormFloat64()), float32(r.Float64())
-					if r.IntN(5) == 0 {
-						o0[i], t0[i] = pick(r, adv), pick(r, adv)
-					}
-				}
-				scale := float32(r.Float64() + 0.5)
-				out, _ := guardedIn(t, o0, off)
-				target, _ := guardedIn(t, t0, off+1)
-				dout, check := guarded(t, n, off+2)
-				got := SquaredError(dout, out, target, scale)
-				check()
-				var want float64
-				tiny := 0
-				for i := range n {
-					d := float64(out[i]) - float64(target[i])
-					want += d * d / 2
-					if d*d/2 < 0x1p-126 {
-						tiny++
-					}
-					if !errWithin(dout[i], float64(scale)*d, 0, doutULPs, 0) {
-						assert.Failf(t, "dout", "n=%d i=%d o=%v t=%v: dout=%v want %v", n, i, out[i], target[i], dout[i], float64(scale)*d)
-					}
-				}
-				sumWithin(t, got, want, tiny, "n=%d off=%d", n, off)
+	eachFusedCase(t, 17, fusedSizes, func(t *testing.T, r *rand.Rand, n, off int, g *guards) {
+		o0, t0 := seInputs(r, n)
+		scale := float32(r.Float64() + 0.5)
+		out, target := g.in(o0, off), g.in(t0, off+1)
+		dout := g.out(n, off+2)
+		got := SquaredError(dout, out, target, scale)
+		var want refSum
+		for i := range n {
+			d := float64(out[i]) - float64(target[i])
+			want.add(d * d / 2)
+			if !errWithin(dout[i], float64(scale)*d, 0, doutULPs, 0) {
+				assert.Failf(t, "dout", "n=%d i=%d o=%v t=%v: dout=%v want %v", n, i, out[i], target[i], dout[i], float64(scale)*d)
 			}
 		}
+		sumWithin(t, got, want, "n=%d off=%d", n, off)
 	})
 }
 
-func TestSquaredErrorSpecialAndAlias(t *testing.T) {
+func TestSquaredErrorSpecial(t *testing.T) {
 	impls.Each(t, func(t *testing.T) {
 		for _, n := range []int{1, 9, 37} {
 			for at := range n {
@@ -586,43 +519,70 @@ func TestSquaredErrorSpecialAndAlias(t *testing.T) {
 				assert.True(t, math.IsNaN(float64(d[at])), "n=%d at=%d", n, at)
 			}
 		}
-		r := rand.New(rand.NewPCG(19, 20))
-		n := 1037
-		o, tg := make([]float32, n), make([]float32, n)
-		for i := range n {
-			o[i], tg[i] = float32(r.NormFloat64()), float32(r.Float64())
-		}
-		d := make([]float32, n)
-		want := SquaredError(d, o, tg, 3)
-		for which, name := range []string{"out", "target"} {
-			in := [][]float32{clone(o), clone(tg)}
-			assert.Equal(t, want, SquaredError(in[which], in[0], in[1], 3), "dout=%s", name)
-			assert.Equal(t, bits(d), bits(in[which]), "dout=%s", name)
+	})
+}
+
+// lossKernels are the kernels that return a loss of x against target and
+// write its gradient with respect to x, times scale; inputs draws their
+// arguments. Their gradient is checked at x from gradX, with steps of h,
+// to within tol.
+var lossKernels = []struct {
+	name   string
+	f      func(dx, x, target []float32, scale float32) float64
+	inputs func(r *rand.Rand, n int) (x, target []float32)
+	gradX  func(r *rand.Rand) float32
+	scale  float32
+	h, tol float64
+}{
+	{"BCEWithLogits", BCEWithLogits, bceInputs,
+		func(r *rand.Rand) float32 { return float32(12*r.Float64() - 6) }, 0.25, 1.0 / 256, 1e-4},
+	// The squared error is quadratic: central differences are exact up to
+	// the rounding of x ± h.
+	{"SquaredError", SquaredError, seInputs,
+		func(r *rand.Rand) float32 { return float32(r.NormFloat64()) }, 2, 1.0 / 1024, 1e-5},
+}
+
+// TestLossAlias checks that the gradient may be written over either input.
+func TestLossAlias(t *testing.T) {
+	impls.Each(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, k := range lossKernels {
+			x, target := k.inputs(r, 1033)
+			dx := make([]float32, len(x))
+			want := k.f(dx, x, target, 0.5)
+			for which, name := range []string{"x", "target"} {
+				in := [][]float32{slices.Clone(x), slices.Clone(target)}
+				assert.Equal(t, want, k.f(in[which], in[0], in[1], 0.5), "%s: gradient over %s", k.name, name)
+				assert.Equal(t, impltest.Bits(dx), impltest.Bits(in[which]), "%s: gradient over %s", k.name, name)
+			}
 		}
 	})
 }
 
-func TestSquaredErrorGradient(t *testing.T) {
+// TestLossGradient checks each kernel's gradient against central
+// differences of the loss it returns, times scale.
+func TestLossGradient(t *testing.T) {
+	const n = 37
 	impls.Each(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(21, 22))
-		const n, scale = 37, 2
-		out, target := make([]float32, n), make([]float32, n)
-		for i := range n {
-			out[i], target[i] = float32(r.NormFloat64()), float32(r.Float64())
-		}
-		dout, scratch := make([]float32, n), make([]float32, n)
-		SquaredError(dout, out, target, scale)
-		const h = 1.0 / 1024
-		for i := range n {
-			o0 := out[i]
-			out[i] = o0 + h
-			up := SquaredError(scratch, out, target, scale)
-			out[i] = o0 - h
-			down := SquaredError(scratch, out, target, scale)
-			out[i] = o0
-			// The loss is quadratic: central differences are exact up to
-			// the rounding of o ± h.
-			assert.InDelta(t, scale*(up-down)/(2*h), float64(dout[i]), 1e-5, "dout[%d]", i)
+		r := rand.New(rand.NewPCG(15, 16))
+		for _, k := range lossKernels {
+			x, target := make([]float32, n), make([]float32, n)
+			for i := range n {
+				x[i], target[i] = k.gradX(r), float32(r.Float64())
+			}
+			target[0], target[1] = 0, 1
+			dx, scratch := make([]float32, n), make([]float32, n)
+			k.f(dx, x, target, k.scale)
+			for i := range n {
+				x0 := x[i]
+				x[i] = x0 + float32(k.h)
+				up := k.f(scratch, x, target, k.scale)
+				x[i] = x0 - float32(k.h)
+				down := k.f(scratch, x, target, k.scale)
+				x[i] = x0
+				fd := float64(k.scale) * (up - down) / (2 * k.h)
+				assert.InDelta(t, fd, float64(dx[i]), k.tol, "%s: dx[%d] x=%v t=%v", k.name, i, x0, target[i])
+			}
 		}
 	})
 }
@@ -660,9 +620,8 @@ func TestAdamStepTrajectory(t *testing.T) {
 		for i := range p0 {
 			p0[i] = float32(r.NormFloat64())
 		}
-		p, checkP := guardedIn(t, p0, 1)
-		m, checkM := guarded(t, n, 2)
-		v, checkV := guarded(t, n, 3)
+		g := guards{t: t}
+		p, m, v := g.inOut(p0, 1), g.out(n, 2), g.out(n, 3)
 		clear(m)
 		clear(v)
 		ref := adamRef{p: make([]float64, n), m: make([]float64, n), v: make([]float64, n)}
@@ -678,16 +637,16 @@ func TestAdamStepTrajectory(t *testing.T) {
 					grad[i] = 0 // v stays 0 for some: eps alone keeps denom positive
 				}
 			}
-			AdamStep(p, grad, m, v, lr, beta1, beta2, eps, step)
+			grads := guards{t: t}
+			AdamStep(p, grads.in(grad, step%4), m, v, lr, beta1, beta2, eps, step)
+			grads.check()
 			ref.step(grad, float64(float32(lr)), float64(float32(beta1)), float64(float32(beta2)), float64(float32(eps)), step)
 			for i := range n {
 				maxM[i] = max(maxM[i], math.Abs(ref.m[i]))
 				maxV[i] = max(maxV[i], ref.v[i])
 			}
 		}
-		checkP()
-		checkM()
-		checkV()
+		g.check()
 		for i := range n {
 			assert.InDelta(t, ref.p[i], float64(p[i]), adamRel*(math.Abs(ref.p[i])+steps*lr), "p[%d]", i)
 			assert.InDelta(t, ref.m[i], float64(m[i]), adamRel*maxM[i], "m[%d]", i)
@@ -709,20 +668,17 @@ func TestAdamStepBitIdentical(t *testing.T) {
 		if n > 3 {
 			g0[3] = nan32()
 		}
-		wantP, wantM, wantV := clone(p0), clone(m0), clone(v0)
+		wantP, wantM, wantV := slices.Clone(p0), slices.Clone(m0), slices.Clone(v0)
 		adamStepGeneric(wantP, g0, wantM, wantV, newAdamHyper(3e-4, 0.9, 0.999, 1e-8, 7))
 		impls.Each(t, func(t *testing.T) {
 			for _, off := range fusedOffsets {
-				p, checkP := guardedIn(t, p0, off)
-				m, checkM := guardedIn(t, m0, off+1)
-				v, checkV := guardedIn(t, v0, off+2)
-				AdamStep(p, g0, m, v, 3e-4, 0.9, 0.999, 1e-8, 7)
-				checkP()
-				checkM()
-				checkV()
-				assert.Equal(t, bits(wantP), bits(p), "p n=%d off=%d", n, off)
-				assert.Equal(t, bits(wantM), bits(m), "m n=%d off=%d", n, off)
-				assert.Equal(t, bits(wantV), bits(v), "v n=%d off=%d", n, off)
+				g := guards{t: t}
+				p, grad, m, v := g.inOut(p0, off), g.in(g0, off+3), g.inOut(m0, off+1), g.inOut(v0, off+2)
+				AdamStep(p, grad, m, v, 3e-4, 0.9, 0.999, 1e-8, 7)
+				g.check()
+				assert.Equal(t, impltest.Bits(wantP), impltest.Bits(p), "p n=%d off=%d", n, off)
+				assert.Equal(t, impltest.Bits(wantM), impltest.Bits(m), "m n=%d off=%d", n, off)
+				assert.Equal(t, impltest.Bits(wantV), impltest.Bits(v), "v n=%d off=%d", n, off)
 			}
 		})
 	}
@@ -741,28 +697,21 @@ var biasShapes = func() [][2]int {
 }()
 
 func TestAddBias(t *testing.T) {
-	impls.Each(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(27, 28))
-		for _, sh := range biasShapes {
-			rows, cols := sh[0], sh[1]
-			for _, off := range fusedOffsets {
-				y0, b0 := make([]float32, rows*cols), make([]float32, cols)
-				for i := range y0 {
-					y0[i] = float32(r.NormFloat64())
-				}
-				for i := range b0 {
-					b0[i] = float32(r.NormFloat64())
-				}
-				y, check := guardedIn(t, y0, off)
-				bias, _ := guardedIn(t, b0, off+1)
-				AddBias(y, bias)
-				check()
-				for i := range y {
-					if want := y0[i] + b0[i%cols]; math.Float32bits(want) != math.Float32bits(y[i]) {
-						assert.Failf(t, "AddBias", "%dx%d off=%d i=%d: %v want %v", rows, cols, off, i, y[i], want)
-						break
-					}
-				}
+	eachFusedCase(t, 27, biasShapes, func(t *testing.T, r *rand.Rand, sh [2]int, off int, g *guards) {
+		rows, cols := sh[0], sh[1]
+		y0, b0 := make([]float32, rows*cols), make([]float32, cols)
+		for i := range y0 {
+			y0[i] = float32(r.NormFloat64())
+		}
+		for i := range b0 {
+			b0[i] = float32(r.NormFloat64())
+		}
+		y, bias := g.inOut(y0, off), g.in(b0, off+1)
+		AddBias(y, bias)
+		for i := range y {
+			if want := y0[i] + b0[i%cols]; math.Float32bits(want) != math.Float32bits(y[i]) {
+				assert.Failf(t, "AddBias", "%dx%d off=%d i=%d: %v want %v", rows, cols, off, i, y[i], want)
+				break
 			}
 		}
 	})
@@ -772,42 +721,35 @@ func TestAddBias(t *testing.T) {
 // four rows added pairwise in float32, block sums and the last rows added in
 // float64 from the first row down, rounded once; and the error bound.
 func TestSumRows(t *testing.T) {
-	impls.Each(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(29, 30))
-		for _, sh := range biasShapes {
-			rows, cols := sh[0], sh[1]
-			for _, off := range fusedOffsets {
-				s0 := make([]float32, rows*cols)
-				for i := range s0 {
-					s0[i] = float32(r.NormFloat64() * math.Exp(10*r.Float64()-5))
-				}
-				src, _ := guardedIn(t, s0, off)
-				dst, check := guarded(t, cols, off+1)
-				SumRows(dst, src)
-				check()
-				for j := range cols {
-					var want, exact, mag float64
-					k := 0
-					for ; k+4 <= rows; k += 4 {
-						x := func(q int) float32 { return s0[(k+q)*cols+j] }
-						want += float64((x(0) + x(1)) + (x(2) + x(3)))
-					}
-					for ; k < rows; k++ {
-						want += float64(s0[k*cols+j])
-					}
-					for k := range rows {
-						exact += float64(s0[k*cols+j])
-						mag += math.Abs(float64(s0[k*cols+j]))
-					}
-					if math.Float32bits(float32(want)) != math.Float32bits(dst[j]) {
-						assert.Failf(t, "SumRows", "%dx%d off=%d col %d: %v want %v", rows, cols, off, j, dst[j], float32(want))
-						break
-					}
-					if !errWithin(dst[j], exact, mag, 0.5, 2*u32+float64(rows)*0x1p-53) {
-						assert.Failf(t, "SumRows bound", "%dx%d col %d: %v exact %v", rows, cols, j, dst[j], exact)
-						break
-					}
-				}
+	eachFusedCase(t, 29, biasShapes, func(t *testing.T, r *rand.Rand, sh [2]int, off int, g *guards) {
+		rows, cols := sh[0], sh[1]
+		s0 := make([]float32, rows*cols)
+		for i := range s0 {
+			s0[i] = float32(r.NormFloat64() * math.Exp(10*r.Float64()-5))
+		}
+		src, dst := g.in(s0, off), g.out(cols, off+1)
+		SumRows(dst, src)
+		for j := range cols {
+			var want, exact, mag float64
+			k := 0
+			for ; k+4 <= rows; k += 4 {
+				x := func(q int) float32 { return s0[(k+q)*cols+j] }
+				want += float64((x(0) + x(1)) + (x(2) + x(3)))
+			}
+			for ; k < rows; k++ {
+				want += float64(s0[k*cols+j])
+			}
+			for k := range rows {
+				exact += float64(s0[k*cols+j])
+				mag += math.Abs(float64(s0[k*cols+j]))
+			}
+			if math.Float32bits(float32(want)) != math.Float32bits(dst[j]) {
+				assert.Failf(t, "SumRows", "%dx%d off=%d col %d: %v want %v", rows, cols, off, j, dst[j], float32(want))
+				break
+			}
+			if !errWithin(dst[j], exact, mag, 0.5, 2*u32+float64(rows)*0x1p-53) {
+				assert.Failf(t, "SumRows bound", "%dx%d col %d: %v exact %v", rows, cols, j, dst[j], exact)
+				break
 			}
 		}
 	})
@@ -867,7 +809,7 @@ func TestFusedSumsLong(t *testing.T) {
 		} {
 			got := k.got()
 			t.Logf("%s: relative error %.2g", k.name, math.Abs(got-k.want)/k.want)
-			sumWithin(t, got, k.want, 0, k.name)
+			sumWithin(t, got, refSum{sum: k.want}, k.name)
 		}
 	})
 }

@@ -121,17 +121,14 @@ func tile2x4(k int, a, b, c []float32, ldc, rows, cols int, beta float32) (acc [
 		c03 += float32(ap[14] * bp[31])
 		c13 += float32(ap[15] * bp[31])
 	}
+	acc = [2][4]float32{{c00, c01, c02, c03}, {c10, c11, c12, c13}}
+	// The last k%8 steps, as few as they are, one at a time.
 	for ; p < k; p++ {
-		ap := a[2*p : 2*p+2 : 2*p+2]
-		bp := b[4*p : 4*p+4 : 4*p+4]
-		c00 += float32(ap[0] * bp[0])
-		c10 += float32(ap[1] * bp[0])
-		c01 += float32(ap[0] * bp[1])
-		c11 += float32(ap[1] * bp[1])
-		c02 += float32(ap[0] * bp[2])
-		c12 += float32(ap[1] * bp[2])
-		c03 += float32(ap[0] * bp[3])
-		c13 += float32(ap[1] * bp[3])
+		for i := range 2 {
+			for j := range 4 {
+				acc[i][j] += float32(a[2*p+i] * b[4*p+j])
+			}
+		}
 	}
-	return [2][4]float32{{c00, c01, c02, c03}, {c10, c11, c12, c13}}
+	return acc
 }

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/internal/impltest"
 )
 
 // gemmOperand is op(X) for one transpose setting: an r×c matrix stored
@@ -20,6 +21,7 @@ type gemmOperand struct {
 	data  []float32
 	ld    int
 	trans bool
+	orig  []float32 // a copy of data as made, which Sgemm must leave alone
 }
 
 // newGemmOperand fills an r×c op(X) with values in [-1, 1), stored with ld =
@@ -44,7 +46,20 @@ func newGemmOperand(rng *rand.Rand, r, c int, trans bool, pad int) gemmOperand {
 	if sr > 0 && sc > 0 {
 		data = data[:(sr-1)*ld+sc]
 	}
-	return gemmOperand{data: data, ld: ld, trans: trans}
+	return gemmOperand{data: data, ld: ld, trans: trans, orig: slices.Clone(data)}
+}
+
+// unchanged asserts that x's storage, gaps included, still has the bits it
+// was made with: Sgemm only reads A and B.
+func (x gemmOperand) unchanged(t *testing.T, name string, tc gemmCase) bool {
+	t.Helper()
+	for i, v := range x.data {
+		if math.Float32bits(v) != math.Float32bits(x.orig[i]) {
+			assert.Failf(t, "read-only argument changed", "%v: %s storage [%d] = %v, was %v", tc, name, i, v, x.orig[i])
+			return false
+		}
+	}
+	return true
 }
 
 // at returns op(X)[i][j].
@@ -156,11 +171,15 @@ func (f *gemmFixture) run() []float32 {
 	return c
 }
 
-// check asserts the error bound on every element of C and that the gaps and
-// the tail of its storage still hold their sentinels. It returns false after
-// the first failure so that one bug does not print thousands of lines.
+// check asserts that A and B are unchanged, the error bound on every
+// element of C and that the gaps and the tail of its storage still hold
+// their sentinels. It returns false after the first failure so that one bug
+// does not print thousands of lines.
 func (f *gemmFixture) check(t *testing.T, c []float32) bool {
 	t.Helper()
+	if !f.inputsUnchanged(t) {
+		return false
+	}
 	for i := 0; i < f.m; i++ {
 		for j := 0; j < f.ldc; j++ {
 			// Plain comparisons first: testify costs microseconds a call.
@@ -186,6 +205,12 @@ func (f *gemmFixture) check(t *testing.T, c []float32) bool {
 		}
 	}
 	return true
+}
+
+// inputsUnchanged asserts that A and B still hold what they were made with.
+func (f *gemmFixture) inputsUnchanged(t *testing.T) bool {
+	t.Helper()
+	return f.a.unchanged(t, "a", f.gemmCase) && f.b.unchanged(t, "b", f.gemmCase)
 }
 
 var gemmLayouts = []struct{ transA, transB bool }{{false, false}, {false, true}, {true, false}, {true, true}}
@@ -356,6 +381,7 @@ func TestSgemmThreadsBitIdentical(t *testing.T) {
 				two := f.run()
 				SetThreads(3)
 				three := f.run()
+				f.inputsUnchanged(t)
 				for i := range one {
 					if !assert.Equal(t, math.Float32bits(one[i]), math.Float32bits(two[i]), "%v: 2 threads differ at %d", tc, i) ||
 						!assert.Equal(t, math.Float32bits(one[i]), math.Float32bits(three[i]), "%v: 3 threads differ at %d", tc, i) {
@@ -418,6 +444,9 @@ func TestSgemmConcurrentCalls(t *testing.T) {
 				}
 			}
 		}
+		tc := gemmCase{transB: true, m: m, n: n, k: k, alpha: 1}
+		a.unchanged(t, "a", tc)
+		b.unchanged(t, "b", tc)
 	})
 }
 
@@ -457,11 +486,6 @@ func TestSgemmGenericGolden(t *testing.T) {
 			ldb = tc.k
 		}
 		sgemmBlocked(genericGemm[0], tc.transA, tc.transB, tc.m, tc.n, tc.k, -2, a, lda, b, ldb, 0.5, c, tc.n)
-		h := fnv.New64a()
-		for _, v := range c {
-			x := math.Float32bits(v)
-			h.Write([]byte{byte(x), byte(x >> 8), byte(x >> 16), byte(x >> 24)})
-		}
-		assert.Equal(t, tc.want, h.Sum64(), "%s %dx%dx%d: generic bits changed", layoutName(tc.transA, tc.transB), tc.m, tc.n, tc.k)
+		assert.Equal(t, tc.want, impltest.Hash(c), "%s %dx%dx%d: generic bits changed", layoutName(tc.transA, tc.transB), tc.m, tc.n, tc.k)
 	}
 }

@@ -1,13 +1,11 @@
 package kernels
 
 import (
-	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
+	"github.com/fastvae/fastvae/internal/impltest"
 )
 
 // blockings returns g with its own blocking and with blockings that cut
@@ -48,7 +46,8 @@ func TestSgemmTilesBitIdentical(t *testing.T) {
 								SetThreads(threads)
 								c := slices.Clone(f.c0)
 								sgemmBlocked(g, tc.transA, tc.transB, m, n, k, tc.alpha, f.a.data, f.a.ld, f.b.data, f.b.ld, tc.beta, c, f.ldc)
-								if !bitsEqual(t, want, c, "%v tile %s kc=%d mc=%d nc=%d threads=%d", tc, g.name, g.kc, g.mc, g.nc, threads) {
+								if !impltest.BitsEqual(t, want, c, "%v tile %s kc=%d mc=%d nc=%d threads=%d", tc, g.name, g.kc, g.mc, g.nc, threads) ||
+									!f.inputsUnchanged(t) {
 									return
 								}
 							}
@@ -58,17 +57,4 @@ func TestSgemmTilesBitIdentical(t *testing.T) {
 			}
 		}
 	})
-}
-
-// bitsEqual asserts that got has want's bits, element for element, and
-// reports the first difference only.
-func bitsEqual(t *testing.T, want, got []float32, msg string, args ...any) bool {
-	t.Helper()
-	for i := range want {
-		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
-			assert.Failf(t, "bits differ", "%s: element %d: %v, want %v", fmt.Sprintf(msg, args...), i, got[i], want[i])
-			return false
-		}
-	}
-	return true
 }

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,6 +38,69 @@ func guarded(t *testing.T, n, off int) (s []float32, check func()) {
 				return
 			}
 		}
+	}
+}
+
+// readOnly returns a copy of vals, n elements starting off elements into a
+// guarded buffer as guarded's, for an argument the kernel must only read.
+// The returned check asserts that the guard bands survived and that every
+// element still has the bits it was given (a kernel that uses an input as
+// scratch space, or writes an output through it, fails).
+func readOnly(t *testing.T, vals []float32, off int) (s []float32, check func()) {
+	t.Helper()
+	s, guards := guarded(t, len(vals), off)
+	copy(s, vals)
+	want := slices.Clone(vals)
+	return s, func() {
+		t.Helper()
+		guards()
+		for i, v := range s {
+			if math.Float32bits(v) != math.Float32bits(want[i]) {
+				assert.Failf(t, "read-only argument changed", "n=%d off=%d: [%d] = %v, was %v", len(s), off, i, v, want[i])
+				return
+			}
+		}
+	}
+}
+
+// guards collects the guarded arguments of kernel calls, so that one check
+// covers them all.
+type guards struct {
+	t      *testing.T
+	checks []func()
+}
+
+// out returns an output of n elements at off, as guarded does.
+func (g *guards) out(n, off int) []float32 {
+	g.t.Helper()
+	s, check := guarded(g.t, n, off)
+	g.checks = append(g.checks, check)
+	return s
+}
+
+// inOut returns an argument the kernel reads and writes, holding a copy of
+// vals, at off.
+func (g *guards) inOut(vals []float32, off int) []float32 {
+	g.t.Helper()
+	s := g.out(len(vals), off)
+	copy(s, vals)
+	return s
+}
+
+// in returns a read-only argument holding a copy of vals, at off, as
+// readOnly does.
+func (g *guards) in(vals []float32, off int) []float32 {
+	g.t.Helper()
+	s, check := readOnly(g.t, vals, off)
+	g.checks = append(g.checks, check)
+	return s
+}
+
+// check runs every collected check.
+func (g *guards) check() {
+	g.t.Helper()
+	for _, c := range g.checks {
+		c()
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/internal/impltest"
 )
 
 // elemCall runs one kernel on fresh copies of the inputs and returns its
@@ -31,22 +33,15 @@ func elemCalls() []elemCall {
 		}
 		return out
 	}
+	unary := func(name string, f func(dst, src []float32)) elemCall {
+		return elemCall{name, func(in [][]float32) ([][]float32, float64) {
+			s := clones(in, 1)
+			f(s[0], s[1])
+			return s[:1], 0
+		}}
+	}
 	return []elemCall{
-		{"Exp", func(in [][]float32) ([][]float32, float64) {
-			s := clones(in, 1)
-			Exp(s[0], s[1])
-			return s[:1], 0
-		}},
-		{"Sigmoid", func(in [][]float32) ([][]float32, float64) {
-			s := clones(in, 1)
-			Sigmoid(s[0], s[1])
-			return s[:1], 0
-		}},
-		{"ReLU", func(in [][]float32) ([][]float32, float64) {
-			s := clones(in, 1)
-			ReLU(s[0], s[1])
-			return s[:1], 0
-		}},
+		unary("Exp", Exp), unary("Sigmoid", Sigmoid), unary("ReLU", ReLU),
 		{"ReLUBackward", func(in [][]float32) ([][]float32, float64) {
 			s := clones(in, 1)
 			ReLUBackward(s[0], s[1], s[2])
@@ -114,12 +109,16 @@ func TestElementwiseThreadsBitIdentical(t *testing.T) {
 	}
 	impls.Each(t, func(t *testing.T) {
 		for _, n := range lengths {
+			// The calls write copies of their outputs: every slice of in
+			// is read only.
+			g := guards{t: t}
 			in := make([][]float32, 6)
 			for i := range in {
-				in[i] = make([]float32, n)
-				for j := range in[i] {
-					in[i][j] = rng.Float32()*4 - 2
+				vals := make([]float32, n)
+				for j := range vals {
+					vals[j] = rng.Float32()*4 - 2
 				}
+				in[i] = g.in(vals, i)
 			}
 			for _, call := range elemCalls() {
 				SetThreads(1)
@@ -129,12 +128,13 @@ func TestElementwiseThreadsBitIdentical(t *testing.T) {
 					got, sum := call.run(in)
 					require.Equal(t, math.Float64bits(wantSum), math.Float64bits(sum), "%s n=%d threads=%d: sum", call.name, n, threads)
 					for i := range want {
-						if !bitsEqual(t, want[i], got[i], "%s n=%d threads=%d: output %d", call.name, n, threads, i) {
+						if !impltest.BitsEqual(t, want[i], got[i], "%s n=%d threads=%d: output %d", call.name, n, threads, i) {
 							return
 						}
 					}
 				}
 			}
+			g.check()
 		}
 	})
 }

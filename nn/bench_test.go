@@ -15,11 +15,7 @@ import (
 // named as BenchmarkSgemm names it, m×n×k of y[m×n] = x·Wᵀ (layout NT), so
 // that the rows line up with the plain GEMM's.
 func BenchmarkLinearForward(b *testing.B) {
-	prevImpl, prevThreads := kernels.Impl(), kernels.Threads()
-	defer func() {
-		_ = kernels.Use(prevImpl)
-		kernels.SetThreads(prevThreads)
-	}()
+	defer impls.Keep()()
 	const n, threads = 128, 1
 	kernels.SetThreads(threads)
 	for _, impl := range kernels.Available() {

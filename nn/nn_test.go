@@ -14,7 +14,8 @@ import (
 )
 
 // impls runs a subtest per kernel implementation this CPU can run.
-var impls = impltest.Set{Available: kernels.Available, Impl: kernels.Impl, Use: kernels.Use}
+var impls = impltest.Set{Available: kernels.Available, Impl: kernels.Impl, Use: kernels.Use,
+	Threads: kernels.Threads, SetThreads: kernels.SetThreads}
 
 func randSlice(r *rand.Rand, n int) []float32 {
 	s := make([]float32, n)

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/internal/fixture"
 )
 
 // torchStepLR and torchCosineLR transcribe the get_lr recursions of
@@ -201,29 +202,13 @@ for kind, base, a, b, epochs in json.loads(sys.argv[1]):
 print(json.dumps(out))
 `
 
-// torchPython returns a Python interpreter that can import torch. Without
-// one the test is skipped, except under CI (CI set), where make deps
-// installs Debian's python3-torch and its absence is a failure.
-func torchPython(t *testing.T) string {
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if exec.Command(py, "-c", "import torch").Run() == nil {
-			return py
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no python3 with torch under CI (make deps installs python3-torch)")
-	}
-	t.Skip("no python3 with torch (apt-get install python3-torch)")
-	return ""
-}
-
 // TestLRScheduleMatchesPyTorch runs PyTorch's schedulers themselves:
 // StepLR bit for bit, CosineAnnealingLR within cosineTol.
 func TestLRScheduleMatchesPyTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: PyTorch takes seconds to start")
 	}
-	py := torchPython(t)
+	py := fixture.TorchPython(t)
 	var args [][]any
 	for _, c := range lrCases {
 		if c.s.Kind == StepLR {

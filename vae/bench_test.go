@@ -11,25 +11,14 @@ import (
 // PyTorch example's) at batch 128 per kernel implementation and thread
 // count, in images per second (wall time) and CPU milliseconds per step.
 func BenchmarkTrainStep(b *testing.B) {
-	prevImpl, prevThreads := kernels.Impl(), kernels.Threads()
-	defer func() {
-		kernels.Use(prevImpl)
-		kernels.SetThreads(prevThreads)
-	}()
+	defer impls.Keep()()
 	const batch = 128
 	cfg := DefaultConfig()
 	x := synthetic(1, batch, cfg.Input)
 	for _, impl := range kernels.Available() {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("impl=%s/threads=%d/batch=%d", impl, threads, batch), func(b *testing.B) {
-				if err := kernels.Use(impl); err != nil {
-					b.Fatal(err)
-				}
-				kernels.SetThreads(threads)
-				m, err := New(cfg, 1)
-				if err != nil {
-					b.Fatal(err)
-				}
+				m := benchModel(b, impl, threads)
 				m.TrainStep(x)
 				b.ReportAllocs()
 				cpu0 := processCPU()
@@ -54,11 +43,7 @@ func BenchmarkTrainStep(b *testing.B) {
 // sample and 2·329,600 of the encoder per image, the work the GEMMs do
 // (the forward pass of a training step is 651,200 per image).
 func BenchmarkIWEval(b *testing.B) {
-	prevImpl, prevThreads := kernels.Impl(), kernels.Threads()
-	defer func() {
-		kernels.Use(prevImpl)
-		kernels.SetThreads(prevThreads)
-	}()
+	defer impls.Keep()()
 	cfg := DefaultConfig()
 	const encMACs, decMACs = 784*400 + 400*40, 20*400 + 400*784
 	for _, impl := range kernels.Available() {
@@ -68,14 +53,7 @@ func BenchmarkIWEval(b *testing.B) {
 					if testing.Short() && impl == "generic" && c.k > 100 {
 						b.Skip("-short: the scalar code takes seconds")
 					}
-					if err := kernels.Use(impl); err != nil {
-						b.Fatal(err)
-					}
-					kernels.SetThreads(threads)
-					m, err := New(cfg, 1)
-					if err != nil {
-						b.Fatal(err)
-					}
+					m := benchModel(b, impl, threads)
 					x := synthetic(1, c.images, cfg.Input)
 					scores := make([]Score, c.images)
 					o := IWOptions{K: c.k, Seed: 1}
@@ -97,4 +75,19 @@ func BenchmarkIWEval(b *testing.B) {
 			}
 		}
 	}
+}
+
+// benchModel makes implementation impl and the thread count active and
+// returns the default model of seed 1.
+func benchModel(b *testing.B, impl string, threads int) *Model {
+	b.Helper()
+	if err := kernels.Use(impl); err != nil {
+		b.Fatal(err)
+	}
+	kernels.SetThreads(threads)
+	m, err := New(DefaultConfig(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
 }

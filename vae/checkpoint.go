@@ -364,34 +364,3 @@ func strictJSON(s string, v any) error {
 	}
 	return nil
 }
-
-// paramSpec is the name and shape of one parameter.
-type paramSpec struct {
-	name  string
-	shape []int
-}
-
-// paramSpecs lists the parameters of a model of configuration c, in the
-// order of Model.Params, without allocating them.
-func (c Config) paramSpecs() []paramSpec {
-	encNames, muName, logvarName, decNames := c.layerNames()
-	var s []paramSpec
-	layer := func(name string, in, out int) {
-		s = append(s, paramSpec{name + ".weight", []int{out, in}}, paramSpec{name + ".bias", []int{out}})
-	}
-	in := c.Input + c.Classes
-	for i, h := range c.Hidden {
-		layer(encNames[i], in, h)
-		in = h
-	}
-	layer(muName, in, c.Latent)
-	layer(logvarName, in, c.Latent)
-	in = c.Latent + c.Classes
-	for j := range c.Hidden {
-		out := c.Hidden[len(c.Hidden)-1-j]
-		layer(decNames[j], in, out)
-		in = out
-	}
-	layer(decNames[len(decNames)-1], in, c.Input)
-	return s
-}

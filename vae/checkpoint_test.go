@@ -343,26 +343,44 @@ func TestSaveAtomic(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o644), info.Mode().Perm())
 }
 
-// TestGoldenCheckpoint pins the format and the initialisation: the file for
-// the tiny model of seed 1, untrained, must equal testdata/tiny.safetensors
+// TestGoldenCheckpoint pins the format and the initialisation: the files
+// for the tiny model of seed 1, untrained, and for a conditional one with
+// class names and a KL weight of its own, must equal the testdata files
 // byte for byte on every architecture, and still load.
 func TestGoldenCheckpoint(t *testing.T) {
-	m, err := New(tinyConfig(Bernoulli), 1)
-	require.NoError(t, err)
-	var buf bytes.Buffer
-	require.NoError(t, m.writeCheckpoint(&buf, map[string]string{"epoch": "0"}))
-	const golden = "testdata/tiny.safetensors"
-	if *update {
-		require.NoError(t, os.WriteFile(golden, buf.Bytes(), 0o644))
-		writeFuzzCorpus(t, buf.Bytes())
+	cond := tinyConfig(Gaussian)
+	cond.Classes = 2
+	for _, c := range []struct {
+		golden string
+		cfg    Config
+		names  []string
+		beta   float64
+	}{
+		{"testdata/tiny.safetensors", tinyConfig(Bernoulli), nil, tinyConfig(Bernoulli).Beta},
+		{"testdata/tiny_conditional.safetensors", cond, []string{"cat", "dog"}, 0.25},
+	} {
+		m, err := New(c.cfg, 1)
+		require.NoError(t, err)
+		require.NoError(t, m.SetClassNames(c.names))
+		m.SetBeta(c.beta)
+		var buf bytes.Buffer
+		require.NoError(t, m.writeCheckpoint(&buf, map[string]string{"epoch": "0"}))
+		if *update {
+			require.NoError(t, os.WriteFile(c.golden, buf.Bytes(), 0o644))
+			if c.cfg.Classes == 0 {
+				writeFuzzCorpus(t, buf.Bytes())
+			}
+		}
+		want, err := os.ReadFile(c.golden)
+		require.NoError(t, err)
+		assert.Equal(t, want, buf.Bytes(), "%s: checkpoint bytes changed (format, init or streams); rerun with -update only if intended", c.golden)
+		l, meta, err := Load(c.golden)
+		require.NoError(t, err)
+		assert.Equal(t, "0", meta["epoch"])
+		assert.Equal(t, snapshot(m), snapshot(l))
+		assert.Equal(t, c.names, l.ClassNames())
+		assert.Equal(t, c.beta, l.Beta())
 	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err)
-	assert.Equal(t, want, buf.Bytes(), "checkpoint bytes changed (format, init or streams); rerun with -update only if intended")
-	l, meta, err := Load(golden)
-	require.NoError(t, err)
-	assert.Equal(t, "0", meta["epoch"])
-	assert.Equal(t, snapshot(m), snapshot(l))
 }
 
 // fuzzSeeds are the golden checkpoint and damaged copies of it.
@@ -390,23 +408,17 @@ func writeFuzzCorpus(t *testing.T, good []byte) {
 
 // FuzzLoad: no input makes the loader panic; whatever it accepts survives a
 // save and load unchanged; LoadWeights is equally robust. Besides the
-// golden checkpoint's seeds, a conditional model's checkpoint with class
-// names and a KL weight of its own seeds it.
+// golden checkpoint's seeds, the conditional golden checkpoint (class
+// names, a KL weight of its own) seeds it.
 func FuzzLoad(f *testing.F) {
 	good, err := os.ReadFile("testdata/tiny.safetensors")
 	require.NoError(f, err)
 	for _, s := range fuzzSeeds(good) {
 		f.Add(s)
 	}
-	cond := tinyConfig(Gaussian)
-	cond.Classes = 2
-	cm, err := New(cond, 1)
+	cond, err := os.ReadFile("testdata/tiny_conditional.safetensors")
 	require.NoError(f, err)
-	require.NoError(f, cm.SetClassNames([]string{"cat", "dog"}))
-	cm.SetBeta(0.25)
-	var cbuf bytes.Buffer
-	require.NoError(f, cm.writeCheckpoint(&cbuf, map[string]string{"epoch": "2"}))
-	f.Add(cbuf.Bytes())
+	f.Add(cond)
 	tiny, err := New(tinyConfig(Bernoulli), 1)
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, data []byte) {

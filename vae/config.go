@@ -171,20 +171,79 @@ func (c Config) Equal(o Config) bool {
 	return true
 }
 
-// layerNames returns the PyTorch-style names of the layers, numbered in
-// forward order as the PyTorch example numbers them: with k hidden layers,
-// the encoder's are fc1 … fck, the heads fc(k+1)1 (mu) and fc(k+1)2
-// (logvar), the decoder's fc(k+2) … fc(2k+2). For Hidden [400] that is
-// exactly fc1, fc21, fc22, fc3, fc4. The names cannot collide: a head's
-// number is at least 10(k+1)+1, above the last layer's 2k+2.
-func (c Config) layerNames() (enc []string, mu, logvar string, dec []string) {
+// layerSpec is one layer of the model as checkpoints and PyTorch name it:
+// a linear map of in inputs to out outputs, weight [out, in] and bias
+// [out].
+type layerSpec struct {
+	name    string
+	in, out int
+	block   block
+	// row is the layer's first row in the nn.Linear that holds it: 0, or
+	// Latent for logvar's layer, the second half of the heads.
+	row int
+}
+
+// block is the part of the model a layer belongs to.
+type block int
+
+const (
+	encoderBlock block = iota
+	headsBlock         // mu's and logvar's layers, one nn.Linear of 2·Latent rows
+	decoderBlock
+)
+
+// layers returns the model's layers in forward order, named as the PyTorch
+// example numbers them: with k hidden layers, the encoder's are fc1 … fck,
+// the heads fc(k+1)1 (mu) and fc(k+1)2 (logvar), the decoder's fc(k+2) …
+// fc(2k+2). For Hidden [400] that is exactly fc1, fc21, fc22, fc3, fc4. The
+// names cannot collide: a head's number is at least 10(k+1)+1, above the
+// last layer's 2k+2. A conditional model's first encoder and decoder
+// layers take the one-hot label's Classes inputs after the others.
+func (c Config) layers() []layerSpec {
 	k := len(c.Hidden)
-	for i := 1; i <= k; i++ {
-		enc = append(enc, "fc"+strconv.Itoa(i))
+	fc := func(i int) string { return "fc" + strconv.Itoa(i) }
+	var ls []layerSpec
+	in := c.Input + c.Classes
+	for i, h := range c.Hidden {
+		ls = append(ls, layerSpec{name: fc(i + 1), in: in, out: h, block: encoderBlock})
+		in = h
 	}
-	head := "fc" + strconv.Itoa(k+1)
-	for i := k + 2; i <= 2*k+2; i++ {
-		dec = append(dec, "fc"+strconv.Itoa(i))
+	head := fc(k + 1)
+	ls = append(ls,
+		layerSpec{name: head + "1", in: in, out: c.Latent, block: headsBlock},
+		layerSpec{name: head + "2", in: in, out: c.Latent, block: headsBlock, row: c.Latent})
+	in = c.Latent + c.Classes
+	for j := range k + 1 {
+		out := c.Input
+		if j < k {
+			out = c.Hidden[k-1-j]
+		}
+		ls = append(ls, layerSpec{name: fc(k + 2 + j), in: in, out: out, block: decoderBlock})
+		in = out
 	}
-	return enc, head + "1", head + "2", dec
+	return ls
+}
+
+// paramSpec is one parameter: its name, its shape and the fan-in that sets
+// its initialisation (see nn.InitUniform).
+type paramSpec struct {
+	name  string
+	shape []int
+	fanIn int
+}
+
+// params returns the layer's weight and bias.
+func (l layerSpec) params() (weight, bias paramSpec) {
+	return paramSpec{l.name + ".weight", []int{l.out, l.in}, l.in}, paramSpec{l.name + ".bias", []int{l.out}, l.in}
+}
+
+// paramSpecs lists the parameters of a model of configuration c, in the
+// order of Model.Params, without allocating them.
+func (c Config) paramSpecs() []paramSpec {
+	var s []paramSpec
+	for _, l := range c.layers() {
+		w, b := l.params()
+		s = append(s, w, b)
+	}
+	return s
 }

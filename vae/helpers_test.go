@@ -8,7 +8,8 @@ import (
 )
 
 // impls runs a subtest per kernel implementation this CPU can run.
-var impls = impltest.Set{Available: kernels.Available, Impl: kernels.Impl, Use: kernels.Use}
+var impls = impltest.Set{Available: kernels.Available, Impl: kernels.Impl, Use: kernels.Use,
+	Threads: kernels.Threads, SetThreads: kernels.SetThreads}
 
 // tinyConfig is small enough for float64 finite differences over every
 // parameter, and deep enough to exercise the mirrored decoder.

@@ -125,8 +125,7 @@ func fanOut(parts int, f func(part, parts int)) {
 // o.K ≥ 1 and o.First ≥ 0.
 func (m *Model) LogLikelihood(scores []Score, x []float32, labels []int, o IWOptions) Score {
 	const op = "LogLikelihood"
-	n := m.rows(op, x, m.cfg.Input)
-	m.checkLabels(op, labels, n)
+	n := m.rows(op, x, m.cfg.Input, labels)
 	if len(scores) != n {
 		panic(fmt.Sprintf("vae: %s: len(scores)=%d for %d rows", op, len(scores), n))
 	}

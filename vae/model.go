@@ -110,7 +110,8 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	return m, nil
 }
 
-// newModel builds the layers, zeroed, and the parameter registry.
+// newModel builds the layers, zeroed, and the parameter registry, from the
+// layers' spec that checkpoints are checked against (Config.layers).
 func newModel(cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -123,40 +124,39 @@ func newModel(cfg Config) (*Model, error) {
 		m.recScale = float32(1 / s2)
 		m.recConst = float64(cfg.Input) / 2 * nn.Log(2*math.Pi*s2) // nn.Log: same bits everywhere
 	}
-	encNames, muName, logvarName, decNames := cfg.layerNames()
-	in := cfg.Input + cfg.Classes
-	for i, h := range cfg.Hidden {
-		l := nn.NewLinear(in, h)
-		m.enc = append(m.enc, l)
-		m.encParam = append(m.encParam, len(m.params))
-		m.params = append(m.params, l.Params(encNames[i])...)
-		in = h
+	for _, s := range cfg.layers() {
+		var l *nn.Linear
+		switch s.block {
+		case encoderBlock:
+			l = nn.NewLinear(s.in, s.out)
+			m.enc = append(m.enc, l)
+			m.encParam = append(m.encParam, len(m.params))
+		case headsBlock:
+			if m.heads == nil {
+				m.heads = nn.NewLinear(s.in, 2*cfg.Latent)
+				m.headParam = len(m.params)
+			}
+			l = m.heads
+		case decoderBlock:
+			l = nn.NewLinear(s.in, s.out)
+			m.dec = append(m.dec, l)
+			m.decParam = append(m.decParam, len(m.params))
+		}
+		m.params = append(m.params, s.view(l)...)
 	}
-	L := cfg.Latent
-	m.heads = nn.NewLinear(in, 2*L)
-	m.headParam = len(m.params)
-	hw, hb, hdw, hdb := m.heads.W, m.heads.B, m.heads.DW, m.heads.DB
-	m.params = append(m.params,
-		nn.NewParam(muName+".weight", []int{L, in}, in, hw[:L*in], hdw[:L*in]),
-		nn.NewParam(muName+".bias", []int{L}, in, hb[:L], hdb[:L]),
-		nn.NewParam(logvarName+".weight", []int{L, in}, in, hw[L*in:], hdw[L*in:]),
-		nn.NewParam(logvarName+".bias", []int{L}, in, hb[L:], hdb[L:]),
-	)
-	in = L + cfg.Classes
-	for j := range cfg.Hidden {
-		out := cfg.Hidden[len(cfg.Hidden)-1-j]
-		l := nn.NewLinear(in, out)
-		m.dec = append(m.dec, l)
-		m.decParam = append(m.decParam, len(m.params))
-		m.params = append(m.params, l.Params(decNames[j])...)
-		in = out
-	}
-	l := nn.NewLinear(in, cfg.Input)
-	m.dec = append(m.dec, l)
-	m.decParam = append(m.decParam, len(m.params))
-	m.params = append(m.params, l.Params(decNames[len(decNames)-1])...)
 	m.opt = nn.NewAdam(m.params)
 	return m, nil
+}
+
+// view returns the layer's weight and bias as Params viewing its rows of
+// l's storage.
+func (s layerSpec) view(l *nn.Linear) []*nn.Param {
+	w, b := s.params()
+	lo, hi := s.row, s.row+s.out
+	return []*nn.Param{
+		nn.NewParam(w.name, w.shape, w.fanIn, l.W[lo*l.In:hi*l.In], l.DW[lo*l.In:hi*l.In]),
+		nn.NewParam(b.name, b.shape, b.fanIn, l.B[lo:hi], l.DB[lo:hi]),
+	}
 }
 
 func (m *Model) setSources(eps, eval *rand.ChaCha8) {
@@ -267,8 +267,7 @@ func (m *Model) TrainStepLabeled(x []float32, labels []int) Stats {
 }
 
 func (m *Model) trainStep(op string, x []float32, labels []int) Stats {
-	n := m.rows(op, x, m.cfg.Input)
-	m.checkLabels(op, labels, n)
+	n := m.rows(op, x, m.cfg.Input, labels)
 	m.Reserve(n)
 	st := m.forward(x, labels, n, m.epsRand)
 	m.opt.Begin()
@@ -285,8 +284,7 @@ func (m *Model) Eval(x []float32) Stats { return m.eval("Eval", x, nil) }
 func (m *Model) EvalLabeled(x []float32, labels []int) Stats { return m.eval("EvalLabeled", x, labels) }
 
 func (m *Model) eval(op string, x []float32, labels []int) Stats {
-	n := m.rows(op, x, m.cfg.Input)
-	m.checkLabels(op, labels, n)
+	n := m.rows(op, x, m.cfg.Input, labels)
 	var st Stats
 	D := m.cfg.Input
 	m.chunks(n, func(lo, hi int) {
@@ -306,8 +304,7 @@ func (m *Model) EncodeLabeled(mu, logvar, x []float32, labels []int) {
 }
 
 func (m *Model) encodeRows(op string, mu, logvar, x []float32, labels []int) {
-	n := m.rows(op, x, m.cfg.Input)
-	m.checkLabels(op, labels, n)
+	n := m.rows(op, x, m.cfg.Input, labels)
 	L, D := m.cfg.Latent, m.cfg.Input
 	if len(mu) != n*L || len(logvar) != n*L {
 		panic(fmt.Sprintf("vae: %s: len(mu)=%d len(logvar)=%d, want %d rows × Latent=%d", op, len(mu), len(logvar), n, L))
@@ -331,9 +328,8 @@ func (m *Model) DecodeLabeled(dst, z []float32, labels []int) {
 }
 
 func (m *Model) decodeRows(op string, dst, z []float32, labels []int) {
-	n := m.rows(op, z, m.cfg.Latent)
+	n := m.rows(op, z, m.cfg.Latent, labels)
 	m.checkOut(op, dst, n)
-	m.checkLabels(op, labels, n)
 	L, D := m.cfg.Latent, m.cfg.Input
 	m.chunks(n, func(lo, hi int) { m.decodeOutput(dst[lo*D:hi*D], z[lo*L:hi*L], rowLabels(labels, lo, hi), hi-lo) })
 }
@@ -348,8 +344,7 @@ func (m *Model) Sample(dst []float32) { m.sample("Sample", dst, nil) }
 func (m *Model) SampleLabeled(dst []float32, labels []int) { m.sample("SampleLabeled", dst, labels) }
 
 func (m *Model) sample(op string, dst []float32, labels []int) {
-	n := m.rows(op, dst, m.cfg.Input)
-	m.checkLabels(op, labels, n)
+	n := m.rows(op, dst, m.cfg.Input, labels)
 	L, D := m.cfg.Latent, m.cfg.Input
 	m.chunks(n, func(lo, hi int) {
 		z := m.ws.z[:(hi-lo)*L]
@@ -369,9 +364,8 @@ func (m *Model) ReconstructLabeled(dst, x []float32, labels []int) {
 }
 
 func (m *Model) reconstruct(op string, dst, x []float32, labels []int) {
-	n := m.rows(op, x, m.cfg.Input)
+	n := m.rows(op, x, m.cfg.Input, labels)
 	m.checkOut(op, dst, n)
-	m.checkLabels(op, labels, n)
 	D := m.cfg.Input
 	m.chunks(n, func(lo, hi int) {
 		lab := rowLabels(labels, lo, hi)
@@ -443,13 +437,15 @@ func (m *Model) decoderInput(z []float32, labels []int, n int) []float32 {
 	return withOneHot(m.ws.zc, z, labels, m.cfg.Latent, m.cfg.Classes, n)
 }
 
-// rows returns len(x)/width and panics unless that is a positive whole
-// number of rows.
-func (m *Model) rows(op string, x []float32, width int) int {
+// rows returns n = len(x)/width and panics unless that is a positive whole
+// number of rows and labels fits them (see checkLabels).
+func (m *Model) rows(op string, x []float32, width int, labels []int) int {
 	if len(x) == 0 || len(x)%width != 0 {
 		panic(fmt.Sprintf("vae: %s: len=%d is not a positive multiple of %d", op, len(x), width))
 	}
-	return len(x) / width
+	n := len(x) / width
+	m.checkLabels(op, labels, n)
+	return n
 }
 
 func (m *Model) checkOut(op string, dst []float32, n int) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastvae/fastvae/internal/fixture"
 )
 
 // torchScript holds the PyTorch example's model (pytorch/examples,
@@ -127,22 +129,6 @@ else:
 open(outpath, 'wb').write(out)
 `
 
-// torchPython returns a Python interpreter that can import torch. Without
-// one the test is skipped, except under CI (CI set), where make deps
-// installs Debian's python3-torch and its absence is a failure.
-func torchPython(t *testing.T) string {
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if exec.Command(py, "-c", "import torch").Run() == nil {
-			return py
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no python3 with torch under CI (make deps installs python3-torch)")
-	}
-	t.Skip("no python3 with torch (apt-get install python3-torch)")
-	return ""
-}
-
 func writeF32(t *testing.T, path string, v []float32) {
 	require.NoError(t, os.WriteFile(path, f32Bytes(v), 0o644))
 }
@@ -156,7 +142,7 @@ func TestPyTorchInterop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: PyTorch takes seconds to start")
 	}
-	py := torchPython(t)
+	py := fixture.TorchPython(t)
 	dir := t.TempDir()
 	script := filepath.Join(dir, "vae.py")
 	require.NoError(t, os.WriteFile(script, []byte(torchScript), 0o644))

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fastvae/fastvae/internal/impltest"
 	"github.com/fastvae/fastvae/kernels"
 )
 
@@ -105,19 +106,14 @@ func TestDeterminism(t *testing.T) {
 	// 1e-3 in relative L2 norm and the loss to 1e-3 relative.
 	ref := weights["generic"]
 	for name, w := range weights {
-		var maxDiff float64
+		worst := 0.0
 		for i := range w {
-			var diff, norm float64
-			for j := range w[i] {
-				d := float64(w[i][j]) - float64(ref[i][j])
-				diff += d * d
-				norm += float64(ref[i][j]) * float64(ref[i][j])
-				maxDiff = max(maxDiff, math.Abs(d))
-			}
-			assert.LessOrEqual(t, math.Sqrt(diff), 1e-3*math.Sqrt(norm), "%s vs generic, param %d", name, i)
+			d := impltest.RelDiff(w[i], ref[i])
+			assert.LessOrEqual(t, d, 1e-3, "%s vs generic, param %d", name, i)
+			worst = max(worst, d)
 		}
 		assert.InEpsilon(t, losses["generic"].Loss, losses[name].Loss, 1e-3, name)
-		t.Logf("%s vs generic after 50 steps: loss %.9g vs %.9g, max |Δw| %.3g", name, losses[name].Loss, losses["generic"].Loss, maxDiff)
+		t.Logf("%s vs generic after 50 steps: loss %.9g vs %.9g, parameters %.3g apart (relative L2, at most)", name, losses[name].Loss, losses["generic"].Loss, worst)
 	}
 }
 
@@ -159,27 +155,36 @@ func TestThreadsBitIdentical(t *testing.T) {
 	})
 }
 
-// TestLayerUpdate: TrainStep, which updates each layer as backpropagation
-// passes it, gives the bits of computing every gradient and then taking
-// Adam's Step.
+// TestLayerUpdate: TrainStep (TrainStepLabeled for a conditional model),
+// which updates each layer as backpropagation passes it, gives the bits of
+// computing every gradient and then taking Adam's Step.
 func TestLayerUpdate(t *testing.T) {
-	for _, cfg := range []Config{smallConfig(Bernoulli), smallConfig(Gaussian), tinyConfig(Bernoulli), {Input: 40, Latent: 3, Decoder: Bernoulli, Sigma: 1, Beta: 1}} {
+	for _, cfg := range []Config{smallConfig(Bernoulli), smallConfig(Gaussian), tinyConfig(Bernoulli),
+		{Input: 40, Latent: 3, Decoder: Bernoulli, Sigma: 1, Beta: 1},
+		conditionalConfig(Bernoulli), conditionalConfig(Gaussian),
+		{Input: 40, Latent: 3, Decoder: Bernoulli, Sigma: 1, Beta: 1, Classes: 3}} {
 		impls.Each(t, func(t *testing.T) {
-			x := synthetic(7, 50, cfg.Input)
+			x, labels := synthetic(7, 50, cfg.Input), []int(nil)
+			if cfg.Classes > 0 {
+				x, labels = syntheticLabeled(7, 50, cfg.Input)
+				for i := range labels {
+					labels[i] %= cfg.Classes
+				}
+			}
 			fused, err := New(cfg, 3)
 			require.NoError(t, err)
 			plain, err := New(cfg, 3)
 			require.NoError(t, err)
 			plain.Reserve(50)
 			for range 3 {
-				want := plain.forward(x, nil, 50, plain.epsRand)
+				want := plain.forward(x, labels, 50, plain.epsRand)
 				plain.backward(x, 50, false)
 				plain.opt.Step()
-				got := fused.TrainStep(x)
-				require.Equal(t, want, got, "%v: losses", cfg.Hidden)
-				require.Equal(t, snapshot(plain), snapshot(fused), "%v: weights", cfg.Hidden)
-				require.Equal(t, plain.opt.M, fused.opt.M, "%v: first moments", cfg.Hidden)
-				require.Equal(t, plain.opt.V, fused.opt.V, "%v: second moments", cfg.Hidden)
+				got := fused.trainStep("TrainStepLabeled", x, labels)
+				require.Equal(t, want, got, "%v: losses", cfg)
+				require.Equal(t, snapshot(plain), snapshot(fused), "%v: weights", cfg)
+				require.Equal(t, plain.opt.M, fused.opt.M, "%v: first moments", cfg)
+				require.Equal(t, plain.opt.V, fused.opt.V, "%v: second moments", cfg)
 			}
 		})
 	}
@@ -385,38 +390,36 @@ func TestConfig(t *testing.T) {
 // TestNames pins the PyTorch example's state_dict names and shapes, and the
 // documented scheme for deeper models.
 func TestNames(t *testing.T) {
-	type ns struct {
-		name  string
-		shape []int
+	assert.Equal(t, []string{
+		"fc1.weight[400 784]", "fc1.bias[400]",
+		"fc21.weight[20 400]", "fc21.bias[20]", "fc22.weight[20 400]", "fc22.bias[20]",
+		"fc3.weight[400 20]", "fc3.bias[400]",
+		"fc4.weight[784 400]", "fc4.bias[784]",
+	}, paramNames(t, DefaultConfig()))
+	assert.Equal(t, []string{
+		"fc1.weight[8 10]", "fc1.bias[8]", "fc2.weight[6 8]", "fc2.bias[6]",
+		"fc31.weight[2 6]", "fc31.bias[2]", "fc32.weight[2 6]", "fc32.bias[2]",
+		"fc4.weight[6 2]", "fc4.bias[6]", "fc5.weight[8 6]", "fc5.bias[8]", "fc6.weight[10 8]", "fc6.bias[10]",
+	}, paramNames(t, Config{Input: 10, Hidden: []int{8, 6}, Latent: 2, Beta: 1}))
+}
+
+// paramNames returns the name and shape of every parameter of a model of
+// configuration cfg, as "fc1.weight[400 784]", after checking that its
+// paramSpecs agree with the model, fan-ins included.
+func paramNames(t *testing.T, cfg Config) []string {
+	t.Helper()
+	m, err := New(cfg, 1)
+	require.NoError(t, err)
+	specs := cfg.paramSpecs()
+	require.Len(t, specs, len(m.Params()))
+	var got []string
+	for i, p := range m.Params() {
+		got = append(got, fmt.Sprint(p.Name, p.Shape))
+		s := specs[i]
+		assert.Equal(t, fmt.Sprint(s.name, s.shape), got[i], "paramSpecs agrees with the model")
+		assert.Equal(t, s.fanIn, p.FanIn, "%s: fan-in", p.Name)
 	}
-	names := func(cfg Config) []ns {
-		m, err := New(cfg, 1)
-		require.NoError(t, err)
-		var got []ns
-		for i, p := range m.Params() {
-			got = append(got, ns{p.Name, p.Shape})
-			spec := cfg.paramSpecs()[i]
-			assert.Equal(t, ns(spec), got[i], "paramSpecs agrees with the model")
-		}
-		return got
-	}
-	assert.Equal(t, []ns{
-		{"fc1.weight", []int{400, 784}}, {"fc1.bias", []int{400}},
-		{"fc21.weight", []int{20, 400}}, {"fc21.bias", []int{20}},
-		{"fc22.weight", []int{20, 400}}, {"fc22.bias", []int{20}},
-		{"fc3.weight", []int{400, 20}}, {"fc3.bias", []int{400}},
-		{"fc4.weight", []int{784, 400}}, {"fc4.bias", []int{784}},
-	}, names(DefaultConfig()))
-	deep := Config{Input: 10, Hidden: []int{8, 6}, Latent: 2, Beta: 1}
-	assert.Equal(t, []ns{
-		{"fc1.weight", []int{8, 10}}, {"fc1.bias", []int{8}},
-		{"fc2.weight", []int{6, 8}}, {"fc2.bias", []int{6}},
-		{"fc31.weight", []int{2, 6}}, {"fc31.bias", []int{2}},
-		{"fc32.weight", []int{2, 6}}, {"fc32.bias", []int{2}},
-		{"fc4.weight", []int{6, 2}}, {"fc4.bias", []int{6}},
-		{"fc5.weight", []int{8, 6}}, {"fc5.bias", []int{8}},
-		{"fc6.weight", []int{10, 8}}, {"fc6.bias", []int{10}},
-	}, names(deep))
+	return got
 }
 
 // TestSetBeta: the KL weight in effect weighs the loss of training steps

@@ -17,15 +17,9 @@ import (
 // comes from vecmath's Log1pUnit, accurate also where 1 + e rounds to 1.
 
 func bceWithLogits(w avx.Width) {
-	name := "bceWithLogits" + suffix(w)
-	TEXT(name, NOSPLIT, "func(dlogits, logits, target []float32, scale float32) float64")
-	Pragma("noescape")
-	if w == avx.YMM {
-		avx.Doc(name + " returns Σ softplus(l) − t·l, accumulated in float64, and sets " +
-			"dlogits = scale·(sigmoid(l) − t). The lengths are equal.")
-	} else {
-		avx.Doc(name + " is bceWithLogitsAVX2 with AVX-512F.")
-	}
+	kernel("bceWithLogits", w, "func(dlogits, logits, target []float32, scale float32) float64",
+		"returns Σ softplus(l) − t·l, accumulated in float64, and sets dlogits = scale·(sigmoid(l) − t). "+
+			"The lengths are equal.")
 	p, n := avx.Slices("logits", "dlogits", "target")
 	logits, dl, target := p[0], p[1], p[2]
 	acc := zeroed(w, 2) // float64 sums of the terms' low and high halves
@@ -51,11 +45,7 @@ func bceStepAVX2(dl, logits, target reg.Register, acc []reg.VecVirtual) func(avx
 		ev := s.Regs()
 		each(u, func(j int) { VORPS(avx.Splat(avx.SignBit), l[j], ev[j]) }) // −|l|
 		ex.ExpBranched(s.Label("e"), ev)                                    // e = e^−|l| in [0, 1]
-		q := s.Regs()
-		each(u, func(j int) {
-			VADDPS(avx.F32(1), ev[j], q[j])
-			VDIVPS(q[j], ev[j], q[j]) // q = e/(1+e)
-		})
+		q := sigmoidNegAbs(s, ev)
 		t := s.Load(target)
 		c := t
 		each(u, func(j int) {
@@ -75,14 +65,7 @@ func bceStepAVX2(dl, logits, target reg.Register, acc []reg.VecVirtual) func(avx
 		// Stored now to free registers; l and c stay in registers, so
 		// dlogits may alias logits or target.
 		s.Store(d, dl)
-		sp := vecmath.Log1pUnitAVX2(ev) // ln(1 + e)
-		each(u, func(j int) {
-			VFMADD231PS(l[j], c[j], sp[j]) // + l·c
-			if s.Mask != nil {
-				VANDPS(s.Mask, sp[j], sp[j]) // masked-off lanes loaded l = 0: ln 2
-			}
-			cvtAdd(avx.YMM, sp[j], acc[0], acc[1], false)
-		})
+		addLoss(s, ev, l, c, acc)
 	}
 }
 
@@ -95,11 +78,7 @@ func bceStep512(dl, logits, target reg.Register, acc []reg.VecVirtual) func(avx.
 		ev := s.Regs()
 		each(u, func(j int) { VPORD_BCST(avx.Splat(avx.SignBit), l[j], ev[j]) }) // −|l|
 		exp512(ex, ev)                                                           // e = e^−|l| in [0, 1]
-		q := s.Regs()
-		each(u, func(j int) {
-			VADDPS_BCST(avx.F32(1), ev[j], q[j])
-			VDIVPS(q[j], ev[j], q[j]) // q = e/(1+e)
-		})
+		q := sigmoidNegAbs(s, ev)
 		t := s.Load(target)
 		neg := make([]reg.OpmaskVirtual, u)
 		c := s.Regs()
@@ -117,13 +96,27 @@ func bceStep512(dl, logits, target reg.Register, acc []reg.VecVirtual) func(avx.
 			VMULPS_BCST(scale, d[j], d[j])
 		})
 		s.Store(d, dl)
-		rp := vecmath.Log1pUnitAVX512(ev) // ln(1 + e)
-		each(u, func(j int) {
-			VFMADD231PS(l[j], c[j], rp[j]) // + l·c
-			if s.Mask != nil {
-				VMOVUPS_Z(rp[j], s.Mask, rp[j]) // masked-off lanes loaded l = 0: ln 2
-			}
-			cvtAdd(avx.ZMM, rp[j], acc[0], acc[1], false)
-		})
+		addLoss(s, ev, l, c, acc)
 	}
+}
+
+// sigmoidNegAbs returns q = e/(1+e) = σ(−|l|) for the step's e = e^−|l|.
+func sigmoidNegAbs(s avx.Step, ev []reg.VecVirtual) []reg.VecVirtual {
+	q := s.Regs()
+	each(len(ev), func(j int) {
+		s.W.VADDPS(avx.F32(1), ev[j], q[j])
+		VDIVPS(q[j], ev[j], q[j]) // q = e/(1+e)
+	})
+	return q
+}
+
+// addLoss adds the step's loss terms ln(1 + e) + l·c to the float64
+// accumulators acc.
+func addLoss(s avx.Step, ev, l, c, acc []reg.VecVirtual) {
+	sp := vecmath.Log1pUnit(s.W, ev) // ln(1 + e)
+	each(len(ev), func(j int) {
+		VFMADD231PS(l[j], c[j], sp[j]) // + l·c
+		s.ZeroMasked(sp[j])            // masked-off lanes loaded l = 0: ln 2
+		cvtAdd(s.W, sp[j], acc[0], acc[1], false)
+	})
 }

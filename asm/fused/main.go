@@ -53,6 +53,20 @@ const (
 	unroll512 = 4
 )
 
+// kernel starts the function named base+suffix(w) with signature sig. The
+// AVX2 one is documented by doc, the AVX-512 one as the same with
+// AVX-512F.
+func kernel(base string, w avx.Width, sig, doc string) {
+	name := base + suffix(w)
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	if w == avx.YMM {
+		avx.Doc(name + " " + doc)
+	} else {
+		avx.Doc(name + " is " + base + "AVX2 with AVX-512F.")
+	}
+}
+
 // unrollFor returns the unroll of the exp-based kernels for width w.
 func unrollFor(w avx.Width) int {
 	if w == avx.ZMM {

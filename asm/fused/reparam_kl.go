@@ -24,15 +24,9 @@ var klQ = []uint32{0x3f000000, 0x3e2aaaad, 0x3d2aaaa8, 0x3c08878a, 0x3ab60eb9, 0
 	0x362da546, 0x34e7e74a}
 
 func reparamKL(w avx.Width) {
-	name := "reparamKL" + suffix(w)
-	TEXT(name, NOSPLIT, "func(z, mu, logvar, eps []float32) float64")
-	Pragma("noescape")
-	if w == avx.YMM {
-		avx.Doc(name + " sets z = mu + eps·exp(logvar/2) and returns ½Σ(mu² + e^logvar − 1 − logvar), " +
+	kernel("reparamKL", w, "func(z, mu, logvar, eps []float32) float64",
+		"sets z = mu + eps·exp(logvar/2) and returns ½Σ(mu² + e^logvar − 1 − logvar), "+
 			"accumulated in float64. The lengths are equal.")
-	} else {
-		avx.Doc(name + " is reparamKLAVX2 with AVX-512F.")
-	}
 	p, n := avx.Slices("z", "mu", "logvar", "eps")
 	z, mu, logvar, eps := p[0], p[1], p[2], p[3]
 	acc := zeroed(w, 2) // float64 sums of the terms' low and high halves

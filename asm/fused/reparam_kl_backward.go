@@ -1,6 +1,8 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/fastvae/fastvae/asm/internal/avx"
 	"github.com/fastvae/fastvae/asm/internal/vecmath"
 	. "github.com/mmcloughlin/avo/build"
@@ -15,15 +17,9 @@ import (
 // one input.
 
 func reparamKLBackward(w avx.Width) {
-	name := "reparamKLBackward" + suffix(w)
-	TEXT(name, NOSPLIT, "func(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32)")
-	Pragma("noescape")
-	if w == avx.YMM {
-		avx.Doc(name + " sets dmu = dz + beta·mu and dlogvar = ½·dz·eps·s + ½·beta·(s² − 1) with " +
-			"s = exp(logvar/2). The lengths are equal.")
-	} else {
-		avx.Doc(name + " is reparamKLBackwardAVX2 with AVX-512F.")
-	}
+	kernel("reparamKLBackward", w, "func(dmu, dlogvar, dz, mu, logvar, eps []float32, beta float32)",
+		"sets dmu = dz + beta·mu and dlogvar = ½·dz·eps·s + ½·beta·(s² − 1) with s = exp(logvar/2). "+
+			"The lengths are equal.")
 	p, n := avx.Slices("dz", "dmu", "dlogvar", "mu", "logvar", "eps")
 	io := klbSlices{dz: p[0], dmu: p[1], dlv: p[2], mu: p[3], logvar: p[4], eps: p[5]}
 	body := klbStepAVX2
@@ -51,15 +47,7 @@ func klbStepAVX2(p klbSlices) func(avx.Step) {
 			VBROADCASTSS(avx.ParamAddr("beta"), k0[j])
 			VMULPS(avx.F32(0.5), k0[j], k0[j]) // ½β
 		})
-		g := s.Load(p.dz)
-		e := s.Load(p.eps)
-		each(u, func(j int) {
-			// ½·dz·eps·s + ½β·(e^lv − 1)
-			VMULPS(avx.F32(0.5), e[j], e[j])
-			VMULPS(g[j], e[j], e[j])
-			VMULPS(sv[j], e[j], e[j])
-			VFMADD231PS(k0[j], sm1[j], e[j])
-		})
+		g, e := dlogvar(s, p, sv, sm1, k0)
 		m := s.Load(p.mu)
 		each(u, func(j int) {
 			VBROADCASTSS(avx.ParamAddr("beta"), k0[j])
@@ -84,17 +72,25 @@ func klbStep512(p klbSlices) func(avx.Step) {
 			VADDPS_BCST(avx.F32(1), sv[j], sp1)
 			VMULPS(sp1, sm1[j], sm1[j]) // e^lv − 1
 		})
-		g := s.Load(p.dz)
-		e := s.Load(p.eps)
-		each(u, func(j int) {
-			VMULPS_BCST(avx.F32(0.5), e[j], e[j])
-			VMULPS(g[j], e[j], e[j])
-			VMULPS(sv[j], e[j], e[j])
-			VFMADD231PS(hbeta, sm1[j], e[j])
-		})
+		g, e := dlogvar(s, p, sv, sm1, slices.Repeat([]reg.VecVirtual{hbeta}, u))
 		m := s.Load(p.mu)
 		each(u, func(j int) { VFMADD213PS(g[j], beta, m[j]) }) // dmu = beta·mu + dz
 		s.Store(m, p.dmu)
 		s.Store(e, p.dlv)
 	}
+}
+
+// dlogvar loads the step's dz and eps and returns them, eps's registers now
+// holding ½·dz·eps·s + ½β·(e^lv − 1), where halfBeta[j] holds ½β for
+// vector j.
+func dlogvar(s avx.Step, p klbSlices, sv, sm1, halfBeta []reg.VecVirtual) (g, e []reg.VecVirtual) {
+	g = s.Load(p.dz)
+	e = s.Load(p.eps)
+	each(len(e), func(j int) {
+		s.W.VMULPS(avx.F32(0.5), e[j], e[j])
+		VMULPS(g[j], e[j], e[j])
+		VMULPS(sv[j], e[j], e[j])
+		VFMADD231PS(halfBeta[j], sm1[j], e[j])
+	})
+	return g, e
 }

@@ -30,13 +30,8 @@ func packTranspose(rows int) {
 	TEXT(name, NOSPLIT, "func(dst, src []float32, ld, kc, width int)")
 	Pragma("noescape")
 	avx.Doc(fmt.Sprintf("%s sets dst[p*width+r] = src[r*ld+p] for r < %d and p < kc, kc a multiple of 8.", name, rows))
-	pd := Load(Param("dst").Base(), GP64())
-	ps := Load(Param("src").Base(), GP64())
-	ld := Load(Param("ld"), GP64())
-	SHLQ(U8(2), ld)
-	kc := Load(Param("kc"), GP64())
-	wb := Load(Param("width"), GP64())
-	SHLQ(U8(2), wb)
+	pd, ps, ld, wb, ints := packArgs("kc")
+	kc := ints[0]
 	ld3, wb3 := GP64(), GP64()
 	LEAQ(Mem{Base: ld, Index: ld, Scale: 2}, ld3)
 	LEAQ(Mem{Base: wb, Index: wb, Scale: 2}, wb3)
@@ -101,6 +96,22 @@ func packTranspose(rows int) {
 	RET()
 }
 
+// packArgs loads the arguments of a packing routine in their order: the
+// bases of dst and src, ld, the int arguments names, and width; ld and
+// width as strides in bytes.
+func packArgs(names ...string) (pd, ps, ld, wb reg.Register, ints []reg.Register) {
+	pd = Load(Param("dst").Base(), GP64())
+	ps = Load(Param("src").Base(), GP64())
+	ld = Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	for _, name := range names {
+		ints = append(ints, Load(Param(name), GP64()))
+	}
+	wb = Load(Param("width"), GP64())
+	SHLQ(U8(2), wb)
+	return pd, ps, ld, wb, ints
+}
+
 // fourApart addresses step i < 8 of stride from base lo (steps 0–3) or hi
 // (steps 4–7), with stride and 3·stride in registers.
 func fourApart(lo, hi, stride, stride3 reg.Register, i int) Mem {
@@ -118,14 +129,8 @@ func packCopy() {
 	TEXT("packCopyAVX", NOSPLIT, "func(dst, src []float32, ld, rows, kc, width int)")
 	Pragma("noescape")
 	avx.Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
-	pd := Load(Param("dst").Base(), GP64())
-	ps := Load(Param("src").Base(), GP64())
-	ld := Load(Param("ld"), GP64())
-	SHLQ(U8(2), ld)
-	rows := Load(Param("rows"), GP64())
-	kc := Load(Param("kc"), GP64())
-	wb := Load(Param("width"), GP64())
-	SHLQ(U8(2), wb)
+	pd, ps, ld, wb, ints := packArgs("rows", "kc")
+	rows, kc := ints[0], ints[1]
 
 	Label("copy_step")
 	DECQ(kc)
@@ -134,36 +139,26 @@ func packCopy() {
 	XORQ(i, i)
 	end := GP64()
 
-	Label("copy_32")
-	LEAQ(Mem{Base: i, Disp: 32}, end)
-	CMPQ(end, rows)
-	JA(LabelRef("copy_8"))
-	for q := 0; q < 4; q++ {
-		y := YMM()
-		VMOVUPS(Mem{Base: ps, Index: i, Scale: 4, Disp: 32 * q}, y)
-		VMOVUPS(y, Mem{Base: pd, Index: i, Scale: 4, Disp: 32 * q})
+	// piece copies vecs registers of floats each while that many remain
+	// before rows, then goes on to next; loop repeats it first.
+	piece := func(name, next string, vecs int, vec func() reg.VecVirtual, floats int, loop bool) {
+		Label(name)
+		LEAQ(Mem{Base: i, Disp: vecs * floats}, end)
+		CMPQ(end, rows)
+		JA(LabelRef(next))
+		for q := range vecs {
+			v := vec()
+			VMOVUPS(Mem{Base: ps, Index: i, Scale: 4, Disp: 4 * floats * q}, v)
+			VMOVUPS(v, Mem{Base: pd, Index: i, Scale: 4, Disp: 4 * floats * q})
+		}
+		MOVQ(end, i)
+		if loop {
+			JMP(LabelRef(name))
+		}
 	}
-	MOVQ(end, i)
-	JMP(LabelRef("copy_32"))
-
-	Label("copy_8")
-	LEAQ(Mem{Base: i, Disp: 8}, end)
-	CMPQ(end, rows)
-	JA(LabelRef("copy_4"))
-	y := YMM()
-	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, y)
-	VMOVUPS(y, Mem{Base: pd, Index: i, Scale: 4})
-	MOVQ(end, i)
-	JMP(LabelRef("copy_8"))
-
-	Label("copy_4")
-	LEAQ(Mem{Base: i, Disp: 4}, end)
-	CMPQ(end, rows)
-	JA(LabelRef("copy_1"))
-	x := XMM()
-	VMOVUPS(Mem{Base: ps, Index: i, Scale: 4}, x)
-	VMOVUPS(x, Mem{Base: pd, Index: i, Scale: 4})
-	MOVQ(end, i)
+	piece("copy_32", "copy_8", 4, YMM, 8, true)
+	piece("copy_8", "copy_4", 1, YMM, 8, true)
+	piece("copy_4", "copy_1", 1, XMM, 4, false)
 
 	Label("copy_1")
 	CMPQ(i, rows)

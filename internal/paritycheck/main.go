@@ -15,15 +15,14 @@
 package main
 
 import (
-	"encoding/binary"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"os"
 	"strings"
 
+	"github.com/fastvae/fastvae/internal/impltest"
 	"github.com/fastvae/fastvae/kernels"
 	"github.com/fastvae/fastvae/vae"
 	"github.com/klauspost/cpuid/v2"
@@ -109,35 +108,18 @@ func workload() ([][]float32, error) {
 	return w, nil
 }
 
-// checksum is the FNV-1a hash of the tensors' bits: equal checksums mean
-// bit-identical results.
+// checksum is the hash of the tensors' bits (impltest.Hash): equal
+// checksums mean bit-identical results.
 func checksum(w [][]float32) string {
-	h := fnv.New64a()
-	for _, t := range w {
-		buf := make([]byte, 0, 4*len(t))
-		for _, v := range t {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-		}
-		h.Write(buf)
-	}
-	return fmt.Sprintf("%016x", h.Sum64())
+	return fmt.Sprintf("%016x", impltest.Hash(w...))
 }
 
-// maxRelDiff returns the largest ‖a_i − b_i‖₂ / ‖b_i‖₂ over the tensors;
-// NaN anywhere makes it NaN.
+// maxRelDiff returns the largest relative distance (impltest.RelDiff)
+// between corresponding tensors; NaN anywhere makes it NaN.
 func maxRelDiff(a, b [][]float32) float64 {
 	worst := 0.0
 	for i := range a {
-		var diff, norm float64
-		for j := range a[i] {
-			d := float64(a[i][j]) - float64(b[i][j])
-			diff += d * d
-			norm += float64(b[i][j]) * float64(b[i][j])
-		}
-		if diff == 0 {
-			continue // also when the tensor is zero
-		}
-		r := math.Sqrt(diff / norm)
+		r := impltest.RelDiff(a[i], b[i])
 		if math.IsNaN(r) {
 			return r
 		}

@@ -57,7 +57,7 @@ func LossCurve(path string, train, test []float64) error {
 		p.Add(line, points)
 		p.Legend.Add(s.name, line, points)
 	}
-	return save(p, path, 6*vg.Inch, 4*vg.Inch)
+	return WritePlot(path, 6*vg.Inch, 4*vg.Inch, p.Draw)
 }
 
 // Scatter draws points (x, y) coloured by their label, with a legend naming
@@ -119,17 +119,12 @@ func Scatter(path, title string, points [][2]float32, labels []int, names []stri
 	if labels != nil && len(keys) <= 2*len(palette) {
 		legendW = 1.4 * vg.Inch
 	}
-	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseBackgroundColor(color.White))
-	dc := draw.New(c)
-	p.Draw(draw.Crop(dc, 0, -legendW, 0, 0))
-	if legendW > 0 {
-		legend.Draw(draw.Crop(dc, w-legendW+vg.Points(8), 0, 0, -vg.Points(20)))
-	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return writeFile(path, buf.Bytes())
+	return WritePlot(path, w, h, func(dc draw.Canvas) {
+		p.Draw(draw.Crop(dc, 0, -legendW, 0, 0))
+		if legendW > 0 {
+			legend.Draw(draw.Crop(dc, w-legendW+vg.Points(8), 0, 0, -vg.Points(20)))
+		}
+	})
 }
 
 // colourOf is the palette's colour of label l (negative labels too).
@@ -138,13 +133,14 @@ func colourOf(l int) color.NRGBA {
 	return palette[((l%n)+n)%n]
 }
 
-func save(p *plot.Plot, path string, w, h vg.Length) error {
-	wt, err := p.WriterTo(w, h, "png")
-	if err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
+// WritePlot draws with paint onto a white canvas of w×h (at gonum/plot's
+// default resolution) and writes it as PNG to path, atomically as WritePNG
+// does.
+func WritePlot(path string, w, h vg.Length, paint func(dc draw.Canvas)) error {
+	c := vgimg.New(w, h)
+	paint(draw.New(c))
 	var buf bytes.Buffer
-	if _, err := wt.WriteTo(&buf); err != nil {
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	return writeFile(path, buf.Bytes())

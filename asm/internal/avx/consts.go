@@ -54,19 +54,11 @@ func block(name string, n int, data func(k int)) operand.Mem {
 func Horner(w Width, xs []reg.VecVirtual, c []uint32) []reg.VecVirtual {
 	ps := w.Regs(len(xs))
 	for _, p := range ps {
-		if w == ZMM {
-			build.VBROADCASTSS(Splat(c[len(c)-1]), p)
-		} else {
-			build.VMOVUPS(Splat(c[len(c)-1]), p)
-		}
+		w.SetConst(Splat(c[len(c)-1]), p)
 	}
 	for k := len(c) - 2; k >= 0; k-- {
 		for j, x := range xs {
-			if w == ZMM {
-				build.VFMADD213PS_BCST(Splat(c[k]), x, ps[j])
-			} else {
-				build.VFMADD213PS(Splat(c[k]), x, ps[j]) // p = x·p + c[k]
-			}
+			w.VFMADD213PS(Splat(c[k]), x, ps[j]) // p = x·p + c[k]
 		}
 	}
 	return ps

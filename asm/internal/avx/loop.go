@@ -130,21 +130,27 @@ func (s Step) At(base reg.Register, j int) operand.Mem {
 func (s Step) Load(base reg.Register) []reg.VecVirtual {
 	rs := s.Regs()
 	for j, r := range rs {
-		s.load(s.At(base, j), r)
+		s.move(s.At(base, j), r)
 	}
 	return rs
 }
 
-func (s Step) load(m operand.Mem, r reg.VecVirtual) {
+// move emits the step's move of src to dst, one of them memory: one
+// element in a scalar tail, the mask's lanes in a masked tail (a load reads
+// the others as 0, a store leaves them alone), else a whole vector.
+func (s Step) move(src, dst operand.Op) {
+	_, store := dst.(operand.Mem)
 	switch {
 	case s.Scalar:
-		build.VMOVSS(m, r)
+		build.VMOVSS(src, dst)
 	case s.Mask == nil:
-		build.VMOVUPS(m, r)
-	case s.W == ZMM:
-		build.VMOVUPS_Z(m, s.Mask, r)
+		build.VMOVUPS(src, dst)
+	case s.W != ZMM:
+		build.VMASKMOVPS(src, s.Mask, dst)
+	case store:
+		build.VMOVUPS(src, s.Mask, dst)
 	default:
-		build.VMASKMOVPS(m, s.Mask, r)
+		build.VMOVUPS_Z(src, s.Mask, dst)
 	}
 }
 
@@ -155,7 +161,7 @@ func (s Step) Operand(base reg.Register, j int) operand.Op {
 		return s.At(base, j)
 	}
 	r := s.Reg()
-	s.load(s.At(base, j), r)
+	s.move(s.At(base, j), r)
 	return r
 }
 
@@ -163,17 +169,19 @@ func (s Step) Operand(base reg.Register, j int) operand.Op {
 // float32 slice at base (only the mask's lanes in a masked tail).
 func (s Step) Store(rs []reg.VecVirtual, base reg.Register) {
 	for j, r := range rs {
-		m := s.At(base, j)
-		switch {
-		case s.Scalar:
-			build.VMOVSS(r, m)
-		case s.Mask == nil:
-			build.VMOVUPS(r, m)
-		case s.W == ZMM:
-			build.VMOVUPS(r, s.Mask, m)
-		default:
-			build.VMASKMOVPS(r, s.Mask, m)
-		}
+		s.move(r, s.At(base, j))
+	}
+}
+
+// ZeroMasked clears the lanes of r that a masked tail's mask leaves out
+// (elsewhere it emits nothing), for sums over the step's lanes.
+func (s Step) ZeroMasked(r reg.VecVirtual) {
+	switch {
+	case s.Mask == nil:
+	case s.W == ZMM:
+		build.VMOVUPS_Z(r, s.Mask, r)
+	default:
+		build.VANDPS(s.Mask, r, r)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/fastvae/fastvae/asm/internal/avx"
 	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 )
 
@@ -56,52 +57,16 @@ func (a *AVX512) Exp(xs []reg.VecVirtual) { a.exp(xs, false) }
 
 // exp is Exp; nonPositive skips the clamp from above when no x exceeds 0.
 func (a *AVX512) exp(xs []reg.VecVirtual, nonPositive bool) {
-	n := len(xs)
-	ts, ks, qs, vs := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
-	for _, x := range xs {
-		// With x as the second source, VMAXPS and VMINPS return it when it
-		// is NaN, so NaN survives the clamp.
-		VMAXPS(x, a.lo, x)
-		if !nonPositive {
-			VMINPS(x, a.hi, x)
-		}
+	hi := a.hi
+	if nonPositive {
+		hi = nil
 	}
-	for i, x := range xs {
-		ts[i] = ZMM()
-		VMOVAPS(a.magic, ts[i])
-		VFMADD231PS(a.log2e, x, ts[i]) // t = x·16/ln2 + magic: k in its low bits
-	}
-	for i := range xs {
-		ks[i] = ZMM()
-		VSUBPS(a.magic, ts[i], ks[i]) // k as a float, exactly
-	}
-	for i, x := range xs { // r = x − k·ln2/16, the first step exact
-		VFNMADD231PS(a.ln2Hi, ks[i], x)
-	}
-	for i, x := range xs {
-		VFNMADD231PS(a.ln2Lo, ks[i], x)
-	}
-	for i, r := range xs { // q = 1 + c1·r + r²/6
-		qs[i] = ZMM()
-		VMOVAPS(a.c2, qs[i])
-		VFMADD213PS(a.c1, r, qs[i])
-	}
-	for i, r := range xs {
-		VFMADD213PS(a.one, r, qs[i])
-	}
-	for i, r := range xs {
-		// VPERMPS reads only the low 4 bits of each index: j = k&15.
-		vs[i] = ZMM()
-		VPERMPS(a.tabRho, ts[i], vs[i])
-		VFMADD231PS(qs[i], r, vs[i]) // v = r·q + rho_j
-	}
-	for i, r := range xs {
-		VPERMPS(a.tabHi, ts[i], r)
-		VFMADD213PS(r, r, vs[i]) // y = hi_j·v + hi_j
-	}
+	clampTo(xs, a.lo, hi)
+	_, ks, ys := expSteps(avx.ZMM, expConsts{a.magic, a.log2e, a.ln2Hi, a.ln2Lo,
+		[]Op{a.c2, a.c1, a.one}, a.tabHi, a.tabRho}, xs) // q = 1 + c1·r + r²/6
 	for i, x := range xs {
 		VMULPS(a.inv16, ks[i], ks[i])
-		VSCALEFPS(ks[i], vs[i], x) // y·2^floor(k/16), one rounding
+		VSCALEFPS(ks[i], ys[i], x) // y·2^floor(k/16), one rounding
 	}
 }
 

@@ -7,9 +7,9 @@
 //     (BranchIfOutOfRange), Sigmoid, NegAbs; NewAVX2(regs) keeps some
 //     constants in registers.
 //   - AVX512 (ZMM, AVX-512F): Exp for every input, Sigmoid.
-//   - Both widths: ExpExpm1 (e^x with e^x − 1 accurate near 0) and Log1pUnit
-//     (ln(1+e) for e in [0, 1]), as ExpExpm1AVX2, ExpExpm1AVX512,
-//     Log1pUnitAVX2 and Log1pUnitAVX512.
+//   - Both widths: ExpExpm1 (e^x with e^x − 1 accurate near 0, as
+//     ExpExpm1AVX2 and ExpExpm1AVX512) and Log1pUnit (ln(1+e) for e in
+//     [0, 1]).
 //
 // The emitters work in place on lists of virtual vector registers and
 // interleave their steps across the list, so that the latency of one
@@ -121,6 +121,39 @@ func bits(vs []float32) []uint32 {
 	return b
 }
 
+// clamp limits every lane of the registers xs of width w to [clampLo,
+// clampHi], loading the bounds into registers.
+func clamp(w avx.Width, xs []reg.VecVirtual) {
+	lo, hi := w.Reg(), w.Reg()
+	w.SetConst(avx.F32(clampLo), lo)
+	w.SetConst(avx.F32(clampHi), hi)
+	clampTo(xs, lo, hi)
+}
+
+// clampTo limits every lane of xs to [lo, hi], or only from below when hi
+// is nil. With x as the second source, VMAXPS and VMINPS return it when it
+// is NaN, so NaN survives the clamp.
+func clampTo(xs []reg.VecVirtual, lo, hi reg.VecVirtual) {
+	for _, x := range xs {
+		VMAXPS(x, lo, x)
+		if hi != nil {
+			VMINPS(x, hi, x)
+		}
+	}
+}
+
+// reduce replaces each x by r = x − k·(hi + lo), with k the float integer
+// in ks and hi + lo a constant split so that k·hi is exact: the first step
+// is exact and r keeps the constant's full precision.
+func reduce(w avx.Width, xs, ks []reg.VecVirtual, hi, lo Op) {
+	for i, x := range xs {
+		w.VFNMADD231PS(hi, ks[i], x)
+	}
+	for i, x := range xs {
+		w.VFNMADD231PS(lo, ks[i], x)
+	}
+}
+
 // ExpInRange replaces every float32 lane of the YMM registers xs by e^x,
 // within 1 ULP of the correctly rounded value, for lanes with
 // |x| ≤ InRangeMax. Other lanes (±Inf, NaN, large |x|) get meaningless
@@ -144,15 +177,7 @@ func (a *AVX2) ExpInRange(xs []reg.VecVirtual) {
 // x > 88.7228... and for +Inf, 0 for −Inf, NaN for NaN.
 // It costs about eight instructions per vector more than ExpInRange.
 func (a *AVX2) Exp(xs []reg.VecVirtual) {
-	lo, hi := YMM(), YMM()
-	VMOVUPS(avx.F32(clampLo), lo)
-	VMOVUPS(avx.F32(clampHi), hi)
-	for _, x := range xs {
-		// With x as the second source, VMAXPS and VMINPS return it when it
-		// is NaN, so NaN survives the clamp.
-		VMAXPS(x, lo, x)
-		VMINPS(x, hi, x)
-	}
+	clamp(avx.YMM, xs)
 	ts, ys := a.expCore(xs)
 	hs := make([]reg.VecVirtual, len(xs))
 	for i, t := range ts {
@@ -192,52 +217,63 @@ func (a *AVX2) ExpBranched(prefix string, xs []reg.VecVirtual) {
 // expCore computes, for each x (which it overwrites), t with k in its low
 // bits and y = 2^((k&7)/8)·e^r, so that e^x = y·2^(k>>3).
 func (a *AVX2) expCore(xs []reg.VecVirtual) (ts, ys []reg.VecVirtual) {
+	ts, _, ys = expSteps(avx.YMM, expConsts{a.magic, a.log2e, a.ln2Hi, a.ln2Lo,
+		[]Op{a.c3, a.c2, a.c1, a.one}, a.tabHi, a.tabRho}, xs)
+	return ts, ys
+}
+
+// expConsts are the constants of the method for a table of 2^m entries,
+// registers or pool operands: magic, 2^m/ln2, ln2/2^m split in two, q's
+// coefficients from the highest degree down, and the table.
+type expConsts struct {
+	magic, log2e, ln2Hi, ln2Lo Op
+	q                          []Op
+	tabHi, tabRho              Op
+}
+
+// expSteps are the steps of the method that both widths take: for each x
+// (which it overwrites) it returns t, with k in its low bits, k as a float,
+// and y = 2^((k mod 2^m)/2^m)·e^r, so that e^x = y·2^(k div 2^m).
+func expSteps(w avx.Width, c expConsts, xs []reg.VecVirtual) (ts, ks, ys []reg.VecVirtual) {
 	n := len(xs)
-	ts, ys = make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
-	ks, qs := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
+	ts, ks, ys = make([]reg.VecVirtual, n), make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
+	qs := make([]reg.VecVirtual, n)
 	for i, x := range xs {
-		ts[i] = YMM()
-		if r, ok := a.magic.(reg.Register); ok {
+		ts[i] = w.Reg()
+		if r, ok := c.magic.(reg.Register); ok {
 			VMOVAPS(r, ts[i])
-			VFMADD231PS(a.log2e, x, ts[i]) // t = x·8/ln2 + magic
+			VFMADD231PS(c.log2e, x, ts[i]) // t = x·2^m/ln2 + magic
 		} else {
-			VMOVUPS(a.log2e, ts[i])
-			VFMADD213PS(a.magic, x, ts[i])
+			VMOVUPS(c.log2e, ts[i])
+			VFMADD213PS(c.magic, x, ts[i])
 		}
 	}
 	for i := range xs {
-		ks[i] = YMM()
-		VSUBPS(a.magic, ts[i], ks[i]) // k as a float, exactly
+		ks[i] = w.Reg()
+		VSUBPS(c.magic, ts[i], ks[i]) // k as a float, exactly
 	}
-	// r = x − k·ln2/8 in two steps: the first is exact.
-	for i, x := range xs {
-		VFNMADD231PS(a.ln2Hi, ks[i], x)
+	reduce(w, xs, ks, c.ln2Hi, c.ln2Lo) // r = x − k·ln2/2^m
+	for i, r := range xs {
+		qs[i] = w.Reg()
+		w.SetConst(c.q[0], qs[i])
+		w.VFMADD213PS(c.q[1], r, qs[i])
 	}
-	for i, x := range xs {
-		VFNMADD231PS(a.ln2Lo, ks[i], x)
-	}
-	for i, r := range xs { // q = 1 + r/2 + r²/6 + r³/24
-		qs[i] = YMM()
-		VMOVUPS(a.c3, qs[i])
-		VFMADD213PS(a.c2, r, qs[i])
+	for _, ck := range c.q[2:] {
+		for i, r := range xs {
+			w.VFMADD213PS(ck, r, qs[i])
+		}
 	}
 	for i, r := range xs {
-		VFMADD213PS(a.c1, r, qs[i])
-	}
-	for i, r := range xs {
-		VFMADD213PS(a.one, r, qs[i])
-	}
-	for i, r := range xs {
-		// VPERMPS reads only the low 3 bits of each index: j = k&7.
-		ys[i] = YMM()
-		VPERMPS(a.tabRho, ts[i], ys[i])
+		// VPERMPS reads only the low m bits of each index: j = k mod 2^m.
+		ys[i] = w.Reg()
+		VPERMPS(c.tabRho, ts[i], ys[i])
 		VFMADD231PS(qs[i], r, ys[i]) // v = r·q + rho_j
 	}
 	for i, r := range xs {
-		VPERMPS(a.tabHi, ts[i], r)
+		VPERMPS(c.tabHi, ts[i], r)
 		VFMADD213PS(r, r, ys[i]) // y = hi_j·v + hi_j, the one rounding
 	}
-	return ts, ys
+	return ts, ks, ys
 }
 
 // BranchIfOutOfRange emits a jump to label, taken when any float32 lane of

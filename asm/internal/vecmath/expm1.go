@@ -29,6 +29,19 @@ const (
 
 var expm1Q = []uint32{0x3f000000, 0x3e2aaaab, 0x3d2aaa75, 0x3c088870, 0x3ab6a192, 0x39509279}
 
+// expm1Poly reduces each x to r = x − k·ln2, with k the float integer in
+// ks, and returns new registers holding P = r + r²·Q(r), e^r − 1.
+func expm1Poly(w avx.Width, xs, ks []reg.VecVirtual) []reg.VecVirtual {
+	reduce(w, xs, ks, avx.Splat(m1Ln2Hi), avx.Splat(m1Ln2Lo))
+	q := avx.Horner(w, xs, expm1Q)
+	for j, r := range xs {
+		r2 := w.Reg()
+		VMULPS(r, r, r2)
+		VFMADD213PS(r, r2, q[j]) // P = r²·Q + r
+	}
+	return q
+}
+
 // ExpExpm1AVX2 replaces every float32 lane of the YMM registers xs by e^x
 // and returns new registers holding e^x − 1, accurate relative to it also
 // near x = 0 (within about 1 ULP for |x| ≤ ln2/2, 4 ULP beyond). e^x is
@@ -38,16 +51,9 @@ var expm1Q = []uint32{0x3f000000, 0x3e2aaaab, 0x3d2aaa75, 0x3c088870, 0x3ab6a192
 func ExpExpm1AVX2(xs []reg.VecVirtual) []reg.VecVirtual {
 	n := len(xs)
 	t, kf := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
-	lo, hi := YMM(), YMM()
-	VMOVUPS(avx.F32(clampLo), lo)
-	VMOVUPS(avx.F32(clampHi), hi)
 	// Clamping keeps k within ±150 so the two-step scaling below stays in
-	// range; with x as the second source VMAXPS and VMINPS return it when it
-	// is NaN.
-	for _, x := range xs {
-		VMAXPS(x, lo, x)
-		VMINPS(x, hi, x)
-	}
+	// range.
+	clamp(avx.YMM, xs)
 	for j, x := range xs {
 		t[j] = YMM()
 		VMOVUPS(avx.F32(magic), t[j])
@@ -57,18 +63,7 @@ func ExpExpm1AVX2(xs []reg.VecVirtual) []reg.VecVirtual {
 		kf[j] = YMM()
 		VSUBPS(avx.F32(magic), t[j], kf[j]) // k as a float, exactly
 	}
-	for j, r := range xs { // r = x − k·ln2, the first step exact
-		VFNMADD231PS(avx.Splat(m1Ln2Hi), kf[j], r)
-	}
-	for j, r := range xs {
-		VFNMADD231PS(avx.Splat(m1Ln2Lo), kf[j], r)
-	}
-	q := avx.Horner(avx.YMM, xs, expm1Q)
-	for j, r := range xs {
-		r2 := YMM()
-		VMULPS(r, r, r2)
-		VFMADD213PS(r, r2, q[j]) // P = r²·Q + r
-	}
+	q := expm1Poly(avx.YMM, xs, kf)
 	for j, s := range xs {
 		VADDPS(avx.F32(1), q[j], s)
 	}
@@ -106,30 +101,13 @@ func ExpExpm1AVX2(xs []reg.VecVirtual) []reg.VecVirtual {
 func ExpExpm1AVX512(xs []reg.VecVirtual) []reg.VecVirtual {
 	n := len(xs)
 	kf := make([]reg.VecVirtual, n)
-	lo, hi := ZMM(), ZMM()
-	VBROADCASTSS(avx.F32(clampLo), lo)
-	VBROADCASTSS(avx.F32(clampHi), hi)
-	for _, x := range xs {
-		VMAXPS(x, lo, x)
-		VMINPS(x, hi, x)
-	}
+	clamp(avx.ZMM, xs)
 	for j, x := range xs {
 		kf[j] = ZMM()
 		VMULPS_BCST(avx.Splat(m1Log2E), x, kf[j])
 		VRNDSCALEPS(Imm(avx.RoundNearest), kf[j], kf[j])
 	}
-	for j, r := range xs {
-		VFNMADD231PS_BCST(avx.Splat(m1Ln2Hi), kf[j], r)
-	}
-	for j, r := range xs {
-		VFNMADD231PS_BCST(avx.Splat(m1Ln2Lo), kf[j], r)
-	}
-	q := avx.Horner(avx.ZMM, xs, expm1Q)
-	for j, r := range xs {
-		r2 := ZMM()
-		VMULPS(r, r, r2)
-		VFMADD213PS(r, r2, q[j]) // P = r²·Q + r
-	}
+	q := expm1Poly(avx.ZMM, xs, kf)
 	em1 := make([]reg.VecVirtual, n)
 	for j, s := range xs {
 		VADDPS_BCST(avx.F32(1), q[j], s)

@@ -16,44 +16,26 @@ import (
 // log1pR is R's coefficients, constant term first.
 var log1pR = []uint32{0x3eaaaaa6, 0x3e4cd6b6, 0x3e10924d, 0x3e097acc}
 
-// Log1pUnitAVX2 returns, for the float32 lanes e in [0, 1] of each YMM
-// register es (which it leaves unchanged), new registers holding ln(1+e),
+// Log1pUnit returns, for the float32 lanes e in [0, 1] of each register of
+// width w in es (which it leaves unchanged), new registers holding ln(1+e),
 // within about 1 ULP and accurate relative to the result also where 1+e
 // rounds to 1. NaN gives NaN. It costs one division and six FMA-unit
-// operations per vector; the steps of the vectors are interleaved.
-func Log1pUnitAVX2(es []reg.VecVirtual) []reg.VecVirtual {
+// operations per vector; the steps of the vectors are interleaved. Both
+// widths take the same steps with the same constants, so give the same
+// bits.
+func Log1pUnit(w avx.Width, es []reg.VecVirtual) []reg.VecVirtual {
 	n := len(es)
 	s, z := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
 	for j, e := range es {
-		s[j] = YMM()
-		VADDPS(avx.F32(2), e, s[j])
+		s[j] = w.Reg()
+		w.VADDPS(avx.F32(2), e, s[j])
 		VDIVPS(s[j], e, s[j]) // s = e/(2+e)
 	}
 	for j := range es {
-		z[j] = YMM()
+		z[j] = w.Reg()
 		VMULPS(s[j], s[j], z[j])
 	}
-	p := avx.Horner(avx.YMM, z, log1pR)
-	for j := range es {
-		VADDPS(s[j], s[j], s[j]) // 2s
-		VMULPS(s[j], z[j], z[j]) // 2s·z
-		VFMADD213PS(s[j], z[j], p[j])
-	}
-	return p // 2s + 2s·z·R(z)
-}
-
-// Log1pUnitAVX512 is Log1pUnitAVX2 for ZMM registers (AVX-512F), with the
-// same steps and constants (as 4-byte broadcasts), so the same bits.
-func Log1pUnitAVX512(es []reg.VecVirtual) []reg.VecVirtual {
-	n := len(es)
-	s, z := make([]reg.VecVirtual, n), make([]reg.VecVirtual, n)
-	for j, e := range es {
-		s[j], z[j] = ZMM(), ZMM()
-		VADDPS_BCST(avx.F32(2), e, s[j])
-		VDIVPS(s[j], e, s[j]) // s = e/(2+e)
-		VMULPS(s[j], s[j], z[j])
-	}
-	p := avx.Horner(avx.ZMM, z, log1pR)
+	p := avx.Horner(w, z, log1pR)
 	for j := range es {
 		VADDPS(s[j], s[j], s[j]) // 2s
 		VMULPS(s[j], z[j], z[j]) // 2s·z

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"image/color"
-	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -12,7 +11,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/fastvae/fastvae/internal/picture"
 )
 
 // palette gives each column a fixed colour in the order the table lists
@@ -24,8 +24,8 @@ var palette = []color.RGBA{
 
 // writeChart draws the GEMM benchmark's GFLOP/s as grouped bars, one group
 // per shape and layout, one bar per implementation, one panel per thread
-// count, and writes it as PNG.
-func writeChart(w io.Writer, x *bench) error {
+// count, and writes it as PNG to path.
+func writeChart(path string, x *bench) error {
 	threadsKey := slices.Index(x.keys, "threads")
 	var threads []string
 	for _, row := range x.rows {
@@ -96,16 +96,14 @@ func writeChart(w io.Writer, x *bench) error {
 	}
 
 	const panelH = 4.5
-	img := vgimg.New(16*vg.Inch, vg.Length(panelH*float64(len(plots)))*vg.Inch)
-	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4),
 		PadLeft: vg.Points(4), PadRight: vg.Points(8), PadY: vg.Points(12)}
-	canvases := plot.Align(plots, tiles, dc)
-	for i := range plots {
-		plots[i][0].Draw(canvases[i][0])
-	}
-	_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
-	return err
+	return picture.WritePlot(path, 16*vg.Inch, vg.Length(panelH*float64(len(plots)))*vg.Inch, func(dc draw.Canvas) {
+		canvases := plot.Align(plots, tiles, dc)
+		for i := range plots {
+			plots[i][0].Draw(canvases[i][0])
+		}
+	})
 }
 
 // plainTicks are gonum/plot's default ticks labelled without trailing

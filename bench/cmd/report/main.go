@@ -58,14 +58,9 @@ func main() {
 // checkNames fails when a benchmark in the results file in is not named
 // in the house form, listing every such name.
 func checkNames(in string) error {
-	f, err := os.Open(in)
+	r, err := readRunFile(in)
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	r, err := readRun(f, in)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", in, err)
 	}
 	if len(r.badNames) > 0 {
 		return fmt.Errorf("%s: %d benchmark names not in key=value form with impl=:\n\t%s",
@@ -74,17 +69,25 @@ func checkNames(in string) error {
 	return nil
 }
 
+// readRunFile reads the results file in.
+func readRunFile(in string) (*run, error) {
+	b, err := os.ReadFile(in)
+	if err != nil {
+		return nil, err
+	}
+	r, err := readRun(bytes.NewReader(b), in)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", in, err)
+	}
+	return r, nil
+}
+
 // render reads the results file in and writes the README to out and, when
 // the run has an Sgemm benchmark with GFLOP/s, the chart beside it.
 func render(in, source, out, chart string) error {
-	f, err := os.Open(in)
+	r, err := readRunFile(in)
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	r, err := readRun(f, in)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", in, err)
 	}
 	link := ""
 	if chart != "" {
@@ -92,13 +95,8 @@ func render(in, source, out, chart string) error {
 			if x.name != "Sgemm" || x.metric() != "GFLOP/s" {
 				continue
 			}
-			var png bytes.Buffer
-			if err := writeChart(&png, x); err != nil {
+			if err := writeChart(filepath.Join(filepath.Dir(out), chart), x); err != nil {
 				return fmt.Errorf("chart: %w", err)
-			}
-			path := filepath.Join(filepath.Dir(out), chart)
-			if err := os.WriteFile(path, png.Bytes(), 0o644); err != nil {
-				return err
 			}
 			link = chart
 			break
