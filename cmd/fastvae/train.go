@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fastvae/fastvae/dataset"
+	"github.com/fastvae/fastvae/internal/cputime"
 	"github.com/fastvae/fastvae/kernels"
 	"github.com/fastvae/fastvae/nn"
 	"github.com/fastvae/fastvae/vae"
@@ -427,7 +428,7 @@ func (t *trainer) run(ctx context.Context) error {
 		}
 		perm := rand.New(t.shuffle).Perm(n)
 		t.prog.begin(fmt.Sprintf("epoch %d/%d", e, st.Epochs), min(st.Batch*bs, n), n)
-		start, startCPU, startBatch := time.Now(), cpuTime(), st.Batch
+		start, startCPU, startBatch := time.Now(), cputime.Process(), st.Batch
 		for b := st.Batch; b < nb; b++ {
 			lo, hi := b*bs, min((b+1)*bs, n)
 			rows := hi - lo
@@ -454,7 +455,7 @@ func (t *trainer) run(ctx context.Context) error {
 				return t.stop(ctx, fmt.Sprintf("in epoch %d after batch %d of %d", e, b+1, nb))
 			}
 		}
-		trainTime, trainCPU := time.Since(start), cpuTime()-startCPU
+		trainTime, trainCPU := time.Since(start), cputime.Process()-startCPU
 		t.prog.clear()
 		images := min(nb*bs, n) - min(startBatch*bs, n)
 		t.prog.logf("====> Epoch: %d Average loss: %.4f", e, st.Partial.Loss/float64(st.Partial.N))
