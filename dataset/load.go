@@ -134,23 +134,18 @@ func (s *Set) check(unit bool) error {
 
 func sameShape(a, b []int) bool { return slices.Equal(a, b) }
 
-// idxName is the file of IDX images a directory of MNIST-style files has.
-func idxName(split idx.Split) string { return string(split) + "-images-idx3-ubyte" }
-
 // detect names the format of what path points at.
 func detect(path string) (string, error) {
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("data %s does not exist", path)
+		return "", &missingError{fmt.Sprintf("data %s does not exist", path)}
 	case err != nil:
 		return "", fmt.Errorf("data: %w", err)
 	case st.IsDir():
 		for _, split := range []idx.Split{idx.Train, idx.Test} {
-			for _, n := range []string{idxName(split), idxName(split) + ".gz"} {
-				if _, err := os.Stat(filepath.Join(path, n)); err == nil {
-					return "idx", nil
-				}
+			if _, err := idx.ImagesFile(path, split); !errors.Is(err, fs.ErrNotExist) {
+				return "idx", nil // or a directory in the file's place, which idx.Load reports
 			}
 		}
 		return "images", nil
@@ -226,21 +221,11 @@ func read(path, format string, src Source, classes []string) (train, test *Set, 
 // readIDX reads one split of a directory of IDX files; a missing test
 // split is no error (nil), a missing training split is.
 func readIDX(dir string, split idx.Split) (*Set, error) {
-	name := idxName(split)
-	found := false
-	for _, n := range []string{name, name + ".gz"} {
-		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
-			found = true
-		}
-	}
-	if !found {
-		if split == idx.Test {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("%s: no %s or %s.gz", dir, name, name)
-	}
 	is, err := idx.Load(dir, split)
 	if err != nil {
+		if split == idx.Test && errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
 		return nil, err
 	}
 	s := newBytesSet([]int{is.Rows, is.Cols}, is.Pixels, is.ImagesFile)
@@ -253,3 +238,10 @@ func readIDX(dir string, split idx.Split) (*Set, error) {
 	}
 	return s, nil
 }
+
+// missingError says in words that a file or directory is not there, and
+// is fs.ErrNotExist to errors.Is.
+type missingError struct{ msg string }
+
+func (e *missingError) Error() string { return e.msg }
+func (e *missingError) Unwrap() error { return fs.ErrNotExist }

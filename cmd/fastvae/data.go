@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -102,7 +103,7 @@ func loadData(src dataset.Source, why string) (*dataset.Data, error) {
 	switch {
 	case errors.As(err, &re):
 		return nil, fmt.Errorf("%w; %s", err, why)
-	case err != nil && src.Data == defaultData && strings.Contains(err.Error(), "does not exist"):
+	case src.Data == defaultData && src.TestData == "" && errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%w (run 'make data' to install Debian's Fashion-MNIST, or pass --data PATH)", err)
 	}
 	return d, err
