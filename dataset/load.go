@@ -25,6 +25,10 @@ type Source struct {
 	TestData  string
 	TestSplit float64
 	SplitSeed uint64
+	// ValidSplit, when positive, holds out that fraction of the training
+	// part (after the test set is taken) as a validation set, drawn with
+	// SplitSeed from a generator of its own.
+	ValidSplit float64
 
 	NPZKeys     NPZKeys
 	Header      bool   // CSV: the first row is a header (else detected)
@@ -44,6 +48,8 @@ type Data struct {
 	// Test is nil when the data have no test part and no split was asked
 	// for (TestSplit 0).
 	Test *Set
+	// Valid is the validation set of ValidSplit, or nil.
+	Valid *Set
 	// Held is the number of examples held out of Data as the test set (0
 	// when the test set came from a file); Examples is how many Data had.
 	Held, Examples int
@@ -55,6 +61,18 @@ type Data struct {
 // when src.Unit, one label per example, training and test examples of one
 // shape) and splits it as src says.
 func Load(src Source) (*Data, error) {
+	d, err := load(src)
+	if err != nil || src.ValidSplit == 0 {
+		return d, err
+	}
+	if d.Train, d.Valid, err = d.Train.split(src.ValidSplit, src.SplitSeed, validKey); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// load reads the training and test parts of src.
+func load(src Source) (*Data, error) {
 	format, err := detect(src.Data)
 	if err != nil {
 		return nil, err
