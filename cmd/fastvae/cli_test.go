@@ -101,6 +101,8 @@ func TestBadInput(t *testing.T) {
 		{"eval other size", []string{"eval", "--checkpoint", ckpt, "--data", otherSize}, 1, "t10k-images-idx3-ubyte: images of 5×5=25 pixels, but checkpoint " + ckpt + " takes 16"},
 		{"eval no checkpoint", []string{"eval", "--checkpoint", "/nonexistent/c.safetensors"}, 1, "no such file or directory"},
 		{"eval bad split", []string{"eval", "--split", "valid"}, 2, `--split "valid": want test, train`},
+		{"eval bad kernels", []string{"eval", "--checkpoint", ckpt, "--kernels", "avx9"}, 2, `--kernels avx9: unknown implementation "avx9"`},
+		{"encode negative threads", []string{"encode", "--checkpoint", ckpt, "--threads", "-2"}, 2, "--threads -2: must be at least 0"},
 		{"sample zero", []string{"sample", "--n", "0"}, 2, "--n 0: must be at least 1"},
 		{"sample bad size", []string{"sample", "--checkpoint", ckpt, "--size", "3x3"}, 2, `--size "3x3": want ROWSxCOLS with ROWS·COLS = 16`},
 		{"sample bad out", []string{"sample", "--checkpoint", ckpt, "--out", "/nonexistent/s.png"}, 1, "/nonexistent"},
@@ -146,6 +148,12 @@ func TestHelp(t *testing.T) {
 	}
 	r = runBinary(t, "help", "sample")
 	assert.Contains(t, r.stdout, "--format")
+	for _, c := range []string{"eval", "encode", "sample"} {
+		r = runBinary(t, "help", c)
+		for _, f := range []string{"checkpoint", "threads", "kernels"} {
+			assert.Regexp(t, "\n  --"+f+"[ \n]", r.stdout, c)
+		}
+	}
 	r = runBinary(t, "train", "--help")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stdout, "Usage: fastvae train")
@@ -160,6 +168,12 @@ func TestTools(t *testing.T) {
 	r = runIn(context.Background(), "eval", "--checkpoint", ckpt, "--data", data)
 	require.NoError(t, r.err, r.stderr)
 	assert.Regexp(t, `^====> Test set loss: \d+\.\d{4}\nreconstruction \d+\.\d{4}, KL \d+\.\d{4} nats per image; 40 images of `, r.stdout)
+	// The same bits on any number of threads.
+	for _, threads := range []string{"1", "2"} {
+		r1 := runIn(context.Background(), "eval", "--checkpoint", ckpt, "--data", data, "--threads", threads)
+		require.NoError(t, r1.err, r1.stderr)
+		assert.Equal(t, r.stdout, r1.stdout, "--threads %s", threads)
+	}
 	r = runIn(context.Background(), "eval", "--checkpoint", ckpt, "--data", data, "--split", "train")
 	require.NoError(t, r.err, r.stderr)
 	assert.Contains(t, r.stdout, "====> Train set loss:")

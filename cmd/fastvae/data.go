@@ -154,30 +154,30 @@ func binarizeFixed(s *dataset.Set, seed uint64) *rand.ChaCha8 {
 	return r
 }
 
-// evalSet returns the losses of m on s, converting chunk examples at a time
-// into buf (at least chunk·Dim long). With chunk the model's batch
-// capacity, the chunks are those m.Eval would take of the whole set, so the
-// result is the same bits.
-func evalSet(m *vae.Model, s *dataset.Set, buf []float32, chunk int) vae.Stats {
-	var st vae.Stats
+// eachChunk converts the examples of s chunk at a time into buf (at least
+// chunk·Dim long) and calls f with each chunk's rows, examples [lo, hi).
+func eachChunk(s *dataset.Set, buf []float32, chunk int, f func(x []float32, lo, hi int)) {
 	D := s.Dim()
 	for lo := 0; lo < s.Len(); lo += chunk {
 		hi := min(lo+chunk, s.Len())
 		x := buf[:(hi-lo)*D]
 		s.Rows(x, lo, hi)
-		st.Add(m.Eval(x))
+		f(x, lo, hi)
 	}
+}
+
+// evalSet returns the losses of m on s, converting chunk examples at a time
+// into buf. With chunk the model's batch capacity, the chunks are those
+// m.Eval would take of the whole set, so the result is the same bits.
+func evalSet(m *vae.Model, s *dataset.Set, buf []float32, chunk int) vae.Stats {
+	var st vae.Stats
+	eachChunk(s, buf, chunk, func(x []float32, _, _ int) { st.Add(m.Eval(x)) })
 	return st
 }
 
 // encodeSet sets mu and logvar (Len×Latent each) for the examples of s,
 // converting chunk examples at a time into buf.
 func encodeSet(m *vae.Model, s *dataset.Set, mu, logvar, buf []float32, chunk int) {
-	D, L := s.Dim(), m.Config().Latent
-	for lo := 0; lo < s.Len(); lo += chunk {
-		hi := min(lo+chunk, s.Len())
-		x := buf[:(hi-lo)*D]
-		s.Rows(x, lo, hi)
-		m.Encode(mu[lo*L:hi*L], logvar[lo*L:hi*L], x)
-	}
+	L := m.Config().Latent
+	eachChunk(s, buf, chunk, func(x []float32, lo, hi int) { m.Encode(mu[lo*L:hi*L], logvar[lo*L:hi*L], x) })
 }

@@ -11,10 +11,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/fastvae/fastvae/dataset"
@@ -25,13 +23,14 @@ import (
 )
 
 type trainFlags struct {
-	batchSize, epochs, logInterval, latent, threads int
-	seed                                            uint64
-	lr, sigma, beta                                 float64
-	out, hidden, decoder, kernels                   string
-	checkpoint, resume, progress                    string
-	binarize, normalize, noCUDA, noAccel            bool
+	batchSize, epochs, logInterval, latent int
+	seed                                   uint64
+	lr, sigma, beta                        float64
+	out, hidden, decoder                   string
+	checkpoint, resume, progress           string
+	binarize, normalize, noCUDA, noAccel   bool
 	dataFlags
+	cpuFlags
 }
 
 func setupTrain(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer, io.Writer) error {
@@ -52,8 +51,7 @@ func setupTrain(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer
 	fs.Float64Var(&f.sigma, "sigma", 1, "standard deviation of the gaussian decoder")
 	fs.Float64Var(&f.beta, "beta", 1, "weight of the KL term (beta-VAE)")
 	fs.BoolVar(&f.binarize, "binarize", false, "binarize inputs dynamically (pixel p becomes 1 with probability p, afresh each epoch; the test set once)")
-	fs.IntVar(&f.threads, "threads", 0, "threads to use (0: all cores)")
-	fs.StringVar(&f.kernels, "kernels", "", "kernel `implementation`: avx512, avx2 or generic (default: the best this CPU runs)")
+	f.cpuFlags.register(fs)
 	fs.StringVar(&f.checkpoint, "checkpoint", "", "`path` of the checkpoint written after every epoch (default OUT/checkpoint.safetensors)")
 	fs.StringVar(&f.resume, "resume", "", "continue training from the checkpoint at `path`")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), on or off")
@@ -127,7 +125,7 @@ func train(ctx context.Context, f *trainFlags, set map[string]bool, stdout, stde
 			fmt.Fprintf(stderr, "fastvae: note: --%s ignored: fastvae runs on the CPU\n", fl)
 		}
 	}
-	restore, err := selectKernels(f.kernels, f.threads, stderr)
+	restore, err := f.cpuFlags.apply(stderr)
 	if err != nil {
 		return err
 	}
@@ -207,7 +205,7 @@ func checkTrainFlags(f *trainFlags) error {
 	for _, c := range []struct {
 		name   string
 		v, min int
-	}{{"batch-size", f.batchSize, 1}, {"epochs", f.epochs, 1}, {"log-interval", f.logInterval, 1}, {"latent", f.latent, 1}, {"threads", f.threads, 0}} {
+	}{{"batch-size", f.batchSize, 1}, {"epochs", f.epochs, 1}, {"log-interval", f.logInterval, 1}, {"latent", f.latent, 1}} {
 		if err := atLeast(c.name, c.v, c.min); err != nil {
 			return err
 		}
@@ -251,30 +249,6 @@ func lowerGCPercent() (restore func()) {
 	}
 	prev := debug.SetGCPercent(25)
 	return func() { debug.SetGCPercent(prev) }
-}
-
-// selectKernels applies --kernels and --threads (and reports an ignored
-// FASTVAE_KERNELS); restore undoes both, for in-process callers.
-func selectKernels(name string, threads int, stderr io.Writer) (restore func(), err error) {
-	if e := kernels.EnvError(); e != nil {
-		fmt.Fprintf(stderr, "fastvae: note: %v\n", e)
-	}
-	prev := kernels.Impl()
-	if name != "" {
-		if err := kernels.Use(name); err != nil {
-			return nil, usagef("--kernels %s: %s", name, strings.TrimPrefix(err.Error(), "kernels: "))
-		}
-	}
-	procs := runtime.GOMAXPROCS(0)
-	if threads > 0 {
-		kernels.SetThreads(threads)
-		runtime.GOMAXPROCS(threads)
-	}
-	return func() {
-		kernels.Use(prev)
-		kernels.SetThreads(0)
-		runtime.GOMAXPROCS(procs)
-	}, nil
 }
 
 // newModel builds a fresh model from the flags.
