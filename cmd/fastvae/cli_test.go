@@ -100,7 +100,7 @@ func TestBadInput(t *testing.T) {
 		{"data of other size", []string{"train", "--data", otherSize, "--resume", ckpt}, 1, "images of 5×5=25 pixels, but checkpoint " + ckpt + " takes 16"},
 		{"eval other size", []string{"eval", "--checkpoint", ckpt, "--data", otherSize}, 1, "t10k-images-idx3-ubyte: images of 5×5=25 pixels, but checkpoint " + ckpt + " takes 16"},
 		{"eval no checkpoint", []string{"eval", "--checkpoint", "/nonexistent/c.safetensors"}, 1, "no such file or directory"},
-		{"eval bad split", []string{"eval", "--split", "valid"}, 2, `--split "valid": want test, train`},
+		{"eval bad split", []string{"eval", "--split", "validation"}, 2, `--split "validation": want test, train, valid`},
 		{"eval bad kernels", []string{"eval", "--checkpoint", ckpt, "--kernels", "avx9"}, 2, `--kernels avx9: unknown implementation "avx9"`},
 		{"encode negative threads", []string{"encode", "--checkpoint", ckpt, "--threads", "-2"}, 2, "--threads -2: must be at least 0"},
 		{"sample zero", []string{"sample", "--n", "0"}, 2, "--n 0: must be at least 1"},
@@ -108,6 +108,12 @@ func TestBadInput(t *testing.T) {
 		{"sample bad out", []string{"sample", "--checkpoint", ckpt, "--out", "/nonexistent/s.png"}, 1, "/nonexistent"},
 		{"encode bad out", []string{"encode", "--checkpoint", ckpt, "--data", good, "--out", "/nonexistent/x.csv"}, 1, "/nonexistent/x.csv"},
 		{"help unknown", []string{"help", "fit"}, 2, `help: unknown command "fit"`},
+		{"label of an unconditional model", []string{"sample", "--checkpoint", ckpt, "--label", "3"}, 1, "--label 3: checkpoint " + ckpt + " is not a conditional model"},
+		{"scores without samples", []string{"eval", "--checkpoint", ckpt, "--scores", "s.csv"}, 2, "--scores needs --iw-samples K"},
+		{"negative samples", []string{"eval", "--checkpoint", ckpt, "--iw-samples", "-1"}, 2, "--iw-samples -1: must be at least 0"},
+		{"eval bad progress", []string{"eval", "--checkpoint", ckpt, "--iw-samples", "2", "--progress", "x"}, 2, `--progress "x": want auto, on, off`},
+		{"no validation set", []string{"eval", "--checkpoint", ckpt, "--split", "valid"}, 1, "--split valid: checkpoint " + ckpt + " was trained without --val-split"},
+		{"scores bad out", []string{"eval", "--checkpoint", ckpt, "--data", good, "--iw-samples", "2", "--scores", "/nonexistent/s.csv"}, 1, "/nonexistent/s.csv"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,8 +152,13 @@ func TestHelp(t *testing.T) {
 			assert.Regexp(t, "\n  --"+f+"[ \n]", r.stdout, c)
 		}
 	}
+	r = runBinary(t, "help", "eval")
+	for _, f := range []string{"iw-samples", "scores", "seed", "progress"} {
+		assert.Regexp(t, "\n  --"+f+"[ \n]", r.stdout)
+	}
 	r = runBinary(t, "help", "sample")
 	assert.Contains(t, r.stdout, "--format")
+	assert.Contains(t, r.stdout, "--label")
 	for _, c := range []string{"eval", "encode", "sample"} {
 		r = runBinary(t, "help", c)
 		for _, f := range []string{"checkpoint", "threads", "kernels"} {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 
 	"github.com/fastvae/fastvae/dataset"
 	"github.com/fastvae/fastvae/nn"
@@ -20,6 +22,7 @@ func setupSample(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Write
 	perRow := fs.Int("per-row", 8, "samples per row of the grid")
 	seed := fs.Uint64("seed", 1, "random seed of z")
 	size := fs.String("size", "", "image `ROWSxCOLS` (default: from the checkpoint's training data, or square)")
+	label := fs.String("label", "", "conditional models: the `class` to sample (its number or name), or all: --n of every class, one row of the grid each (default all, with --n defaulting to --per-row)")
 	return func(ctx context.Context, fs *flag.FlagSet, stdout, stderr io.Writer) error {
 		if err := atLeast("n", *n, 1); err != nil {
 			return err
@@ -38,6 +41,16 @@ func setupSample(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Write
 		}
 		defer restore()
 		m, st, cfg := t.m, t.st, t.m.Config()
+		labels, perClass, err := sampleLabels(*label, *n, explicit(fs)["n"], *perRow, t)
+		if err != nil {
+			return err
+		}
+		if labels != nil {
+			*n = len(labels)
+			if perClass > 0 {
+				*perRow = perClass
+			}
+		}
 		if *format == "" {
 			*format = "png"
 			if st.TrainImages > 0 && st.Rows == 0 && *size == "" {
@@ -56,7 +69,7 @@ func setupSample(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Write
 		z := make([]float32, *n*cfg.Latent)
 		nn.Normal(z, rand.New(nn.NewSource(*seed, nn.StreamEval)))
 		x := make([]float32, *n*cfg.Input)
-		m.Decode(x, z)
+		decodeRows(m, x, z, labels)
 		if st.Normalize != nil {
 			if err := st.Normalize.Check(cfg.Input); err != nil {
 				return fmt.Errorf("checkpoint %s: %w", t.path, err)
@@ -87,6 +100,38 @@ func setupSample(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Write
 		fmt.Fprintf(stdout, "fastvae: wrote %d samples of %s to %s\n", *n, cfg, *out)
 		return nil
 	}
+}
+
+// sampleLabels returns the label of each sample --label asks of a
+// conditional model: n of one class, or, for all (the default), n of each
+// class in turn (perClass of them: --n when given, else a row of the grid,
+// perRow). It returns nil for an unconditional model, and fails when
+// --label names no class of the model or the model is unconditional.
+func sampleLabels(label string, n int, nGiven bool, perRow int, t *trained) (labels []int, perClass int, err error) {
+	classes, names := t.m.Config().Classes, t.m.ClassNames()
+	if classes == 0 {
+		if label != "" {
+			return nil, 0, fmt.Errorf("--label %s: checkpoint %s is not a conditional model (it was trained without --conditional)", label, t.path)
+		}
+		return nil, 0, nil
+	}
+	if label == "" || label == "all" {
+		perClass = perRow
+		if nGiven {
+			perClass = n
+		}
+		return classRows(classes, perClass), perClass, nil
+	}
+	c, err := strconv.Atoi(label)
+	if err != nil {
+		if c = slices.Index(names, label); c < 0 {
+			return nil, 0, usagef("--label %q: want a class number (0 to %d), a class name of the checkpoint or all", label, classes-1)
+		}
+	}
+	if c < 0 || c >= classes {
+		return nil, 0, fmt.Errorf("--label %d: checkpoint %s has %d classes, 0 to %d", c, t.path, classes, classes-1)
+	}
+	return slices.Repeat([]int{c}, n), 0, nil
 }
 
 func product(shape []int) int {

@@ -77,14 +77,14 @@ type setFlags struct {
 func (f *setFlags) register(fs *flag.FlagSet) {
 	f.modelFlags.register(fs)
 	f.dataFlags.register(fs, false)
-	fs.StringVar(&f.split, "split", "test", "which examples: test (the data's test part, --test-data, or those training held out) or train")
+	fs.StringVar(&f.split, "split", "test", "which examples: test (the data's test part, --test-data, or those training held out), train, or valid (those --val-split held out)")
 }
 
 // open checks the flags, applies --kernels and --threads, and loads the
 // checkpoint and the part of the data --split names; restore undoes the
 // kernel choice.
 func (f *setFlags) open(fs *flag.FlagSet, stderr io.Writer) (t *trained, s *dataset.Set, restore func(), err error) {
-	if err := checkMode("split", f.split, "test", "train"); err != nil {
+	if err := checkMode("split", f.split, "test", "train", "valid"); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := f.dataFlags.check(false); err != nil {
@@ -100,11 +100,13 @@ func (f *setFlags) open(fs *flag.FlagSet, stderr io.Writer) (t *trained, s *data
 	return t, s, restore, nil
 }
 
-// load reads the part (test or train) of the data the flags or, by
-// default, the checkpoint name, and checks it fits the model;
-// standardisation and binarisation are as in training. The test part is
-// the data's own, or --test-data, or the examples training held out
-// (recorded in the checkpoint); data with none evaluate whole.
+// load reads the part (test, train or valid) of the data the flags or, by
+// default, the checkpoint name, and checks it fits the model (and, for a
+// conditional one, has its labels); standardisation and binarisation are
+// as in training. The test part is the data's own, or --test-data, or the
+// examples training held out (recorded in the checkpoint); data with none
+// evaluate whole. The validation part is what --val-split held out of the
+// training part.
 func (t *trained) load(df *dataFlags, set map[string]bool, part string) (*dataset.Set, error) {
 	ds, st, cfg := t.st.dataState, t.st, t.m.Config()
 	if ds.Data == "" { // a checkpoint without fastvae's training state
@@ -122,6 +124,9 @@ func (t *trained) load(df *dataFlags, set map[string]bool, part string) (*datase
 	if set["header"] {
 		ds.Header = df.header
 	}
+	if part == "valid" && ds.ValidSplit == 0 {
+		return nil, fmt.Errorf("--split valid: checkpoint %s was trained without --val-split, so it has no validation set", t.path)
+	}
 	unit, why := needsUnit(cfg.Decoder, st.Binarize)
 	if ds.Normalize != nil {
 		unit = false
@@ -134,11 +139,21 @@ func (t *trained) load(df *dataFlags, set map[string]bool, part string) (*datase
 		return nil, fmt.Errorf("%s: %d examples, but checkpoint %s held out %g of the %d it was trained on: give the same data, or the test set with --test-data",
 			ds.Data, d.Examples, t.path, ds.TestSplit, ds.Examples)
 	}
+	if ds.ValidSplit > 0 && part != "test" && d.Examples != ds.Examples {
+		return nil, fmt.Errorf("%s: %d examples, but checkpoint %s held out %g of the %d it was trained on for validation: give the same data",
+			ds.Data, d.Examples, t.path, ds.ValidSplit, ds.Examples)
+	}
 	s := d.Train
-	if part == "test" && d.Test != nil {
+	switch {
+	case part == "test" && d.Test != nil:
 		s = d.Test
+	case part == "valid":
+		s = d.Valid
 	}
 	if err := checkInput(s, cfg.Input, "checkpoint "+t.path); err != nil {
+		return nil, err
+	}
+	if err := checkLabels(s, cfg.Classes, "checkpoint "+t.path); err != nil {
 		return nil, err
 	}
 	if z := ds.Normalize; z != nil {
@@ -148,7 +163,13 @@ func (t *trained) load(df *dataFlags, set map[string]bool, part string) (*datase
 		s.Standardize(z)
 	}
 	if st.Binarize {
-		binarizeFixed(s, st.Seed)
+		// As training binarised its evaluation sets: the validation set
+		// after the test set.
+		if part == "valid" {
+			binarizeFixed(st.Seed, d.Test, s)
+		} else {
+			binarizeFixed(st.Seed, s)
+		}
 	}
 	return s, nil
 }

@@ -161,7 +161,7 @@ func train(ctx context.Context, f *trainFlags, set map[string]bool, stdout, stde
 		t.test.Standardize(z)
 	}
 	if t.st.Binarize {
-		r := binarizeFixed(t.test, t.st.Seed)
+		r := binarizeFixed(t.st.Seed, t.test)
 		if t.st.DataRNG != nil {
 			if err := r.UnmarshalBinary(t.st.DataRNG); err != nil {
 				return fmt.Errorf("checkpoint %s: binarisation generator: %w", f.resume, err)
@@ -401,7 +401,7 @@ func (t *trainer) run(ctx context.Context) error {
 			return err
 		}
 		perm := rand.New(t.shuffle).Perm(n)
-		t.prog.begin(fmt.Sprintf("epoch %d/%d", e, st.Epochs), min(st.Batch*bs, n), n)
+		t.prog.begin(fmt.Sprintf("epoch %d/%d", e, st.Epochs), "loss", min(st.Batch*bs, n), n)
 		start, startCPU, startBatch := time.Now(), cputime.Process(), st.Batch
 		for b := st.Batch; b < nb; b++ {
 			lo, hi := b*bs, min((b+1)*bs, n)
