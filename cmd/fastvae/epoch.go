@@ -160,7 +160,7 @@ func (t *trainer) epoch(ctx context.Context, steps *int) error {
 	}
 	if t.stoppedEarly() {
 		t.prog.logf("fastvae: stopping early after epoch %d: the validation loss has not improved for %s (best %.4f, after epoch %d)",
-			e, epochs(st.SinceBest), st.BestLoss, st.BestEpoch)
+			e, count(st.SinceBest, "epoch"), st.BestLoss, st.BestEpoch)
 		return nil
 	}
 	if !t.trained() && ctx.Err() != nil {

@@ -57,7 +57,7 @@ func setupEval(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer,
 			return nil
 		}
 		fmt.Fprintf(stdout, "importance sampling: ELBO %.4f from the same samples (seed %d); %d×%d image·samples in %.3f s, %.0f per second on %s (%s)\n",
-			iw.mean.ELBO, *seed, s.Len(), *k, iw.time.Seconds(), iw.rate(), threads(kernels.Threads()), kernels.Impl())
+			iw.mean.ELBO, *seed, s.Len(), *k, iw.time.Seconds(), iw.rate(), count(kernels.Threads(), "thread"), kernels.Impl())
 		if *scores == "" {
 			return nil
 		}
@@ -132,12 +132,4 @@ func writeScores(w io.Writer, scores []vae.Score, labels []int) error {
 		}
 	}
 	return nil
-}
-
-// threads says "1 thread", "2 threads".
-func threads(n int) string {
-	if n == 1 {
-		return "1 thread"
-	}
-	return fmt.Sprintf("%d threads", n)
 }

@@ -94,6 +94,14 @@ func joinInts(v []int) string {
 	return strings.Join(s, ",")
 }
 
+// count says how many of unit: "1 epoch", "3 epochs".
+func count(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
 // checkMode fails unless v is one of modes.
 func checkMode(name, v string, modes ...string) error {
 	for _, m := range modes {

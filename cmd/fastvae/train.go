@@ -267,7 +267,7 @@ func train(ctx context.Context, f *trainFlags, set map[string]bool, stdout, stde
 	if t.trained() && !t.nllPending() {
 		why := fmt.Sprintf("has trained %d epochs already (--epochs %d)", t.st.Epoch, t.st.Epochs)
 		if t.stoppedEarly() {
-			why = fmt.Sprintf("stopped early after epoch %d (the validation loss had not improved for %s)", t.st.Epoch, epochs(t.st.SinceBest))
+			why = fmt.Sprintf("stopped early after epoch %d (the validation loss had not improved for %s)", t.st.Epoch, count(t.st.SinceBest, "epoch"))
 		}
 		fmt.Fprintf(stdout, "fastvae: checkpoint %s %s: nothing to do\n", f.resume, why)
 		return nil
@@ -310,12 +310,12 @@ func (t *trainer) describe() string {
 	lr := fmt.Sprintf("lr %g", float32(st.LR))
 	switch st.LRSchedule {
 	case "step":
-		lr += fmt.Sprintf(" (×%g every %s)", st.LRGamma, epochs(st.LRStep))
+		lr += fmt.Sprintf(" (×%g every %s)", st.LRGamma, count(st.LRStep, "epoch"))
 	case "cosine":
-		lr += fmt.Sprintf(" (cosine to 0 over %s)", epochs(st.Epochs))
+		lr += fmt.Sprintf(" (cosine to 0 over %s)", count(st.Epochs, "epoch"))
 	}
 	if st.KLWarmup > 0 {
-		lr += fmt.Sprintf(", KL warm-up %s", epochs(st.KLWarmup))
+		lr += fmt.Sprintf(", KL warm-up %s", count(st.KLWarmup, "epoch"))
 	}
 	parts := fmt.Sprintf("%d training and %d test", t.train.Len(), t.test.Len())
 	if t.valid != nil {
@@ -329,14 +329,6 @@ func (t *trainer) describe() string {
 	}
 	return fmt.Sprintf("fastvae: kernels %s, %d threads; model %s, batch %d, %s, seed %d; %s %s of %s from %s%s",
 		kernels.Impl(), kernels.Threads(), t.cfg, st.BatchSize, lr, st.Seed, parts, noun(t.train), t.train.Describe(), st.Data, held)
-}
-
-// epochs says "1 epoch", "3 epochs".
-func epochs(n int) string {
-	if n == 1 {
-		return "1 epoch"
-	}
-	return fmt.Sprintf("%d epochs", n)
 }
 
 func checkTrainFlags(f *trainFlags, set map[string]bool) error {
