@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/fastvae/fastvae/internal/cputime"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -91,12 +92,12 @@ func benchPeak(b *testing.B, p fmaProbe, threads int) {
 	op()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	total := 0
 	for b.Loop() {
 		total += op()
 	}
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	flops := 2 * float64(total)
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	if cpu > 0 {

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/fastvae/fastvae/internal/cputime"
 	"github.com/fastvae/fastvae/kernels"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -96,11 +97,11 @@ func benchSgemm(b *testing.B, impl string, threads int, s gemmShape) {
 	call() // warm the packing buffers and the caches
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		call()
 	}
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	if cpu > 0 {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/fastvae/fastvae/idx"
@@ -293,6 +294,37 @@ func TestSplit(t *testing.T) {
 	}
 	_, _, err = (&Set{Shape: []int{1}, dim: 1, n: 1, f32: []float32{1}}).Split(0.5, 1)
 	assert.ErrorContains(t, err, "too few examples")
+}
+
+// TestValidSplit: ValidSplit holds out a seeded fraction of the training
+// part, after the test set is taken and apart from it, and leaves the test
+// set as it was.
+func TestValidSplit(t *testing.T) {
+	src := writeIDX(t, 100, 10)
+	ref := mustLoad(t, Source{Data: src, SplitSeed: 3})
+	d := mustLoad(t, Source{Data: src, ValidSplit: 0.2, SplitSeed: 3})
+	require.Equal(t, 80, d.Train.Len())
+	require.Equal(t, 20, d.Valid.Len())
+	require.Len(t, d.Valid.Labels, 20)
+	assert.Equal(t, 100, d.Examples)
+	assert.True(t, bitsEqual(rows(ref.Test), rows(d.Test)), "the test set is the data's own")
+	again := mustLoad(t, Source{Data: src, ValidSplit: 0.2, SplitSeed: 3})
+	assert.True(t, bitsEqual(rows(d.Valid), rows(again.Valid)))
+	other := mustLoad(t, Source{Data: src, ValidSplit: 0.2, SplitSeed: 4})
+	assert.False(t, bitsEqual(rows(d.Valid), rows(other.Valid)))
+	// Its generator is not the test split's: the same seed and sizes
+	// hold out other examples.
+	s := &Set{Shape: []int{1}, dim: 1, n: 100, f32: make([]float32, 100)}
+	for i := range s.f32 {
+		s.f32[i] = float32(i)
+	}
+	s2 := &Set{Shape: []int{1}, dim: 1, n: 100, f32: slices.Clone(s.f32)}
+	_, te, err := s.Split(0.2, 3)
+	require.NoError(t, err)
+	_, va, err := s2.split(0.2, 3, validKey)
+	require.NoError(t, err)
+	assert.NotEqual(t, te.f32, va.f32)
+	assert.Nil(t, mustLoad(t, Source{Data: src}).Valid)
 }
 
 func TestStandardization(t *testing.T) {

@@ -7,10 +7,12 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/fastvae/fastvae/idx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -195,4 +197,41 @@ func TestParseNPZKeys(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 	assert.Equal(t, "", NPZKeys{}.String())
+}
+
+// TestMissingIsNotExist: a missing data path, test set or IDX images file
+// is fs.ErrNotExist to errors.Is (so that callers need not read the
+// message), other errors are not; a missing test part of an IDX directory
+// is no error.
+func TestMissingIsNotExist(t *testing.T) {
+	dir := t.TempDir()
+	trainOnly := filepath.Join(dir, "train-only")
+	require.NoError(t, os.MkdirAll(trainOnly, 0o755))
+	var img bytes.Buffer
+	require.NoError(t, idx.WriteImages(&img, 2, 2, []byte{1, 2, 3, 4, 5, 6, 7, 8}))
+	require.NoError(t, os.WriteFile(filepath.Join(trainOnly, "train-images-idx3-ubyte"), img.Bytes(), 0o644))
+	testOnly := filepath.Join(dir, "test-only")
+	require.NoError(t, os.MkdirAll(testOnly, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(testOnly, "t10k-images-idx3-ubyte"), img.Bytes(), 0o644))
+	garbage := filepath.Join(dir, "x.bin")
+	require.NoError(t, os.WriteFile(garbage, []byte("hello"), 0o644))
+
+	for _, c := range []struct {
+		name    string
+		src     Source
+		missing bool
+	}{
+		{"no data", Source{Data: filepath.Join(dir, "nope")}, true},
+		{"no test data", Source{Data: trainOnly, TestData: filepath.Join(dir, "nope.npy")}, true},
+		{"no training images", Source{Data: testOnly}, true},
+		{"unknown format", Source{Data: garbage}, false},
+	} {
+		_, err := Load(c.src)
+		require.Error(t, err, c.name)
+		assert.Equal(t, c.missing, errors.Is(err, fs.ErrNotExist), "%s: %v", c.name, err)
+	}
+	d, err := Load(Source{Data: trainOnly})
+	require.NoError(t, err)
+	assert.Nil(t, d.Test)
+	assert.Equal(t, 2, d.Train.Len())
 }

@@ -25,6 +25,10 @@ type Source struct {
 	TestData  string
 	TestSplit float64
 	SplitSeed uint64
+	// ValidSplit, when positive, holds out that fraction of the training
+	// part (after the test set is taken) as a validation set, drawn with
+	// SplitSeed from a generator of its own.
+	ValidSplit float64
 
 	NPZKeys     NPZKeys
 	Header      bool   // CSV: the first row is a header (else detected)
@@ -44,6 +48,8 @@ type Data struct {
 	// Test is nil when the data have no test part and no split was asked
 	// for (TestSplit 0).
 	Test *Set
+	// Valid is the validation set of ValidSplit, or nil.
+	Valid *Set
 	// Held is the number of examples held out of Data as the test set (0
 	// when the test set came from a file); Examples is how many Data had.
 	Held, Examples int
@@ -55,6 +61,18 @@ type Data struct {
 // when src.Unit, one label per example, training and test examples of one
 // shape) and splits it as src says.
 func Load(src Source) (*Data, error) {
+	d, err := load(src)
+	if err != nil || src.ValidSplit == 0 {
+		return d, err
+	}
+	if d.Train, d.Valid, err = d.Train.split(src.ValidSplit, src.SplitSeed, validKey); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// load reads the training and test parts of src.
+func load(src Source) (*Data, error) {
 	format, err := detect(src.Data)
 	if err != nil {
 		return nil, err
@@ -134,23 +152,18 @@ func (s *Set) check(unit bool) error {
 
 func sameShape(a, b []int) bool { return slices.Equal(a, b) }
 
-// idxName is the file of IDX images a directory of MNIST-style files has.
-func idxName(split idx.Split) string { return string(split) + "-images-idx3-ubyte" }
-
 // detect names the format of what path points at.
 func detect(path string) (string, error) {
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("data %s does not exist", path)
+		return "", &missingError{fmt.Sprintf("data %s does not exist", path)}
 	case err != nil:
 		return "", fmt.Errorf("data: %w", err)
 	case st.IsDir():
 		for _, split := range []idx.Split{idx.Train, idx.Test} {
-			for _, n := range []string{idxName(split), idxName(split) + ".gz"} {
-				if _, err := os.Stat(filepath.Join(path, n)); err == nil {
-					return "idx", nil
-				}
+			if _, err := idx.ImagesFile(path, split); !errors.Is(err, fs.ErrNotExist) {
+				return "idx", nil // or a directory in the file's place, which idx.Load reports
 			}
 		}
 		return "images", nil
@@ -226,21 +239,11 @@ func read(path, format string, src Source, classes []string) (train, test *Set, 
 // readIDX reads one split of a directory of IDX files; a missing test
 // split is no error (nil), a missing training split is.
 func readIDX(dir string, split idx.Split) (*Set, error) {
-	name := idxName(split)
-	found := false
-	for _, n := range []string{name, name + ".gz"} {
-		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
-			found = true
-		}
-	}
-	if !found {
-		if split == idx.Test {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("%s: no %s or %s.gz", dir, name, name)
-	}
 	is, err := idx.Load(dir, split)
 	if err != nil {
+		if split == idx.Test && errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
 		return nil, err
 	}
 	s := newBytesSet([]int{is.Rows, is.Cols}, is.Pixels, is.ImagesFile)
@@ -253,3 +256,10 @@ func readIDX(dir string, split idx.Split) (*Set, error) {
 	}
 	return s, nil
 }
+
+// missingError says in words that a file or directory is not there, and
+// is fs.ErrNotExist to errors.Is.
+type missingError struct{ msg string }
+
+func (e *missingError) Error() string { return e.msg }
+func (e *missingError) Unwrap() error { return fs.ErrNotExist }

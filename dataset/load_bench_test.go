@@ -33,9 +33,9 @@ func BenchmarkLoad(b *testing.B) {
 		idx idx.Split
 		npz string
 	}{{idx.Train, "x_train"}, {idx.Test, "x_test"}} {
-		im, err := idx.ReadImages(filepath.Join(fashionMNIST, idxName(split.idx)+".gz"))
+		im, err := idx.ReadImages(filepath.Join(fashionMNIST, string(split.idx)+"-images-idx3-ubyte.gz"))
 		must(b, err)
-		f, err := os.Create(filepath.Join(raw, idxName(split.idx)))
+		f, err := os.Create(filepath.Join(raw, string(split.idx)+"-images-idx3-ubyte"))
 		must(b, err)
 		must(b, idx.WriteImages(f, im.Rows, im.Cols, im.Pixels))
 		must(b, f.Close())

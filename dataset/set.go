@@ -339,6 +339,17 @@ var errTooFew = errors.New("too few examples to hold some out")
 // The generator is a ChaCha8 keyed by "fastvae-split" and the seed, apart
 // from every stream of package nn, so the split does not shift training.
 func (s *Set) Split(fraction float64, seed uint64) (train, test *Set, err error) {
+	return s.split(fraction, seed, testKey)
+}
+
+// The keys of the generators of the test and validation splits (with the
+// seed): every split of a seed draws apart from the others.
+const (
+	testKey  = "fastvae-split"
+	validKey = "fastvae-valid"
+)
+
+func (s *Set) split(fraction float64, seed uint64, key string) (train, test *Set, err error) {
 	if !(fraction > 0 && fraction < 1) {
 		return nil, nil, fmt.Errorf("split fraction %v: want a number between 0 and 1", fraction)
 	}
@@ -346,7 +357,7 @@ func (s *Set) Split(fraction float64, seed uint64) (train, test *Set, err error)
 		return nil, nil, fmt.Errorf("%s: %d example: %w", s.Source, s.n, errTooFew)
 	}
 	held := min(max(int(math.Round(fraction*float64(s.n))), 1), s.n-1)
-	perm := rand.New(splitSource(seed)).Perm(s.n)
+	perm := rand.New(splitSource(key, seed)).Perm(s.n)
 	testIdx := perm[:held]
 	slices.Sort(testIdx)
 	inTest := make([]bool, s.n)
@@ -397,9 +408,9 @@ func compact[T any](data []T, trainIdx, testIdx []int, d int) []T {
 	return data
 }
 
-func splitSource(seed uint64) *rand.ChaCha8 {
+func splitSource(name string, seed uint64) *rand.ChaCha8 {
 	var key [32]byte
-	copy(key[:16], "fastvae-split\x00\x00\x00")
+	copy(key[:16], name) // zero-padded
 	for i := range 8 {
 		key[16+i] = byte(seed >> (8 * i))
 	}

@@ -80,37 +80,32 @@ func decodeImages(r io.Reader, size int64) (*Images, error) {
 
 // DecodeLabels reads a labels file (1 dimension of unsigned bytes) from r,
 // which may be gzipped.
-func DecodeLabels(r io.Reader) ([]uint8, error) {
-	_, data, err := decode(r, -1, 1, "labels")
+func DecodeLabels(r io.Reader) ([]uint8, error) { return decodeLabels(r, -1) }
+
+func decodeLabels(r io.Reader, size int64) ([]uint8, error) {
+	_, data, err := decode(r, size, 1, "labels")
 	return data, err
 }
 
 // ReadImages reads the images file at path. Errors name the file.
-func ReadImages(path string) (*Images, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	im, err := decodeImages(f, fileSize(f))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return im, nil
-}
+func ReadImages(path string) (*Images, error) { return readFile(path, decodeImages) }
 
 // ReadLabels reads the labels file at path. Errors name the file.
-func ReadLabels(path string) ([]uint8, error) {
+func ReadLabels(path string) ([]uint8, error) { return readFile(path, decodeLabels) }
+
+// readFile decodes the file at path, telling decode its size.
+func readFile[T any](path string, decode func(r io.Reader, size int64) (T, error)) (T, error) {
+	var zero T
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	defer f.Close()
-	_, l, err := decode(f, fileSize(f), 1, "labels")
+	v, err := decode(f, fileSize(f))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return zero, fmt.Errorf("%s: %w", path, err)
 	}
-	return l, nil
+	return v, nil
 }
 
 // fileSize returns the size of f, or -1 when it is unknown.

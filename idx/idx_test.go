@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -180,6 +182,7 @@ func TestReadNamesFile(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), filepath.Join(dir, "missing"))
 	assert.Contains(t, err.Error(), "no such file")
+	assert.ErrorIs(t, err, fs.ErrNotExist)
 }
 
 // writeSet writes a split with n images of 2×3 pixels and, when labels is not
@@ -257,14 +260,15 @@ func TestLoadErrors(t *testing.T) {
 
 	tests := []struct {
 		name, dir, want string
+		missing         bool // errors.Is(err, fs.ErrNotExist)
 	}{
-		{"missing dir", filepath.Join(dir, "nope"), "data directory " + filepath.Join(dir, "nope") + " does not exist"},
-		{"not a dir", notDir, "data directory " + notDir + " is not a directory"},
-		{"no images", dir, dir + ": no train-images-idx3-ubyte or train-images-idx3-ubyte.gz"},
-		{"label count", mismatch, filepath.Join(mismatch, "train-labels-idx1-ubyte.gz") + ": 3 labels for the 4 images of " + filepath.Join(mismatch, "train-images-idx3-ubyte.gz")},
-		{"dir in place of file", dirInPlace, filepath.Join(dirInPlace, "train-images-idx3-ubyte") + " is a directory, want an IDX file"},
-		{"bad labels", badLabels, filepath.Join(badLabels, "train-labels-idx1-ubyte") + ": truncated header: 3 bytes, want at least 4"},
-		{"bad images", badImages, filepath.Join(badImages, "train-images-idx3-ubyte.gz") + ": truncated gzip stream"},
+		{"missing dir", filepath.Join(dir, "nope"), "data directory " + filepath.Join(dir, "nope") + " does not exist", true},
+		{"not a dir", notDir, "data directory " + notDir + " is not a directory", false},
+		{"no images", dir, dir + ": no train-images-idx3-ubyte or train-images-idx3-ubyte.gz", true},
+		{"label count", mismatch, filepath.Join(mismatch, "train-labels-idx1-ubyte.gz") + ": 3 labels for the 4 images of " + filepath.Join(mismatch, "train-images-idx3-ubyte.gz"), false},
+		{"dir in place of file", dirInPlace, filepath.Join(dirInPlace, "train-images-idx3-ubyte") + " is a directory, want an IDX file", false},
+		{"bad labels", badLabels, filepath.Join(badLabels, "train-labels-idx1-ubyte") + ": truncated header: 3 bytes, want at least 4", false},
+		{"bad images", badImages, filepath.Join(badImages, "train-images-idx3-ubyte.gz") + ": truncated gzip stream", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,6 +276,7 @@ func TestLoadErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Nil(t, s)
 			assert.Equal(t, tt.want, err.Error())
+			assert.Equal(t, tt.missing, errors.Is(err, fs.ErrNotExist), "errors.Is(err, fs.ErrNotExist)")
 		})
 	}
 }

@@ -30,24 +30,21 @@ type Set struct {
 // Load reads split from dir, which holds files named as MNIST's:
 // SPLIT-images-idx3-ubyte and optionally SPLIT-labels-idx1-ubyte, each
 // possibly gzipped with a .gz suffix. Errors name the directory or file and
-// the problem.
+// the problem; when the directory or the images file is missing, the error
+// is fs.ErrNotExist to errors.Is.
 func Load(dir string, split Split) (*Set, error) {
 	st, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("data directory %s does not exist", dir)
+		return nil, &missingError{fmt.Sprintf("data directory %s does not exist", dir)}
 	case err != nil:
 		return nil, fmt.Errorf("data directory: %w", err)
 	case !st.IsDir():
 		return nil, fmt.Errorf("data directory %s is not a directory", dir)
 	}
-	imgName := string(split) + "-images-idx3-ubyte"
-	imgPath, err := find(dir, imgName)
+	imgPath, err := ImagesFile(dir, split)
 	if err != nil {
 		return nil, err
-	}
-	if imgPath == "" {
-		return nil, fmt.Errorf("%s: no %s or %s.gz", dir, imgName, imgName)
 	}
 	im, err := ReadImages(imgPath)
 	if err != nil {
@@ -68,6 +65,18 @@ func Load(dir string, split Split) (*Set, error) {
 	return s, nil
 }
 
+// ImagesFile returns the path of split's images file in dir,
+// SPLIT-images-idx3-ubyte or, when there is no raw file, its .gz. When
+// there is neither, the error says so and is fs.ErrNotExist to errors.Is.
+func ImagesFile(dir string, split Split) (string, error) {
+	name := string(split) + "-images-idx3-ubyte"
+	p, err := find(dir, name)
+	if err == nil && p == "" {
+		err = &missingError{fmt.Sprintf("%s: no %s or %s.gz", dir, name, name)}
+	}
+	return p, err
+}
+
 // find returns the path of name or name.gz in dir (the raw file first), or ""
 // when neither exists. A directory in their place is an error.
 func find(dir, name string) (string, error) {
@@ -86,3 +95,10 @@ func find(dir, name string) (string, error) {
 	}
 	return "", nil
 }
+
+// missingError says in words that a file or directory is not there, and
+// is fs.ErrNotExist to errors.Is.
+type missingError struct{ msg string }
+
+func (e *missingError) Error() string { return e.msg }
+func (e *missingError) Unwrap() error { return fs.ErrNotExist }

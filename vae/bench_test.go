@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/fastvae/fastvae/internal/cputime"
 	"github.com/fastvae/fastvae/kernels"
 )
 
@@ -21,11 +22,11 @@ func BenchmarkTrainStep(b *testing.B) {
 				m := benchModel(b, impl, threads)
 				m.TrainStep(x)
 				b.ReportAllocs()
-				cpu0 := processCPU()
+				cpu0 := cputime.Process()
 				for b.Loop() {
 					m.TrainStep(x)
 				}
-				cpu := processCPU() - cpu0
+				cpu := cputime.Process() - cpu0
 				b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
 				if cpu > 0 {
 					// CPU time of all threads: on a shared machine the
@@ -59,11 +60,11 @@ func BenchmarkIWEval(b *testing.B) {
 					o := IWOptions{K: c.k, Seed: 1}
 					m.LogLikelihood(scores, x, nil, o)
 					b.ReportAllocs()
-					cpu0 := processCPU()
+					cpu0 := cputime.Process()
 					for b.Loop() {
 						m.LogLikelihood(scores, x, nil, o)
 					}
-					cpu := processCPU() - cpu0
+					cpu := cputime.Process() - cpu0
 					sec := b.Elapsed().Seconds()
 					flops := 2 * float64(c.images) * (encMACs + float64(c.k)*decMACs)
 					b.ReportMetric(float64(c.images*c.k*b.N)/sec, "image-samples/s")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -59,8 +60,9 @@ func (d *dataFlags) check(train bool) error {
 type dataState struct {
 	Data        string   `json:"data"`
 	TestData    string   `json:"test_data,omitempty"`
-	TestSplit   float64  `json:"test_split,omitempty"` // the fraction of Data held out, when it was split
-	Examples    int      `json:"examples,omitempty"`   // in Data, before the split
+	TestSplit   float64  `json:"test_split,omitempty"`  // the fraction of Data held out, when it was split
+	ValidSplit  float64  `json:"valid_split,omitempty"` // the fraction of the training part held out for validation
+	Examples    int      `json:"examples,omitempty"`    // in Data, before the splits
 	NPZKeys     string   `json:"npz_keys,omitempty"`
 	Header      bool     `json:"header,omitempty"`
 	LabelColumn string   `json:"label_column,omitempty"`
@@ -78,7 +80,7 @@ type dataState struct {
 func (d *dataState) source(seed uint64, unit bool) dataset.Source {
 	keys, _ := dataset.ParseNPZKeys(d.NPZKeys)
 	return dataset.Source{
-		Data: d.Data, TestData: d.TestData, TestSplit: d.TestSplit, SplitSeed: seed,
+		Data: d.Data, TestData: d.TestData, TestSplit: d.TestSplit, ValidSplit: d.ValidSplit, SplitSeed: seed,
 		NPZKeys: keys, Header: d.Header, LabelColumn: d.LabelColumn, Classes: d.Classes, Unit: unit,
 	}
 }
@@ -102,7 +104,7 @@ func loadData(src dataset.Source, why string) (*dataset.Data, error) {
 	switch {
 	case errors.As(err, &re):
 		return nil, fmt.Errorf("%w; %s", err, why)
-	case err != nil && src.Data == defaultData && strings.Contains(err.Error(), "does not exist"):
+	case src.Data == defaultData && src.TestData == "" && errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%w (run 'make data' to install Debian's Fashion-MNIST, or pass --data PATH)", err)
 	}
 	return d, err
@@ -143,40 +145,55 @@ func classNames(s *dataset.Set, dir string) []string {
 	return []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
 }
 
-// binarizeFixed binarises the evaluation set once, from the start of the
-// data stream of seed, and returns the generator positioned after those
-// draws: training draws from there, so the evaluation set is fixed for a run
-// and can be rebuilt exactly when it resumes.
-func binarizeFixed(s *dataset.Set, seed uint64) *rand.ChaCha8 {
+// binarizeFixed binarises the evaluation sets (the test set, then the
+// validation set; nil ones are left out) once, from the start of the data
+// stream of seed, and returns the generator positioned after those draws:
+// training draws from there, so the evaluation sets are fixed for a run and
+// can be rebuilt exactly when it resumes.
+func binarizeFixed(seed uint64, sets ...*dataset.Set) *rand.ChaCha8 {
 	r := nn.NewSource(seed, nn.StreamData)
-	s.Binarize(r)
+	for _, s := range sets {
+		if s != nil {
+			s.Binarize(r)
+		}
+	}
 	return r
 }
 
-// evalSet returns the losses of m on s, converting chunk examples at a time
-// into buf (at least chunk·Dim long). With chunk the model's batch
-// capacity, the chunks are those m.Eval would take of the whole set, so the
-// result is the same bits.
-func evalSet(m *vae.Model, s *dataset.Set, buf []float32, chunk int) vae.Stats {
-	var st vae.Stats
+// eachChunk converts the examples [from, Len) of s chunk at a time into
+// buf (at least chunk·Dim long) and calls f with each chunk's rows,
+// examples [lo, hi), until f returns an error, which it returns.
+func eachChunk(s *dataset.Set, buf []float32, chunk, from int, f func(x []float32, lo, hi int) error) error {
 	D := s.Dim()
-	for lo := 0; lo < s.Len(); lo += chunk {
+	for lo := from; lo < s.Len(); lo += chunk {
 		hi := min(lo+chunk, s.Len())
 		x := buf[:(hi-lo)*D]
 		s.Rows(x, lo, hi)
-		st.Add(m.Eval(x))
+		if err := f(x, lo, hi); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// evalSet returns the losses of m on s, converting chunk examples at a time
+// into buf. With chunk the model's batch capacity, the chunks are those
+// m.Eval would take of the whole set, so the result is the same bits.
+func evalSet(m *vae.Model, s *dataset.Set, buf []float32, chunk int) vae.Stats {
+	var st vae.Stats
+	eachChunk(s, buf, chunk, 0, func(x []float32, lo, hi int) error {
+		st.Add(evalRows(m, x, labelsOf(m, s, lo, hi)))
+		return nil
+	})
 	return st
 }
 
 // encodeSet sets mu and logvar (Len×Latent each) for the examples of s,
 // converting chunk examples at a time into buf.
 func encodeSet(m *vae.Model, s *dataset.Set, mu, logvar, buf []float32, chunk int) {
-	D, L := s.Dim(), m.Config().Latent
-	for lo := 0; lo < s.Len(); lo += chunk {
-		hi := min(lo+chunk, s.Len())
-		x := buf[:(hi-lo)*D]
-		s.Rows(x, lo, hi)
-		m.Encode(mu[lo*L:hi*L], logvar[lo*L:hi*L], x)
-	}
+	L := m.Config().Latent
+	eachChunk(s, buf, chunk, 0, func(x []float32, lo, hi int) error {
+		encodeRows(m, mu[lo*L:hi*L], logvar[lo*L:hi*L], x, labelsOf(m, s, lo, hi))
+		return nil
+	})
 }

@@ -3,10 +3,52 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/fastvae/fastvae/kernels"
 )
+
+// cpuFlags choose the kernels and the number of threads a command runs on.
+type cpuFlags struct {
+	threads int
+	kernels string
+}
+
+func (c *cpuFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&c.threads, "threads", 0, "threads to use (0: all cores)")
+	fs.StringVar(&c.kernels, "kernels", "", "kernel `implementation`: avx512, avx2 or generic (default: the best this CPU runs)")
+}
+
+// apply checks the flags and applies them (and reports an ignored
+// FASTVAE_KERNELS); restore undoes it, for in-process callers.
+func (c *cpuFlags) apply(stderr io.Writer) (restore func(), err error) {
+	if err := atLeast("threads", c.threads, 0); err != nil {
+		return nil, err
+	}
+	if e := kernels.EnvError(); e != nil {
+		fmt.Fprintf(stderr, "fastvae: note: %v\n", e)
+	}
+	prev := kernels.Impl()
+	if c.kernels != "" {
+		if err := kernels.Use(c.kernels); err != nil {
+			return nil, usagef("--kernels %s: %s", c.kernels, strings.TrimPrefix(err.Error(), "kernels: "))
+		}
+	}
+	procs := runtime.GOMAXPROCS(0)
+	if c.threads > 0 {
+		kernels.SetThreads(c.threads)
+		runtime.GOMAXPROCS(c.threads)
+	}
+	return func() {
+		kernels.Use(prev)
+		kernels.SetThreads(0)
+		runtime.GOMAXPROCS(procs)
+	}, nil
+}
 
 // explicit returns the names of the flags given on the command line.
 func explicit(fs *flag.FlagSet) map[string]bool {
@@ -50,6 +92,14 @@ func joinInts(v []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return strings.Join(s, ",")
+}
+
+// count says how many of unit: "1 epoch", "3 epochs".
+func count(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }
 
 // checkMode fails unless v is one of modes.

@@ -15,9 +15,11 @@ func manifoldSide(rows, cols int) int {
 }
 
 // pictures writes the pictures of epoch e into the output directory:
-// reconstructions of the first test images, samples, the loss curve and,
-// for a 2-D latent space, the manifold and the scatter of test-set means.
-// Data that are not images get the loss curve and the scatter only.
+// reconstructions of the first test images, samples (of a conditional
+// model, a row of each class), the loss curve and, for a 2-D latent
+// space, the manifold (of an unconditional model: a conditional one has
+// one per class) and the scatter of test-set means. Data that are not
+// images get the loss curve and the scatter only.
 // Sampling draws from the model's evaluation stream, so a resumed run must
 // (and does) draw the same pictures as an uninterrupted one.
 func (t *trainer) pictures(e int) error {
@@ -29,12 +31,16 @@ func (t *trainer) pictures(e int) error {
 		in := make([]float32, k*D)
 		t.test.Rows(in, 0, k)
 		rec := make([]float32, k*D)
-		m.Reconstruct(rec, in)
+		reconstructRows(m, rec, in, labelsOf(m, t.test, 0, k))
 		if err := t.writeGrid(fmt.Sprintf("reconstruction_%d.png", e), append(in, rec...), rows, cols, channels, k); err != nil {
 			return err
 		}
-		samples := make([]float32, 64*D)
-		m.Sample(samples)
+		n, labels := 64, []int(nil) // or 8 of each class
+		if C := t.cfg.Classes; C > 0 {
+			n, labels = 8*C, classRows(C, 8)
+		}
+		samples := make([]float32, n*D)
+		sampleRows(m, samples, labels)
 		if err := t.writeGrid(fmt.Sprintf("sample_%d.png", e), samples, rows, cols, channels, 8); err != nil {
 			return err
 		}
@@ -49,7 +55,7 @@ func (t *trainer) pictures(e int) error {
 	if t.cfg.Latent != 2 {
 		return nil
 	}
-	if isImage {
+	if isImage && t.cfg.Classes == 0 {
 		side := manifoldSide(rows, cols)
 		pts := picture.ManifoldPoints(side)
 		z := make([]float32, 0, 2*len(pts))

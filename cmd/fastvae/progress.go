@@ -19,6 +19,7 @@ type progress struct {
 	shown  bool
 	last   time.Time
 	prefix string
+	value  string // what update's value is: "loss", "NLL"
 	start  time.Time
 	done0  int // images done when this epoch's timing started
 	total  int
@@ -38,14 +39,16 @@ func newProgress(mode string, stdout, stderr io.Writer) *progress {
 	return p
 }
 
-// begin starts an epoch of total images, of which done are done already
-// (a resumed epoch).
-func (p *progress) begin(prefix string, done, total int) {
-	p.prefix, p.total, p.done0, p.start, p.last = prefix, total, done, time.Now(), time.Time{}
+// begin starts a pass (an epoch, an evaluation) over total images, of
+// which done are done already (a resumed pass); value names what update
+// shows beside the bar.
+func (p *progress) begin(prefix, value string, done, total int) {
+	p.prefix, p.value, p.total, p.done0, p.start, p.last = prefix, value, total, done, time.Now(), time.Time{}
 }
 
-// update redraws the bar for done images and the latest batch loss.
-func (p *progress) update(done int, loss float64) {
+// update redraws the bar for done images and the latest value (a batch's
+// loss, the running mean NLL).
+func (p *progress) update(done int, value float64) {
 	if p.w == nil {
 		return
 	}
@@ -66,8 +69,8 @@ func (p *progress) update(done int, loss float64) {
 		rate = float64(done-p.done0) / el
 		eta = time.Duration(float64(p.total-done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s [%s] %3.0f%% %d/%d  %.0f images/s  ETA %s  loss %.2f",
-		p.prefix, bar, 100*frac, done, p.total, rate, eta, loss)
+	fmt.Fprintf(p.w, "\r\033[K%s [%s] %3.0f%% %d/%d  %.0f images/s  ETA %s  %s %.2f",
+		p.prefix, bar, 100*frac, done, p.total, rate, eta, p.value, value)
 	p.shown = true
 }
 

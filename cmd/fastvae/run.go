@@ -25,7 +25,7 @@ func init() {
 	// Assigned in init: help refers back to the table.
 	commands = []*command{
 		{"train", "[flags]", "train a VAE (the PyTorch example's flags and log lines)", setupTrain},
-		{"eval", "[flags]", "print the loss (negative ELBO) of a checkpoint on a data set", setupEval},
+		{"eval", "[flags]", "print the loss (negative ELBO) of a checkpoint on a data set, and its NLL by importance sampling", setupEval},
 		{"sample", "[flags]", "write decodings of z ~ N(0, I) from a checkpoint (a PNG grid, CSV or .npy)", setupSample},
 		{"encode", "[flags]", "write mu and logvar of each example of a data set as CSV", setupEncode},
 		{"help", "[command]", "show this help, or a command's flags", nil},
