@@ -201,22 +201,9 @@ func detect(path string) (string, error) {
 func read(path, format string, src Source, classes []string) (train, test *Set, err error) {
 	switch format {
 	case "idx":
-		// The two parts decompress at once, on two cores where there are.
-		var testErr error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			test, testErr = readIDX(path, idx.Test)
-		}()
-		train, err = readIDX(path, idx.Train)
-		<-done
-		if err != nil {
-			return nil, nil, err
-		}
-		if testErr != nil {
-			return nil, nil, testErr
-		}
-		return train, test, nil
+		return readParts(
+			func() (*Set, error) { return readIDX(path, idx.Train) },
+			func() (*Set, error) { return readIDX(path, idx.Test) })
 	case "npy":
 		a, err := readNPYFile(path)
 		if err != nil {
@@ -263,3 +250,24 @@ type missingError struct{ msg string }
 
 func (e *missingError) Error() string { return e.msg }
 func (e *missingError) Unwrap() error { return fs.ErrNotExist }
+
+// readParts reads a training and a test part at once, on two cores where
+// there are (decompressing dominates), and reports the training part's
+// error first.
+func readParts(train, test func() (*Set, error)) (tr, te *Set, err error) {
+	var testErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		te, testErr = test()
+	}()
+	tr, err = train()
+	<-done
+	if err == nil {
+		err = testErr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return tr, te, nil
+}

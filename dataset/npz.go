@@ -92,17 +92,26 @@ func decodeNPZ(r io.ReaderAt, size int64, path string, keys NPZKeys) (train, tes
 		}
 		return fmt.Errorf("%s: no array %q (the file has: %s); name the arrays with train,test[,train_labels,test_labels] keys", path, key, list)
 	}
-	read := func(key, labelsKey string, required bool) (*Set, error) {
+	// member decodes the array key, or reports it absent (nil, nil) or, if
+	// need, missing.
+	member := func(key string, need bool) (*array, error) {
 		m, ok := members[key]
-		if !ok {
-			if required {
-				return nil, missing(key)
-			}
+		switch {
+		case !ok && need:
+			return nil, missing(key)
+		case !ok:
 			return nil, nil
 		}
 		a, err := readMember(m)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", path, key, err)
+		}
+		return a, nil
+	}
+	read := func(key, labelsKey string, required bool) (*Set, error) {
+		a, err := member(key, required)
+		if a == nil {
+			return nil, err
 		}
 		s, err := a.examples(path, key)
 		if err != nil {
@@ -111,16 +120,12 @@ func decodeNPZ(r io.ReaderAt, size int64, path string, keys NPZKeys) (train, tes
 		if labelsKey == "" {
 			return s, nil
 		}
-		lm, ok := members[labelsKey]
-		if !ok {
-			if explicit {
-				return nil, missing(labelsKey)
+		la, err := member(labelsKey, explicit)
+		if la == nil {
+			if err != nil {
+				return nil, err
 			}
 			return s, nil
-		}
-		la, err := readMember(lm)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", path, labelsKey, err)
 		}
 		s.LabelSource = path + ": " + labelsKey
 		if s.Labels, err = la.labels(s.LabelSource); err != nil {
@@ -131,22 +136,9 @@ func decodeNPZ(r io.ReaderAt, size int64, path string, keys NPZKeys) (train, tes
 		}
 		return s, nil
 	}
-	// The two parts decompress at once, on two cores where there are.
-	var testErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		test, testErr = read(keys.Test, keys.TestLabels, explicit)
-	}()
-	train, err = read(keys.Train, keys.TrainLabels, true)
-	<-done
-	if err != nil {
-		return nil, nil, err
-	}
-	if testErr != nil {
-		return nil, nil, testErr
-	}
-	return train, test, nil
+	return readParts(
+		func() (*Set, error) { return read(keys.Train, keys.TrainLabels, true) },
+		func() (*Set, error) { return read(keys.Test, keys.TestLabels, explicit) })
 }
 
 // readMember decodes one array of an .npz file. What the member can hold

@@ -1,7 +1,6 @@
 package vae
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
@@ -13,11 +12,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fastvae/fastvae/internal/atomicfile"
 )
 
 // Checkpoint layout. Tensors: every parameter under its PyTorch name (see
@@ -72,7 +72,7 @@ func (m *Model) Save(path string, meta map[string]string) error {
 	if err := m.writeCheckpoint(&buf, meta); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", path, err)
 	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+	if err := atomicfile.WriteBytes(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", path, err)
 	}
 	return nil
@@ -127,49 +127,6 @@ func (m *Model) writeCheckpoint(w io.Writer, meta map[string]string) error {
 	}
 	ts = append(ts, &stTensor{optimStep, "I64", []int{}, binary.LittleEndian.AppendUint64(nil, uint64(o.Steps))})
 	return writeSafetensors(w, all, ts)
-}
-
-// writeFileAtomic replaces path by data through a synced temporary file in
-// the same directory.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if _, err = bw.Write(data); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Make the rename itself durable. Some file systems cannot sync a
-	// directory; the file is in place by now, so that is not an error.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // Load reads a checkpoint written by Save and returns the model, ready to

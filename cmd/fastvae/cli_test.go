@@ -195,12 +195,9 @@ func TestHelp(t *testing.T) {
 }
 
 func TestTools(t *testing.T) {
-	data, out := makeData(t, tiny), t.TempDir()
-	r := runIn(context.Background(), tinyTrain(data, out, "--epochs", "1")...)
-	require.NoError(t, r.err, r.stderr)
-	ckpt := filepath.Join(out, "checkpoint.safetensors")
+	data, out, ckpt := trainedTiny(t, "--epochs", "1")
 
-	r = runIn(context.Background(), "eval", "--checkpoint", ckpt, "--data", data)
+	r := runIn(context.Background(), "eval", "--checkpoint", ckpt, "--data", data)
 	require.NoError(t, r.err, r.stderr)
 	assert.Regexp(t, `^====> Test set loss: \d+\.\d{4}\nreconstruction \d+\.\d{4}, KL \d+\.\d{4} nats per image; 40 images of `, r.stdout)
 	// The same bits on any number of threads.

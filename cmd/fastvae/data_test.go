@@ -266,12 +266,9 @@ func readCSV(t *testing.T, path string) [][]string {
 
 // TestSampleFormats: any checkpoint samples as CSV or .npy too.
 func TestSampleFormats(t *testing.T) {
-	data, out := makeData(t, tiny), t.TempDir()
-	r := runIn(context.Background(), tinyTrain(data, out, "--epochs", "1")...)
-	require.NoError(t, r.err, r.stderr)
-	ckpt := filepath.Join(out, "checkpoint.safetensors")
+	_, out, ckpt := trainedTiny(t, "--epochs", "1")
 	p := filepath.Join(out, "s.csv")
-	r = runIn(context.Background(), "sample", "--checkpoint", ckpt, "--format", "csv", "--out", p, "--n", "5")
+	r := runIn(context.Background(), "sample", "--checkpoint", ckpt, "--format", "csv", "--out", p, "--n", "5")
 	require.NoError(t, r.err, r.stderr)
 	recs := readCSV(t, p)
 	require.Len(t, recs, 5)

@@ -17,10 +17,7 @@ import (
 // ELBO's bound, and the same bits for any thread count and division into
 // calls.
 func TestEvalImportanceSampling(t *testing.T) {
-	data, out := makeData(t, tiny), t.TempDir()
-	r := runIn(context.Background(), tinyTrain(data, out, "--epochs", "2")...)
-	require.NoError(t, r.err, r.stderr)
-	ckpt := filepath.Join(out, "checkpoint.safetensors")
+	_, out, ckpt := trainedTiny(t, "--epochs", "2")
 	scores := filepath.Join(out, "scores.csv")
 	ev := runIn(context.Background(), "eval", "--checkpoint", ckpt, "--iw-samples", "50", "--scores", scores, "--progress", "on")
 	require.NoError(t, ev.err, ev.stderr)

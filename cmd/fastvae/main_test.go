@@ -126,6 +126,16 @@ func runBinary(t *testing.T, args ...string) result {
 }
 
 // tinyTrain returns the flags of a fast training run on data into out.
+// trainedTiny trains the tiny model on new tiny data with the extra flags
+// and returns the data, the output directory and the checkpoint's path.
+func trainedTiny(t *testing.T, extra ...string) (data, out, ckpt string) {
+	t.Helper()
+	data, out = makeData(t, tiny), t.TempDir()
+	r := runIn(context.Background(), tinyTrain(data, out, extra...)...)
+	require.NoError(t, r.err, r.stderr)
+	return data, out, filepath.Join(out, "checkpoint.safetensors")
+}
+
 func tinyTrain(data, out string, extra ...string) []string {
 	return append([]string{"train", "--data", data, "--out", out, "--hidden", "8", "--latent", "2",
 		"--batch-size", "32", "--epochs", "3", "--log-interval", "4", "--progress", "off"}, extra...)

@@ -412,14 +412,11 @@ func TestResumeAuto(t *testing.T) {
 // kept the learning rate, schedule and validation state (none of those
 // keys) resumes as a constant-rate run.
 func TestCheckpointWithoutNewState(t *testing.T) {
-	data, out := makeData(t, tiny), t.TempDir()
-	r := runIn(context.Background(), tinyTrain(data, out, "--epochs", "1", "--lr", "0.002")...)
-	require.NoError(t, r.err, r.stderr)
-	ckpt := filepath.Join(out, "checkpoint.safetensors")
+	_, out, ckpt := trainedTiny(t, "--epochs", "1", "--lr", "0.002")
 	m, st := loadTrained(t, ckpt)
 	st.LR = 0
 	rewriteState(t, m, st, ckpt)
-	r = runIn(context.Background(), "train", "--resume", ckpt, "--epochs", "2", "--progress", "off", "--lr", "0.002")
+	r := runIn(context.Background(), "train", "--resume", ckpt, "--epochs", "2", "--progress", "off", "--lr", "0.002")
 	require.NoError(t, r.err, r.stderr)
 	assert.Contains(t, r.stdout, ", lr 0.002, seed 1;")
 	recs := readMetrics(t, filepath.Join(out, "metrics.jsonl"))

@@ -164,10 +164,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 }
 
 func TestResumeRejectsOtherConfiguration(t *testing.T) {
-	data, out := makeData(t, tiny), t.TempDir()
-	r := runIn(context.Background(), tinyTrain(data, out, "--epochs", "1")...)
-	require.NoError(t, r.err, r.stderr)
-	ckpt := filepath.Join(out, "checkpoint.safetensors")
+	_, _, ckpt := trainedTiny(t, "--epochs", "1")
 	for _, c := range []struct{ flag, value, want string }{
 		{"--latent", "3", "--latent 3 disagrees with checkpoint " + ckpt + ", which was trained with --latent 2"},
 		{"--hidden", "8,4", "--hidden 8,4 disagrees with checkpoint " + ckpt + ", which was trained with --hidden 8"},
@@ -181,7 +178,7 @@ func TestResumeRejectsOtherConfiguration(t *testing.T) {
 		assert.Contains(t, r.stderr, c.want)
 	}
 	// Explicit flags that agree are fine.
-	r = runIn(context.Background(), "train", "--resume", ckpt, "--progress", "off", "--latent", "2", "--epochs", "2")
+	r := runIn(context.Background(), "train", "--resume", ckpt, "--progress", "off", "--latent", "2", "--epochs", "2")
 	require.NoError(t, r.err, r.stderr)
 }
 

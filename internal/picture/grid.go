@@ -15,8 +15,8 @@ import (
 	"image"
 	"image/png"
 	"math"
-	"os"
-	"path/filepath"
+
+	"github.com/fastvae/fastvae/internal/atomicfile"
 )
 
 // pad is the border around every tile, in pixels, as torchvision's default.
@@ -112,27 +112,9 @@ func WritePNG(path string, img image.Image) error {
 	return writeFile(path, buf.Bytes())
 }
 
-// writeFile writes data to path through a temporary file in the same
-// directory and a rename.
+// writeFile replaces path by data atomically.
 func writeFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	// CreateTemp makes the file private; pictures are for everyone to see.
-	err = f.Chmod(0o644)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteBytes(path, data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
