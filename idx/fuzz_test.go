@@ -2,6 +2,7 @@ package idx
 
 import (
 	"bytes"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,20 +22,10 @@ func FuzzReadImages(f *testing.F) {
 	f.Add(file(0x803, []uint32{2, 2, 3}, seq(7)))
 	f.Add(file(0x801, []uint32{2}, seq(2)))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		im, err := DecodeImages(bytes.NewReader(in))
-		if err != nil {
-			require.Nil(t, im)
-			require.NotEmpty(t, err.Error())
-			return
-		}
-		require.Positive(t, im.Len())
-		require.Len(t, im.Pixels, im.Len()*im.Rows*im.Cols)
-		// What decoded must encode back to an equivalent file.
-		var buf bytes.Buffer
-		require.NoError(t, WriteImages(&buf, im.Rows, im.Cols, im.Pixels))
-		again, err := DecodeImages(&buf)
-		require.NoError(t, err)
-		assert.Equal(t, im, again)
+		roundTrip(t, in, DecodeImages, func(im *Images) {
+			require.Positive(t, im.Len())
+			require.Len(t, im.Pixels, im.Len()*im.Rows*im.Cols)
+		}, func(w *bytes.Buffer, im *Images) error { return WriteImages(w, im.Rows, im.Cols, im.Pixels) })
 	})
 }
 
@@ -45,17 +36,25 @@ func FuzzReadLabels(f *testing.F) {
 	f.Add(file(0x801, []uint32{5}, []byte{0, 1}))
 	f.Add(file(0x803, []uint32{1, 1, 1}, []byte{0}))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		l, err := DecodeLabels(bytes.NewReader(in))
-		if err != nil {
-			require.Nil(t, l)
-			require.NotEmpty(t, err.Error())
-			return
-		}
-		require.NotEmpty(t, l)
-		var buf bytes.Buffer
-		require.NoError(t, WriteLabels(&buf, l))
-		again, err := DecodeLabels(&buf)
-		require.NoError(t, err)
-		assert.Equal(t, l, again)
+		roundTrip(t, in, DecodeLabels, func(l []uint8) { require.NotEmpty(t, l) },
+			func(w *bytes.Buffer, l []uint8) error { return WriteLabels(w, l) })
 	})
+}
+
+// roundTrip decodes in: an error must come alone and say something; what
+// decodes must pass check, and encode back to a file that decodes to the
+// same.
+func roundTrip[T any](t *testing.T, in []byte, decode func(io.Reader) (T, error), check func(T), encode func(*bytes.Buffer, T) error) {
+	v, err := decode(bytes.NewReader(in))
+	if err != nil {
+		require.Zero(t, v)
+		require.NotEmpty(t, err.Error())
+		return
+	}
+	check(v)
+	var buf bytes.Buffer
+	require.NoError(t, encode(&buf, v))
+	again, err := decode(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, v, again)
 }

@@ -15,8 +15,8 @@ var ratios = flag.Bool("fused.ratios", false, "measure the fused kernels' speed 
 // the fused kernel, its unfused sequence and the copy reference in
 // interleaved rounds and keeps each one's fastest round, which interference
 // from other processes can only lengthen. It prints copy time / fused time
-// (the fraction of copy bandwidth reached; the kernels aim at ≥ 0.75) and
-// fused time / unfused time (≤ 0.5). Opt-in: go test -run FusedRatios ./kernels
+// (the fraction of copy bandwidth reached) and fused time / unfused time
+// (what fusing saves). Opt-in: go test -run FusedRatios ./kernels
 // -args -fused.ratios (add -test.v to see the table).
 func TestFusedRatios(t *testing.T) {
 	if !*ratios {

@@ -289,7 +289,7 @@ func TestSignal(t *testing.T) {
 func TestPanicBecomesOneLine(t *testing.T) {
 	saved := commands
 	defer func() { commands = saved }()
-	boom := func(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer, io.Writer) error {
+	boom := func(fs *flag.FlagSet) action {
 		return func(context.Context, *flag.FlagSet, io.Writer, io.Writer) error {
 			var m map[string]int
 			//lint:ignore SA5000 the test needs a runtime panic

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-func setupEncode(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer, io.Writer) error {
+func setupEncode(fs *flag.FlagSet) action {
 	f := &setFlags{}
 	f.register(fs)
 	out := fs.String("out", "-", "CSV `file` to write (- for standard output)")

@@ -14,7 +14,7 @@ import (
 	"github.com/fastvae/fastvae/vae"
 )
 
-func setupEval(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer, io.Writer) error {
+func setupEval(fs *flag.FlagSet) action {
 	f := &setFlags{}
 	f.register(fs)
 	k := fs.Int("iw-samples", 0, "estimate −log p(x) of each example by importance sampling with `K` samples from q(z|x) (Burda et al.; 0: no)")

@@ -12,11 +12,14 @@ import (
 	"syscall"
 )
 
+// action runs a subcommand once its flags are parsed.
+type action func(ctx context.Context, fs *flag.FlagSet, stdout, stderr io.Writer) error
+
 // command is one subcommand: its flags are declared by setup, which returns
 // the function that runs it once the flags are parsed.
 type command struct {
 	name, args, summary string
-	setup               func(fs *flag.FlagSet) func(ctx context.Context, fs *flag.FlagSet, stdout, stderr io.Writer) error
+	setup               func(fs *flag.FlagSet) action
 }
 
 var commands []*command

@@ -13,7 +13,7 @@ import (
 	"github.com/fastvae/fastvae/nn"
 )
 
-func setupSample(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer, io.Writer) error {
+func setupSample(fs *flag.FlagSet) action {
 	f := &modelFlags{}
 	f.register(fs)
 	out := fs.String("out", "", "`file` to write (default sample.png, or sample.csv, sample.npy)")

@@ -38,7 +38,7 @@ type trainFlags struct {
 // there is one and starts afresh otherwise.
 const resumeAuto = "auto"
 
-func setupTrain(fs *flag.FlagSet) func(context.Context, *flag.FlagSet, io.Writer, io.Writer) error {
+func setupTrain(fs *flag.FlagSet) action {
 	f := &trainFlags{}
 	fs.IntVar(&f.batchSize, "batch-size", 128, "input batch size for training")
 	fs.IntVar(&f.epochs, "epochs", 10, "number of epochs to train, in all (a resumed run counts the epochs already done)")
