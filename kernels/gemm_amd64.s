@@ -8404,7 +8404,7 @@ pack4_done:
 	RET
 
 // func packCopyAVX(dst []float32, src []float32, ld int, rows int, kc int, width int)
-// Requires: AVX
+// Requires: AVX, MMX+
 TEXT ·packCopyAVX(SB), NOSPLIT, $0-80
 	MOVQ dst_base+0(FP), AX
 	MOVQ src_base+24(FP), CX
@@ -8414,50 +8414,62 @@ TEXT ·packCopyAVX(SB), NOSPLIT, $0-80
 	MOVQ kc+64(FP), SI
 	MOVQ width+72(FP), DI
 	SHLQ $0x02, DI
+	MOVQ DX, R8
+	SHLQ $0x04, R8
+	ADDQ CX, R8
+	LEAQ -1(BX), R9
+	SHLQ $0x02, R9
 
 copy_step:
-	DECQ SI
-	JS   copy_done
-	XORQ R8, R8
+	DECQ       SI
+	JS         copy_done
+	CMPQ       SI, $0x00000010
+	JB         copy_run
+	PREFETCHT0 (R8)
+	PREFETCHT0 (R8)(R9*1)
+
+copy_run:
+	ADDQ DX, R8
+	XORQ R10, R10
 
 copy_32:
-	LEAQ    32(R8), R9
-	CMPQ    R9, BX
+	LEAQ    32(R10), R11
+	CMPQ    R11, BX
 	JA      copy_8
-	VMOVUPS (CX)(R8*4), Y0
-	VMOVUPS Y0, (AX)(R8*4)
-	VMOVUPS 32(CX)(R8*4), Y0
-	VMOVUPS Y0, 32(AX)(R8*4)
-	VMOVUPS 64(CX)(R8*4), Y0
-	VMOVUPS Y0, 64(AX)(R8*4)
-	VMOVUPS 96(CX)(R8*4), Y0
-	VMOVUPS Y0, 96(AX)(R8*4)
-	MOVQ    R9, R8
+	VMOVUPS (CX)(R10*4), Y0
+	VMOVUPS Y0, (AX)(R10*4)
+	VMOVUPS 32(CX)(R10*4), Y0
+	VMOVUPS Y0, 32(AX)(R10*4)
+	VMOVUPS 64(CX)(R10*4), Y0
+	VMOVUPS Y0, 64(AX)(R10*4)
+	VMOVUPS 96(CX)(R10*4), Y0
+	VMOVUPS Y0, 96(AX)(R10*4)
+	MOVQ    R11, R10
 	JMP     copy_32
 
 copy_8:
-	LEAQ    8(R8), R9
-	CMPQ    R9, BX
+	LEAQ    8(R10), R11
+	CMPQ    R11, BX
 	JA      copy_4
-	VMOVUPS (CX)(R8*4), Y0
-	VMOVUPS Y0, (AX)(R8*4)
-	MOVQ    R9, R8
+	VMOVUPS (CX)(R10*4), Y0
+	VMOVUPS Y0, (AX)(R10*4)
+	MOVQ    R11, R10
 	JMP     copy_8
 
 copy_4:
-	LEAQ    4(R8), R9
-	CMPQ    R9, BX
+	LEAQ    4(R10), R11
+	CMPQ    R11, BX
 	JA      copy_1
-	VMOVUPS (CX)(R8*4), X0
-	VMOVUPS X0, (AX)(R8*4)
-	MOVQ    R9, R8
+	VMOVUPS (CX)(R10*4), X0
+	VMOVUPS X0, (AX)(R10*4)
+	MOVQ    R11, R10
 
 copy_1:
-	CMPQ R8, BX
+	CMPQ R10, BX
 	JAE  copy_next
-	MOVL (CX)(R8*4), R9
-	MOVL R9, (AX)(R8*4)
-	INCQ R8
+	MOVL (CX)(R10*4), R11
+	MOVL R11, (AX)(R10*4)
+	INCQ R10
 	JMP  copy_1
 
 copy_next:

@@ -121,6 +121,10 @@ func fourApart(lo, hi, stride, stride3 reg.Register, i int) Mem {
 	return strided(lo, stride, stride3, i, 0)
 }
 
+// 1<<copyAheadLog2 is how many k steps ahead packCopyAVX prefetches the
+// source.
+const copyAheadLog2 = 4
+
 // packCopy emits packCopyAVX, which packs a panel whose k steps are
 // contiguous runs of the source: dst[p*width+i] = src[p*ld+i] for i < rows
 // and p < kc. Each run moves in 32-, 8-, 4- and 1-float pieces: a call per
@@ -131,10 +135,27 @@ func packCopy() {
 	avx.Doc("packCopyAVX sets dst[p*width+i] = src[p*ld+i] for i < rows and p < kc.")
 	pd, ps, ld, wb, ints := packArgs("rows", "kc")
 	rows, kc := ints[0], ints[1]
+	// The source's k steps are ld apart, mostly more than a cache line and
+	// often more than a page, which the hardware prefetchers do not follow:
+	// cold, each step would wait for memory. The first and last line of the
+	// run 1<<copyAheadLog2 steps on are prefetched while the step is copied,
+	// while that step is one of the panel's, so never outside src.
+	ahead, last := GP64(), GP64()
+	MOVQ(ld, ahead)
+	SHLQ(U8(copyAheadLog2), ahead)
+	ADDQ(ps, ahead)
+	LEAQ(Mem{Base: rows, Disp: -1}, last)
+	SHLQ(U8(2), last)
 
 	Label("copy_step")
 	DECQ(kc)
 	JS(LabelRef("copy_done"))
+	CMPQ(kc, U32(1<<copyAheadLog2))
+	JB(LabelRef("copy_run"))
+	PREFETCHT0(Mem{Base: ahead})
+	PREFETCHT0(Mem{Base: ahead, Index: last, Scale: 1})
+	Label("copy_run")
+	ADDQ(ld, ahead)
 	i := GP64()
 	XORQ(i, i)
 	end := GP64()
